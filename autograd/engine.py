@@ -1,0 +1,147 @@
+"""Reverse-mode differentiation: topological order, backward, and ``grad``.
+
+The order is computed without recursion, so graphs millions of nodes deep work with
+Python's default recursion limit. First-order backward calls one float accumulator
+per node (built from the op table); ``grad(..., create_graph=True)`` evaluates the
+same rules on Values, so the gradients it returns can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from .mathlib import FLOATS, VALUES
+from .mode import MODE
+from .value import Value
+
+
+def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
+    """Every non-leaf node behind ``roots``, each one after all of its parents."""
+    if isinstance(roots, Value):
+        roots = (roots,)
+    order: list[Value] = []
+    emit = order.append
+    seen: set[Value] = set()
+    mark = seen.add
+    stack = [r for r in roots if r._prev]
+    push, pop = stack.append, stack.pop
+    while stack:
+        v = pop()
+        if v.__class__ is tuple:  # all parents of v[0] are emitted
+            emit(v[0])
+            continue
+        if v in seen:
+            continue
+        mark(v)
+        push((v,))
+        for p in v._prev:
+            if p._prev and p not in seen:
+                push(p)
+    return order
+
+
+def backward(root: Value, gradient: float = 1.0) -> None:
+    """Accumulate d(root)/d(node) * gradient into ``.grad`` of every node behind root.
+
+    Leaves accumulate across calls (call ``zero_grad`` between steps, as in PyTorch);
+    intermediate nodes hold the gradient of this call only, for inspection.
+    """
+    if root.grad is None:
+        raise RuntimeError(
+            "backward: this Value requires no gradient (a constant, or computed under "
+            "no_grad()), so there is nothing to differentiate"
+        )
+    order = topological_order(root)
+    for v in order:
+        v.grad = 0.0
+    root.grad += float(gradient)
+    if MODE.anomaly:
+        _backward_checked(order)
+        return
+    v = None
+    try:
+        for v in reversed(order):
+            v._op.accumulate(v, v.grad)
+    except (ArithmeticError, ValueError) as error:
+        raise type(error)(_describe_failure(v, error)) from error
+
+
+def _describe_failure(v: Value, error: Exception) -> str:
+    inputs = ", ".join(repr(p.data) for p in v._prev)
+    return f"backward through {v.op}({inputs}) failed: {error}"
+
+
+def _backward_checked(order: list[Value]) -> None:
+    """Backward that stops at the first non-finite gradient and names its node."""
+    for v in reversed(order):
+        if not math.isfinite(v.grad):
+            continue  # reported at the node that produced it
+        v._op.accumulate(v, v.grad)
+        for p in v._prev:
+            if p.grad is not None and not math.isfinite(p.grad):
+                site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
+                inputs = ", ".join(repr(x.data) for x in v._prev)
+                raise FloatingPointError(
+                    f"anomaly: backward through {v.op}({inputs}) produced gradient "
+                    f"{p.grad!r}; the node was created at {site}"
+                )
+
+
+def grad(
+    outputs: Value | Sequence[Value],
+    inputs: Value | Sequence[Value],
+    grad_outputs: float | Sequence[float | Value] | None = None,
+    create_graph: bool = False,
+) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, leaving ``.grad`` untouched.
+
+    Returns one entry per input: floats, or Values that record their own graph when
+    ``create_graph`` is true (so derivatives of any order can be taken). With several
+    outputs, their gradients weighted by ``grad_outputs`` (default 1 each) are summed.
+    An input the outputs do not depend on gets 0.
+    """
+    outs = [outputs] if isinstance(outputs, Value) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Value) else list(inputs)
+    for x in outs + ins:
+        if not isinstance(x, Value):
+            raise TypeError(f"grad: expected Values, got {type(x).__name__} {x!r}")
+    if grad_outputs is None:
+        seeds = [1.0] * len(outs)
+    elif isinstance(grad_outputs, (int, float, Value)):
+        seeds = [grad_outputs]
+    else:
+        seeds = list(grad_outputs)
+    if len(seeds) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(seeds)} grad_outputs")
+    for y in outs:
+        if y.grad is None:
+            raise RuntimeError(
+                f"grad: output {y!r} requires no gradient (a constant, or computed "
+                "under no_grad())"
+            )
+
+    m = VALUES if create_graph else FLOATS
+    lift = (lambda s: s if isinstance(s, Value) else Value(s, requires_grad=False)) \
+        if create_graph else float
+    grads: dict[Value, object] = {}
+    for y, s in zip(outs, seeds):
+        grads[y] = grads[y] + lift(s) if y in grads else lift(s)
+    for v in reversed(topological_order(outs)):
+        g = grads.get(v)
+        if g is None:
+            continue
+        op = v._op
+        args = v._prev if create_graph else [p.data for p in v._prev]
+        out = v if create_graph else v.data
+        if op.has_arg:
+            local = op.grad(m, g, out, *args, v._arg)
+        else:
+            local = op.grad(m, g, out, *args)
+        if op.arity == 1:
+            local = (local,)
+        for p, gp in zip(v._prev, local):
+            if p.grad is not None:
+                grads[p] = grads[p] + gp if p in grads else gp
+    zero = Value(0.0, requires_grad=False) if create_graph else 0.0
+    return tuple(grads.get(x, zero) for x in ins)

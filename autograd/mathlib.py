@@ -1,0 +1,199 @@
+"""Elementary functions in three flavours: on floats, on Values, on NumPy arrays.
+
+The op table (``ops.py``) writes each forward and derivative rule once, against a
+namespace ``m`` of elementary functions. Passing ``FLOATS`` evaluates a rule on plain
+numbers (eager forward, first-order backward), ``VALUES`` builds a new graph from it
+(higher-order derivatives), and ``ARRAYS`` runs it over a whole batch (compiled mode).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _domain_error(op: str, condition: str, x: float) -> ValueError:
+    return ValueError(f"{op}: input must be {condition}, got {x!r}")
+
+
+class FloatMath:
+    """Elementary functions on Python floats, with domain errors that name the op."""
+
+    @staticmethod
+    def exp(x: float) -> float:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return math.inf
+
+    @staticmethod
+    def log(x: float) -> float:
+        if x <= 0.0:
+            raise _domain_error("log", "> 0", x)
+        return math.log(x)
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        if x < 0.0:
+            raise _domain_error("sqrt", ">= 0", x)
+        return math.sqrt(x)
+
+    tanh = staticmethod(math.tanh)
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    abs = staticmethod(abs)
+
+    @staticmethod
+    def sigmoid(x: float) -> float:
+        # Two branches so that exp never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below.
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    @staticmethod
+    def relu(x: float) -> float:
+        return x if x > 0.0 else 0.0
+
+    @staticmethod
+    def step(x: float) -> float:
+        """1 where x > 0, else 0: the derivative of relu (0 at the kink, as PyTorch)."""
+        return 1.0 if x > 0.0 else 0.0
+
+    @staticmethod
+    def sign(x: float) -> float:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+    @staticmethod
+    def leaky_relu(x: float, slope: float) -> float:
+        return x if x > 0.0 else slope * x
+
+    @staticmethod
+    def leaky_step(x: float, slope: float) -> float:
+        return 1.0 if x > 0.0 else slope
+
+    @staticmethod
+    def pow(x: float, k: float) -> float:
+        if x == 0.0 and k < 0:
+            raise ZeroDivisionError(f"pow: 0 raised to a negative power ({k!r})")
+        if x < 0.0 and k != int(k):
+            raise ValueError(f"pow: negative base {x!r} with non-integer exponent {k!r}")
+        try:
+            return x**k
+        except OverflowError:
+            return math.inf if x > 0 or k % 2 == 0 else -math.inf
+
+    @staticmethod
+    def div(a: float, b: float) -> float:
+        if b == 0.0:
+            raise ZeroDivisionError(f"div: division by zero ({a!r} / 0)")
+        return a / b
+
+
+class ValueMath:
+    """The same functions on Values, recording a graph (for derivatives of derivatives).
+
+    Piecewise-constant derivatives (step, sign, leaky_step) are constants: their own
+    derivative is zero almost everywhere.
+    """
+
+    @staticmethod
+    def _const(x: float):
+        from .value import Value
+
+        return Value(x, requires_grad=False)
+
+    exp = staticmethod(lambda x: x.exp())
+    log = staticmethod(lambda x: x.log())
+    sqrt = staticmethod(lambda x: x.sqrt())
+    tanh = staticmethod(lambda x: x.tanh())
+    sin = staticmethod(lambda x: x.sin())
+    cos = staticmethod(lambda x: x.cos())
+    abs = staticmethod(lambda x: x.abs())
+    sigmoid = staticmethod(lambda x: x.sigmoid())
+    relu = staticmethod(lambda x: x.relu())
+    leaky_relu = staticmethod(lambda x, slope: x.leaky_relu(slope))
+    pow = staticmethod(lambda x, k: x**k)
+    div = staticmethod(lambda a, b: a / b)
+
+    @classmethod
+    def step(cls, x):
+        return cls._const(FloatMath.step(x.data))
+
+    @classmethod
+    def sign(cls, x):
+        return cls._const(FloatMath.sign(x.data))
+
+    @classmethod
+    def leaky_step(cls, x, slope: float):
+        return cls._const(FloatMath.leaky_step(x.data, slope))
+
+
+def _check_array(op: str, condition: str, bad: np.ndarray, x: np.ndarray) -> None:
+    if bad.any():
+        raise _domain_error(op, condition, float(x[bad].flat[0]))
+
+
+class ArrayMath:
+    """The same functions elementwise on float64 NumPy arrays (compiled mode)."""
+
+    exp = staticmethod(np.exp)
+    tanh = staticmethod(np.tanh)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    abs = staticmethod(np.abs)
+
+    @staticmethod
+    def log(x: np.ndarray) -> np.ndarray:
+        _check_array("log", "> 0", x <= 0.0, x)
+        return np.log(x)
+
+    @staticmethod
+    def sqrt(x: np.ndarray) -> np.ndarray:
+        _check_array("sqrt", ">= 0", x < 0.0, x)
+        return np.sqrt(x)
+
+    @staticmethod
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    @staticmethod
+    def relu(x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0.0)
+
+    @staticmethod
+    def step(x: np.ndarray) -> np.ndarray:
+        return (x > 0.0).astype(np.float64)
+
+    sign = staticmethod(np.sign)
+
+    @staticmethod
+    def leaky_relu(x: np.ndarray, slope: float) -> np.ndarray:
+        return np.where(x > 0.0, x, slope * x)
+
+    @staticmethod
+    def leaky_step(x: np.ndarray, slope: float) -> np.ndarray:
+        return np.where(x > 0.0, 1.0, slope)
+
+    @staticmethod
+    def pow(x: np.ndarray, k: float) -> np.ndarray:
+        if k < 0:
+            zero = x == 0.0
+            if zero.any():
+                raise ZeroDivisionError(f"pow: 0 raised to a negative power ({k!r})")
+        if k != int(k):
+            _check_array("pow", ">= 0 for a non-integer exponent", x < 0.0, x)
+        return np.power(x, k)
+
+    @staticmethod
+    def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if np.any(b == 0.0):
+            raise ZeroDivisionError("div: division by zero")
+        return a / b
+
+
+FLOATS = FloatMath
+VALUES = ValueMath
+ARRAYS = ArrayMath

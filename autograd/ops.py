@@ -1,0 +1,205 @@
+"""The table of primitives: every operation a Value can record, defined once.
+
+Each entry gives the forward computation and the local derivative rule, both written
+against a namespace ``m`` of elementary functions (see ``mathlib``), so the same two
+lines run on floats (eager mode), on Values (higher-order derivatives) and on NumPy
+arrays (compiled mode). ``grad(m, g, out, *inputs)`` returns the gradient flowing to
+each input given the upstream gradient ``g`` and the node's own output ``out``:
+a single value for unary ops, a pair for binary ops, a sequence for n-ary ops.
+Ops with a fixed parameter (a float exponent, a leaky slope) receive it last.
+
+``domain`` is where the op is defined and smooth: the tests draw inputs from it, and
+a new entry is covered by them without new test code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .mathlib import FLOATS
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive: forward on floats/Values/arrays and its local derivative rule."""
+
+    name: str
+    symbol: str
+    arity: int  # 1, 2, or 0 for n-ary (sum, dot)
+    forward: Callable
+    grad: Callable
+    has_arg: bool = False
+    domain: tuple[float, float] = (-5.0, 5.0)
+    avoid: tuple[float, ...] = ()  # points of the domain where the op has a kink
+    sample_args: tuple[float, ...] = ()  # parameters the tests try, for ops with one
+    # For a binary op applied to a plain number: the op it derives from and the
+    # position (0 or 1) of the number, which the node keeps as its fixed parameter.
+    base: Op | None = None
+    constant_at: int | None = None
+    accumulate: Callable = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accumulate", _float_accumulator(self))
+
+    def __repr__(self) -> str:
+        return f"Op({self.name})"
+
+    def with_constant(self, position: int) -> Op:
+        """This binary op with the operand at ``position`` fixed to a number.
+
+        ``x * 2.0`` then records one node with 2.0 as its parameter, instead of a
+        constant leaf and a binary node: the same math, from the same two rules.
+        """
+        fwd, rule = self.forward, self.grad
+        if position == 1:
+            forward = lambda m, x, c: fwd(m, x, c)
+            grad = lambda m, g, out, x, c: rule(m, g, out, x, c)[0]
+        else:
+            forward = lambda m, x, c: fwd(m, c, x)
+            grad = lambda m, g, out, x, c: rule(m, g, out, c, x)[1]
+        return Op(self.name, self.symbol, 1, forward, grad, has_arg=True,
+                  domain=self.domain, avoid=self.avoid, base=self, constant_at=position)
+
+
+def _float_accumulator(op: Op) -> Callable:
+    """First-order backward for one node of ``op``: add float gradients into parents.
+
+    Built from the op's rule once, so ``backward()`` makes one call per node and no
+    per-node closures exist. A parent whose ``grad`` is None needs no gradient.
+    """
+    rule, m = op.grad, FLOATS
+    if op.base is not None:
+        # Call the binary rule directly and keep the half that reaches the Value.
+        base_rule, keep = op.base.grad, 1 - op.constant_at
+        if op.constant_at == 1:
+
+            def accumulate(v, g):
+                (x,) = v._prev
+                x.grad += base_rule(m, g, v.data, x.data, v._arg)[keep]
+
+        else:
+
+            def accumulate(v, g):
+                (x,) = v._prev
+                x.grad += base_rule(m, g, v.data, v._arg, x.data)[keep]
+
+    elif op.arity == 1 and op.has_arg:
+
+        def accumulate(v, g):
+            (x,) = v._prev
+            x.grad += rule(m, g, v.data, x.data, v._arg)
+
+    elif op.arity == 1:
+
+        def accumulate(v, g):
+            (x,) = v._prev
+            x.grad += rule(m, g, v.data, x.data)
+
+    elif op.arity == 2:
+
+        def accumulate(v, g):
+            a, b = v._prev
+            ga, gb = rule(m, g, v.data, a.data, b.data)
+            if a.grad is not None:
+                a.grad += ga
+            if b.grad is not None:
+                b.grad += gb
+
+    else:
+
+        def accumulate(v, g):
+            prev = v._prev
+            for p, gp in zip(prev, rule(m, g, v.data, *[p.data for p in prev])):
+                if p.grad is not None:
+                    p.grad += gp
+
+    return accumulate
+
+
+def _dot_forward(m, *wx):
+    n = len(wx) // 2
+    return sum(w * x for w, x in zip(wx[:n], wx[n:]))
+
+
+def _dot_grad(m, g, out, *wx):
+    n = len(wx) // 2
+    return [g * x for x in wx[n:]] + [g * w for w in wx[:n]]
+
+
+ADD = Op("add", "+", 2, lambda m, a, b: a + b, lambda m, g, out, a, b: (g, g))
+SUB = Op("sub", "-", 2, lambda m, a, b: a - b, lambda m, g, out, a, b: (g, -g))
+MUL = Op("mul", "*", 2, lambda m, a, b: a * b, lambda m, g, out, a, b: (g * b, g * a))
+DIV = Op(
+    "div", "/", 2,
+    lambda m, a, b: m.div(a, b),
+    lambda m, g, out, a, b: (g / b, -g * out / b),
+    domain=(0.2, 5.0),
+)
+POW = Op(  # a ** b with a Value exponent: defined for a > 0
+    "pow", "**", 2,
+    lambda m, a, b: m.pow(a, b),
+    lambda m, g, out, a, b: (g * b * m.pow(a, b - 1.0), g * out * m.log(a)),
+    domain=(0.2, 3.0),
+)
+POWC = Op(  # x ** k with a constant exponent k
+    "powc", "**k", 1,
+    lambda m, x, k: m.pow(x, k),
+    lambda m, g, out, x, k: g * k * m.pow(x, k - 1.0),
+    has_arg=True,
+    domain=(0.2, 3.0),
+    sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
+)
+NEG = Op("neg", "-", 1, lambda m, x: -x, lambda m, g, out, x: -g)
+EXP = Op("exp", "exp", 1, lambda m, x: m.exp(x), lambda m, g, out, x: g * out)
+LOG = Op(
+    "log", "log", 1, lambda m, x: m.log(x), lambda m, g, out, x: g / x, domain=(0.1, 10.0)
+)
+SQRT = Op(
+    "sqrt", "sqrt", 1,
+    lambda m, x: m.sqrt(x),
+    lambda m, g, out, x: g * 0.5 / out,
+    domain=(0.1, 10.0),
+)
+TANH = Op(
+    "tanh", "tanh", 1, lambda m, x: m.tanh(x), lambda m, g, out, x: g * (1.0 - out * out)
+)
+SIGMOID = Op(
+    "sigmoid", "σ", 1,
+    lambda m, x: m.sigmoid(x),
+    lambda m, g, out, x: g * out * (1.0 - out),
+)
+RELU = Op(
+    "relu", "relu", 1,
+    lambda m, x: m.relu(x),
+    lambda m, g, out, x: g * m.step(x),
+    avoid=(0.0,),
+)
+LEAKY_RELU = Op(
+    "leaky_relu", "leaky", 1,
+    lambda m, x, slope: m.leaky_relu(x, slope),
+    lambda m, g, out, x, slope: g * m.leaky_step(x, slope),
+    has_arg=True,
+    avoid=(0.0,),
+    sample_args=(0.01, 0.2),
+)
+ABS = Op(
+    "abs", "abs", 1, lambda m, x: m.abs(x), lambda m, g, out, x: g * m.sign(x), avoid=(0.0,)
+)
+SIN = Op("sin", "sin", 1, lambda m, x: m.sin(x), lambda m, g, out, x: g * m.cos(x))
+COS = Op("cos", "cos", 1, lambda m, x: m.cos(x), lambda m, g, out, x: -g * m.sin(x))
+SUM = Op("sum", "Σ", 0, lambda m, *xs: sum(xs), lambda m, g, out, *xs: [g] * len(xs))
+DOT = Op("dot", "·", 0, _dot_forward, _dot_grad)
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (ADD, SUB, MUL, DIV, POW, POWC, NEG, EXP, LOG, SQRT, TANH, SIGMOID,
+               RELU, LEAKY_RELU, ABS, SIN, COS, SUM, DOT)
+}
+"""Every primitive by name."""
+
+WITH_CONSTANT: dict[tuple[str, int], Op] = {
+    (op.name, position): op.with_constant(position)
+    for op in OPS.values() if op.arity == 2 for position in (0, 1)
+}
+"""Each binary op with a number fixed at position 0 or 1: (name, position) -> Op."""

@@ -1,0 +1,327 @@
+"""The Value node: a scalar that records every operation applied to it.
+
+A node holds its number, its gradient, its parents (an ordered tuple) and the op
+that made it, and nothing else: no closure, so no reference cycle, and a dropped
+graph is freed by reference counting alone. The math of every operator lives in the
+op table (``ops.py``); the methods here only look up the entry and record the node.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Sequence
+
+from . import ops
+from .mathlib import FLOATS
+from .mode import MODE, user_site
+
+_new = object.__new__
+
+
+class Value:
+    """A scalar in a computation graph: ``data``, ``grad``, and how it was computed.
+
+    ``grad`` is a float that ``backward()`` accumulates into, or None for a Value that
+    requires no gradient (a constant, or a result computed under ``no_grad()``).
+    """
+
+    __slots__ = ("data", "grad", "_prev", "_op", "_arg", "label")
+    # Makes NumPy scalars defer to Value's reflected operators (np.float64(2) * v).
+    __array_ufunc__ = None
+
+    def __init__(
+        self, data: float, label: str | None = None, requires_grad: bool = True
+    ) -> None:
+        if isinstance(data, Value):
+            raise TypeError(
+                "Value: data is already a Value; use value.detach() for a new leaf"
+            )
+        if not isinstance(data, numbers.Real):
+            raise TypeError(
+                f"Value: data must be a real number, got {type(data).__name__} {data!r}"
+            )
+        self.data = float(data)
+        self.grad = 0.0 if requires_grad else None
+        self._prev = ()
+        self._op = None
+        self._arg = None
+        self.label = label
+
+    # --- introspection -----------------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this Value (settable on leaves)."""
+        return self.grad is not None
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._prev:
+            raise ValueError("requires_grad can only be set on a leaf Value")
+        if flag and self.grad is None:
+            self.grad = 0.0
+        elif not flag:
+            self.grad = None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the operation that produced this Value, None for a leaf."""
+        return self._op.name if self._op is not None else None
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The Values this one was computed from, in argument order."""
+        return self._prev
+
+    @property
+    def arg(self) -> float | None:
+        """The op's fixed parameter (constant exponent, leaky slope), if it has one."""
+        return self._arg
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label is not None else ""
+        return f"Value(data={self.data:.6g}, grad={self.grad if self.grad is None else format(self.grad, '.6g')}{label})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    def item(self) -> float:
+        """The number this Value holds."""
+        return self.data
+
+    # --- gradients -----------------------------------------------------------------
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Accumulate d(self)/d(node) * gradient into ``.grad`` of every node behind it."""
+        from .engine import backward
+
+        backward(self, gradient)
+
+    def zero_grad(self) -> None:
+        """Reset this Value's gradient to 0 (it keeps requiring grad or not)."""
+        if self.grad is not None:
+            self.grad = 0.0
+
+    def detach(self) -> Value:
+        """A new leaf with the same number that requires no gradient."""
+        return Value(self.data, label=self.label, requires_grad=False)
+
+    # --- operators: each is one entry of the op table ------------------------------
+    # The methods are assigned after the class body (see _install_operators): each is
+    # built once from its op, so calling one is a single function call.
+
+    def __pos__(self):  # +self
+        return self
+
+    @staticmethod
+    def sum(values: Iterable[Value | float]) -> Value:
+        """One node: the sum of all ``values`` (numbers are allowed among them)."""
+        xs = tuple(v if v.__class__ is Value else _lift(v, ops.SUM) for v in values)
+        if not xs:
+            return Value(0.0, requires_grad=False)
+        return _nary(ops.SUM, xs)
+
+    @staticmethod
+    def dot(ws: Sequence[Value | float], xs: Sequence[Value | float]) -> Value:
+        """One node: sum_i ws[i] * xs[i], the weighted sum inside every neuron."""
+        if len(ws) != len(xs):
+            raise ValueError(f"dot: lengths differ ({len(ws)} weights, {len(xs)} inputs)")
+        if not ws:
+            return Value(0.0, requires_grad=False)
+        wx = tuple(v if v.__class__ is Value else _lift(v, ops.DOT) for v in ws)
+        wx += tuple(v if v.__class__ is Value else _lift(v, ops.DOT) for v in xs)
+        return _nary(ops.DOT, wx)
+
+
+def _number(x: object, op: ops.Op) -> float:
+    if isinstance(x, Value) or not isinstance(x, numbers.Real):
+        raise TypeError(
+            f"{op.name}: expected a number, got {type(x).__name__} {x!r}"
+        )
+    return float(x)
+
+
+def _lift(x: object, op: ops.Op) -> Value:
+    """A plain number as a constant Value; anything else is a TypeError naming ``op``."""
+    if not isinstance(x, numbers.Real):
+        raise TypeError(
+            f"{op.name}: unsupported operand {x!r} of type {type(x).__name__}; "
+            "expected a number or a Value"
+        )
+    v = _new(Value)
+    v.data = float(x)
+    v.grad = None
+    v._prev = ()
+    v._op = None
+    v._arg = None
+    v.label = None
+    return v
+
+
+def _unary_method(op: ops.Op, doc: str):
+    """``self.<op>()``: one node with one parent."""
+    forward = op.forward
+
+    def method(self):
+        v = _new(Value)
+        v.data = forward(FLOATS, self.data)
+        v.label = None
+        v._arg = None
+        if self.grad is not None and MODE.grad_enabled:
+            v.grad = 0.0
+            v._prev = (self,)
+            v._op = op
+        else:
+            v.grad = None
+            v._prev = ()
+            v._op = None
+        if MODE.anomaly:
+            _check_forward(op, v, (self,))
+        return v
+
+    method.__name__, method.__doc__ = op.name, doc
+    return method
+
+
+def _parametrised_method(op: ops.Op, doc: str, default: float | None = None):
+    """``self.<op>(k)``: one node with one parent and a fixed number k (slope, exponent)."""
+    forward = op.forward
+
+    def method(self, k=default):
+        if k.__class__ is not float:
+            k = _number(k, op)
+        v = _new(Value)
+        v.data = forward(FLOATS, self.data, k)
+        v.label = None
+        if self.grad is not None and MODE.grad_enabled:
+            v.grad = 0.0
+            v._prev = (self,)
+            v._op = op
+            v._arg = k
+        else:
+            v.grad = None
+            v._prev = ()
+            v._op = None
+            v._arg = None
+        if MODE.anomaly:
+            _check_forward(op, v, (self,))
+        return v
+
+    method.__name__, method.__doc__ = op.name, doc
+    return method
+
+
+def _binary_method(op: ops.Op, reflected: bool = False):
+    """``self <op> other`` (or ``other <op> self`` when reflected).
+
+    With a plain number on one side the node has one parent and keeps the number as
+    its fixed parameter (see ``Op.with_constant``).
+    """
+    forward = op.forward
+    with_constant = ops.WITH_CONSTANT[(op.name, 0 if reflected else 1)]
+    constant_forward = with_constant.forward
+
+    def method(self, other):
+        v = _new(Value)
+        v.label = None
+        if other.__class__ is Value:
+            a, b = (other, self) if reflected else (self, other)
+            v.data = forward(FLOATS, a.data, b.data)
+            if (a.grad is not None or b.grad is not None) and MODE.grad_enabled:
+                v.grad = 0.0
+                v._prev = (a, b)
+                v._op = op
+                v._arg = None
+            else:
+                v.grad = None
+                v._prev = ()
+                v._op = None
+                v._arg = None
+        else:
+            if other.__class__ is not float:
+                other = _number(other, op)
+            v.data = constant_forward(FLOATS, self.data, other)
+            if self.grad is not None and MODE.grad_enabled:
+                v.grad = 0.0
+                v._prev = (self,)
+                v._op = with_constant
+                v._arg = other
+            else:
+                v.grad = None
+                v._prev = ()
+                v._op = None
+                v._arg = None
+        if MODE.anomaly:
+            _check_forward(op, v, (self,) if v._prev == () else v._prev)
+        return v
+
+    method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
+    return method
+
+
+def _nary(op: ops.Op, xs: tuple) -> Value:
+    v = _new(Value)
+    v.data = op.forward(FLOATS, *[x.data for x in xs])
+    v.label = None
+    v._arg = None
+    if MODE.grad_enabled and any(x.grad is not None for x in xs):
+        v.grad = 0.0
+        v._prev = xs
+        v._op = op
+    else:
+        v.grad = None
+        v._prev = ()
+        v._op = None
+    if MODE.anomaly:
+        _check_forward(op, v, xs)
+    return v
+
+
+def _pow(self, other):  # self ** other
+    if other.__class__ is Value:
+        return _value_pow(self, other)
+    return _constant_pow(self, other)
+
+
+def _install_operators() -> None:
+    """Attach every operator of the op table to Value."""
+    for name, op in (("add", ops.ADD), ("sub", ops.SUB), ("mul", ops.MUL),
+                     ("truediv", ops.DIV)):
+        setattr(Value, f"__{name}__", _binary_method(op))
+        setattr(Value, f"__r{name}__", _binary_method(op, reflected=True))
+    Value.__rpow__ = _binary_method(ops.POW, reflected=True)
+    Value.__pow__ = _pow
+    unary = {
+        ops.NEG: "-self.", ops.EXP: "e ** self.",
+        ops.LOG: "Natural logarithm; ValueError for self <= 0.",
+        ops.SQRT: "Square root; ValueError for self < 0.",
+        ops.TANH: "Hyperbolic tangent.",
+        ops.SIGMOID: "1 / (1 + e ** -self), without overflow for large |self|.",
+        ops.RELU: "max(self, 0); derivative 0 at 0, as in PyTorch.",
+        ops.ABS: "|self|; derivative sign(self), 0 at 0.",
+        ops.SIN: "Sine (radians).", ops.COS: "Cosine (radians).",
+    }
+    for op, doc in unary.items():
+        setattr(Value, op.name, _unary_method(op, doc))
+    Value.__neg__ = Value.neg
+    Value.__abs__ = Value.abs
+    Value.leaky_relu = _parametrised_method(
+        ops.LEAKY_RELU, "self if self > 0 else slope * self.", default=0.01
+    )
+
+
+_value_pow = _binary_method(ops.POW)
+_constant_pow = _parametrised_method(ops.POWC, "self ** k for a number k.")
+_install_operators()
+
+
+def _check_forward(op: ops.Op, v: Value, prev: tuple) -> None:
+    site = user_site()
+    if not math.isfinite(v.data) and all(math.isfinite(p.data) for p in prev):
+        inputs = ", ".join(f"{p.data!r}" for p in prev)
+        raise FloatingPointError(
+            f"anomaly: {op.name}({inputs}) produced {v.data!r} in forward, at {site}"
+        )
+    if v._prev:
+        MODE.sites[id(v)] = (v, site)
