@@ -1,6 +1,8 @@
 """tapegrad's autograd: a scalar engine whose graphs you can read, draw and check."""
 
 from .check import GradcheckError, gradcheck, gradgradcheck
+from .compile import CompileError, Compiled, compile
+from .draw import draw_graph, save_graph
 from .engine import backward, grad, topological_order
 from .functional import hessian, hvp, jacobian
 from .mode import detect_anomaly, enable_grad, no_grad
@@ -10,5 +12,5 @@ from .value import Value
 __all__ = [
     "Value", "Op", "OPS", "no_grad", "enable_grad", "detect_anomaly",
     "backward", "grad", "topological_order", "jacobian", "hessian", "hvp",
-    "gradcheck", "gradgradcheck", "GradcheckError",
+    "gradcheck", "gradgradcheck", "GradcheckError", "draw_graph", "save_graph",
 ]

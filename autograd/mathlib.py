@@ -91,43 +91,53 @@ class FloatMath:
         return a / b
 
 
+def _value_or_float(name: str):
+    """``x.name(*args)`` for a Value; the float version for a plain number (a constant
+    operand, as in ``2 ** v``)."""
+    on_float = getattr(FloatMath, name)
+
+    def function(x, *args):
+        return on_float(x, *args) if x.__class__ is float else getattr(x, name)(*args)
+
+    function.__name__ = name
+    return function
+
+
+def _constant_of(name: str):
+    """A piecewise-constant derivative as a constant Value: its own derivative is zero."""
+    on_float = getattr(FloatMath, name)
+
+    def function(x, *args):
+        from .value import Value
+
+        return Value(on_float(float(x), *args), requires_grad=False)
+
+    function.__name__ = name
+    return function
+
+
 class ValueMath:
     """The same functions on Values, recording a graph (for derivatives of derivatives).
 
-    Piecewise-constant derivatives (step, sign, leaky_step) are constants: their own
-    derivative is zero almost everywhere.
+    Plain numbers are accepted too (constant operands); piecewise-constant
+    derivatives (step, sign, leaky_step) are constants.
     """
 
-    @staticmethod
-    def _const(x: float):
-        from .value import Value
-
-        return Value(x, requires_grad=False)
-
-    exp = staticmethod(lambda x: x.exp())
-    log = staticmethod(lambda x: x.log())
-    sqrt = staticmethod(lambda x: x.sqrt())
-    tanh = staticmethod(lambda x: x.tanh())
-    sin = staticmethod(lambda x: x.sin())
-    cos = staticmethod(lambda x: x.cos())
-    abs = staticmethod(lambda x: x.abs())
-    sigmoid = staticmethod(lambda x: x.sigmoid())
-    relu = staticmethod(lambda x: x.relu())
-    leaky_relu = staticmethod(lambda x, slope: x.leaky_relu(slope))
+    exp = staticmethod(_value_or_float("exp"))
+    log = staticmethod(_value_or_float("log"))
+    sqrt = staticmethod(_value_or_float("sqrt"))
+    tanh = staticmethod(_value_or_float("tanh"))
+    sin = staticmethod(_value_or_float("sin"))
+    cos = staticmethod(_value_or_float("cos"))
+    abs = staticmethod(_value_or_float("abs"))
+    sigmoid = staticmethod(_value_or_float("sigmoid"))
+    relu = staticmethod(_value_or_float("relu"))
+    leaky_relu = staticmethod(_value_or_float("leaky_relu"))
     pow = staticmethod(lambda x, k: x**k)
     div = staticmethod(lambda a, b: a / b)
-
-    @classmethod
-    def step(cls, x):
-        return cls._const(FloatMath.step(x.data))
-
-    @classmethod
-    def sign(cls, x):
-        return cls._const(FloatMath.sign(x.data))
-
-    @classmethod
-    def leaky_step(cls, x, slope: float):
-        return cls._const(FloatMath.leaky_step(x.data, slope))
+    step = staticmethod(_constant_of("step"))
+    sign = staticmethod(_constant_of("sign"))
+    leaky_step = staticmethod(_constant_of("leaky_step"))
 
 
 def _check_array(op: str, condition: str, bad: np.ndarray, x: np.ndarray) -> None:

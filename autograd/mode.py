@@ -13,11 +13,14 @@ from typing import Iterator
 
 
 class _Mode:
-    __slots__ = ("grad_enabled", "anomaly", "sites")
+    __slots__ = ("grad_enabled", "anomaly", "sites", "tracing")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
+        # True while autograd.compile records a function on placeholder inputs: a layer
+        # that is random or couples the samples of a batch can check it and refuse.
+        self.tracing = False
         # While anomaly detection is on: id(node) -> (node, "file:line in function").
         # The node is kept alive so that its id cannot be reused within the context.
         self.sites: dict[int, tuple[object, str]] = {}

@@ -117,21 +117,20 @@ class Value:
     @staticmethod
     def sum(values: Iterable[Value | float]) -> Value:
         """One node: the sum of all ``values`` (numbers are allowed among them)."""
-        xs = tuple(v if v.__class__ is Value else _lift(v, ops.SUM) for v in values)
-        if not xs:
-            return Value(0.0, requires_grad=False)
-        return _nary(ops.SUM, xs)
+        return _nary(ops.SUM, tuple(values))
 
     @staticmethod
-    def dot(ws: Sequence[Value | float], xs: Sequence[Value | float]) -> Value:
-        """One node: sum_i ws[i] * xs[i], the weighted sum inside every neuron."""
+    def dot(
+        ws: Sequence[Value | float],
+        xs: Sequence[Value | float],
+        bias: Value | float | None = None,
+    ) -> Value:
+        """One node: sum_i ws[i] * xs[i] (+ bias), the affine map inside every neuron."""
         if len(ws) != len(xs):
             raise ValueError(f"dot: lengths differ ({len(ws)} weights, {len(xs)} inputs)")
-        if not ws:
-            return Value(0.0, requires_grad=False)
-        wx = tuple(v if v.__class__ is Value else _lift(v, ops.DOT) for v in ws)
-        wx += tuple(v if v.__class__ is Value else _lift(v, ops.DOT) for v in xs)
-        return _nary(ops.DOT, wx)
+        if bias is None:
+            return _nary(ops.DOT, (*ws, *xs))
+        return _nary(ops.DOT, (*ws, *xs, bias))
 
 
 def _number(x: object, op: ops.Op) -> float:
@@ -144,7 +143,7 @@ def _number(x: object, op: ops.Op) -> float:
 
 def _lift(x: object, op: ops.Op) -> Value:
     """A plain number as a constant Value; anything else is a TypeError naming ``op``."""
-    if not isinstance(x, numbers.Real):
+    if x.__class__ is not float and not isinstance(x, numbers.Real):
         raise TypeError(
             f"{op.name}: unsupported operand {x!r} of type {type(x).__name__}; "
             "expected a number or a Value"
@@ -253,7 +252,7 @@ def _binary_method(op: ops.Op, reflected: bool = False):
                 v._op = None
                 v._arg = None
         if MODE.anomaly:
-            _check_forward(op, v, (self,) if v._prev == () else v._prev)
+            _check_forward(op, v, (self, other))
         return v
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
@@ -261,11 +260,20 @@ def _binary_method(op: ops.Op, reflected: bool = False):
 
 
 def _nary(op: ops.Op, xs: tuple) -> Value:
+    """One node over all of ``xs``; numbers among them become constant leaves."""
+    if not xs:
+        return Value(0.0, requires_grad=False)
+    try:
+        data = [x.data for x in xs]
+    except AttributeError:
+        xs = tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
+        data = [x.data for x in xs]
     v = _new(Value)
-    v.data = op.forward(FLOATS, *[x.data for x in xs])
+    v.data = op.forward(FLOATS, *data)
     v.label = None
     v._arg = None
-    if MODE.grad_enabled and any(x.grad is not None for x in xs):
+    # xs[0] first: in a neuron it is a weight, so the common case costs one test.
+    if MODE.grad_enabled and (xs[0].grad is not None or any(x.grad is not None for x in xs)):
         v.grad = 0.0
         v._prev = xs
         v._op = op
@@ -279,8 +287,12 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
 
 
 def _pow(self, other):  # self ** other
+    # An exponent that needs no gradient is a number: d/d(exponent) involves log(self),
+    # which must not be evaluated (or fail) for self <= 0 when nobody asks for it.
     if other.__class__ is Value:
-        return _value_pow(self, other)
+        if other.grad is not None:
+            return _value_pow(self, other)
+        other = other.data
     return _constant_pow(self, other)
 
 
@@ -316,10 +328,12 @@ _constant_pow = _parametrised_method(ops.POWC, "self ** k for a number k.")
 _install_operators()
 
 
-def _check_forward(op: ops.Op, v: Value, prev: tuple) -> None:
+def _check_forward(op: ops.Op, v: Value, inputs: tuple) -> None:
+    """Anomaly mode: refuse a non-finite result from finite inputs; note the node's site."""
     site = user_site()
-    if not math.isfinite(v.data) and all(math.isfinite(p.data) for p in prev):
-        inputs = ", ".join(f"{p.data!r}" for p in prev)
+    numbers_in = [float(x) for x in inputs]
+    if not math.isfinite(v.data) and all(math.isfinite(x) for x in numbers_in):
+        inputs = ", ".join(repr(x) for x in numbers_in)
         raise FloatingPointError(
             f"anomaly: {op.name}({inputs}) produced {v.data!r} in forward, at {site}"
         )

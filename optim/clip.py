@@ -1,0 +1,68 @@
+"""Gradient clipping, the standard guard against exploding gradients.
+
+Both functions change ``p.grad`` in place (parameters whose grad is None are left
+alone) and follow ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from autograd import Value
+
+from .checks import flag, in_range, positive
+
+
+def _grads_of(parameters: Value | Iterable[Value], name: str) -> list[Value]:
+    params = [parameters] if isinstance(parameters, Value) else list(parameters)
+    for p in params:
+        if not isinstance(p, Value):
+            raise TypeError(f"{name}: expected Values, got {type(p).__name__} {p!r}")
+    return [p for p in params if p.grad is not None]
+
+
+def clip_grad_norm_(
+    parameters: Value | Iterable[Value],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> float:
+    """Scale all gradients together so that their joint norm is at most max_norm.
+
+        total = (sum_i |g_i|^p)^(1/p)          (max_i |g_i| for p = inf)
+        g_i <- g_i * min(1, max_norm / (total + 1e-6))
+
+    Returns ``total``, the norm before clipping. With ``error_if_nonfinite`` a NaN or
+    infinite total raises RuntimeError instead of scaling every gradient by 0 or NaN.
+    """
+    name = "clip_grad_norm_"
+    in_range(f"max_norm of {name}")(max_norm)
+    positive(f"norm_type of {name}")(norm_type)  # math.inf included
+    flag(f"error_if_nonfinite of {name}")(error_if_nonfinite)
+    params = _grads_of(parameters, name)
+    if not params:
+        return 0.0
+    grads = [p.grad for p in params]
+    if norm_type == math.inf:
+        total = max(abs(g) for g in grads)
+    elif norm_type == 2:
+        total = math.hypot(*grads)  # no overflow for huge gradients, unlike sum of squares
+    else:
+        total = sum(abs(g) ** norm_type for g in grads) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"{name}: the total norm of order {norm_type} of the gradients is {total}, "
+            "so it cannot be clipped; pass error_if_nonfinite=False to scale anyway"
+        )
+    scale = min(max_norm / (total + 1e-6), 1.0)
+    for p in params:
+        p.grad = p.grad * scale
+    return total
+
+
+def clip_grad_value_(parameters: Value | Iterable[Value], clip_value: float) -> None:
+    """Clamp every gradient into [-clip_value, clip_value]: g <- min(max(g, -c), c)."""
+    in_range("clip_value of clip_grad_value_")(clip_value)
+    for p in _grads_of(parameters, "clip_grad_value_"):
+        p.grad = min(max(p.grad, -clip_value), clip_value)

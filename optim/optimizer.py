@@ -1,0 +1,261 @@
+"""Optimizer base: parameter groups, per-parameter state, zero_grad, state_dict.
+
+An optimizer only reads ``p.data`` and ``p.grad`` of each parameter and writes
+``p.data``. A parameter whose ``grad`` is None (it requires no gradient) is skipped,
+as PyTorch skips parameters without a gradient. Subclasses say three things: their
+hyper-parameter checks, the state a parameter starts with, and the update of one
+number; the loop, weight decay, ``maximize`` and the bookkeeping live here.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from autograd import Value, enable_grad
+
+from .checks import LR, MAXIMIZE, WEIGHT_DECAY, Check
+
+Params = Iterable[Value] | Iterable[dict[str, Any]]
+State = dict[str, Any]
+
+
+def lerp(start: float, end: float, weight: float) -> float:
+    """start + weight * (end - start): a moving average, rounded as torch.lerp rounds.
+
+    The two branches are equal in exact arithmetic; PyTorch picks one by |weight|
+    for accuracy, and picking the same keeps our averages on PyTorch's numbers.
+    """
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (dicts of params + hyper-parameters) and
+    ``state`` (one dict per parameter, created on its first step).
+
+    Subclasses set ``checks`` (hyper-parameter name -> check) and implement
+    ``init_state(group)`` and ``update(x, g, state, group) -> new x``, where g is the
+    gradient after ``maximize`` and coupled weight decay have been applied.
+    """
+
+    checks: ClassVar[dict[str, Check]] = {
+        "lr": LR,
+        "weight_decay": WEIGHT_DECAY,
+        "maximize": MAXIMIZE,
+    }
+
+    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
+        self._check(defaults)
+        self.defaults = dict(defaults)
+        self.state: dict[Value, State] = {}
+        self.param_groups: list[dict[str, Any]] = []
+        # A lone Value is one parameter; a set is refused by _param_list (unordered).
+        single = isinstance(params, (Value, set, frozenset))
+        groups = [{"params": params}] if single else list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # --- groups and validation ----------------------------------------------------
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group of parameters; options it leaves out take the defaults."""
+        name = type(self).__name__
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"{name}: param_group must be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{name}: param_group has no 'params' entry")
+        unknown = set(param_group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(
+                f"{name}: unknown hyper-parameter(s) {sorted(unknown)}; "
+                f"known: {sorted(self.defaults)}"
+            )
+        group = {**self.defaults, **param_group, "params": self._param_list(param_group["params"])}
+        self._check(group)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in group["params"]}) != len(group["params"]):
+            raise ValueError(f"{name}: a parameter appears twice in one parameter group")
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def _param_list(self, params: Any) -> list[Value]:
+        if isinstance(params, Value):
+            return [params]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"{type(self).__name__}: parameters must be in an ordered collection "
+                "(a set's order changes between runs); use a list"
+            )
+        params = list(params)
+        for p in params:
+            if not isinstance(p, Value):
+                raise TypeError(
+                    f"{type(self).__name__} can only optimize Values, "
+                    f"but one of the params is {type(p).__name__}"
+                )
+        return params
+
+    def _check(self, group: Mapping[str, Any]) -> None:
+        for key, check in self.checks.items():
+            if key in group:
+                check(group[key])
+        self.check_group(group)
+
+    def check_group(self, group: Mapping[str, Any]) -> None:
+        """Checks that involve several hyper-parameters at once (none by default)."""
+
+    # --- the update loop ----------------------------------------------------------
+
+    def init_state(self, group: Mapping[str, Any]) -> State:
+        """The state a parameter starts with (before its first step)."""
+        return {}
+
+    def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
+        """One step for one number: the new value of x given its gradient g."""
+        raise NotImplementedError
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns closure() if given.
+
+        Before ``update``: g <- -g if maximize; then either
+        g <- g + weight_decay * x (L2 penalty, coupled), or, with
+        decoupled_weight_decay, x <- x * (1 - lr * weight_decay).
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            decay = group.get("weight_decay", 0.0)
+            decoupled = group.get("decoupled_weight_decay", False)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = self.init_state(group)
+                x = p.data
+                g = -p.grad if group.get("maximize", False) else p.grad
+                if decay != 0:
+                    if decoupled:
+                        x = x * (1 - group["lr"] * decay)
+                    else:
+                        g = g + decay * x
+                p.data = self.update(x, g, state, group)
+        return loss
+
+    def zero_grad(self) -> None:
+        """Reset the gradient of every parameter (that requires one) to 0.0."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad = 0.0
+
+    # --- saving and resuming ------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data: {"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}.
+
+        Parameters are numbered in group order, as in PyTorch; the Values themselves
+        are not saved. The result is a copy: later steps do not change it.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore hyper-parameters and per-parameter state saved by ``state_dict()``.
+
+        Everything is validated before anything changes: the group layout must match
+        this optimizer's, every hyper-parameter must pass its check, and each
+        parameter's state must have exactly the entries this optimizer keeps.
+        Integer keys that went through JSON (as strings) are accepted.
+        """
+        if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
+                "'param_groups'"
+            )
+        groups, by_index = self._loaded_groups(state_dict["param_groups"])
+        state = {}
+        for key, saved in state_dict["state"].items():
+            index = int(key) if isinstance(key, str) and key.isdigit() else key
+            if index not in by_index:
+                raise ValueError(
+                    f"{type(self).__name__}: loaded state is for parameter {key!r}, "
+                    "which no group lists"
+                )
+            p, group = by_index[index]
+            state[p] = self._loaded_state(index, saved, group)
+        for current, group in zip(self.param_groups, groups, strict=True):
+            current.clear()
+            current.update(group)
+        self.state = state
+
+    def _loaded_groups(self, saved_groups: Any) -> tuple[list[dict[str, Any]], dict[Any, Any]]:
+        """Checked copies of saved groups holding our Values, and index -> (Value, group)."""
+        name = type(self).__name__
+        if not isinstance(saved_groups, list) or len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"{name}: loaded state dict has a different number of parameter groups"
+            )
+        groups, by_index = [], {}
+        for current, saved in zip(self.param_groups, saved_groups, strict=True):
+            if not isinstance(saved, Mapping) or len(saved.get("params", ())) != len(
+                current["params"]
+            ):
+                raise ValueError(
+                    f"{name}: loaded state dict contains a parameter group "
+                    "that doesn't match the size of optimizer's group"
+                )
+            missing = set(self.defaults) - set(saved)
+            if missing:
+                raise ValueError(f"{name}: loaded parameter group lacks {sorted(missing)}")
+            group = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
+            self._check(group)
+            group["params"] = current["params"]
+            groups.append(group)
+            for index, p in zip(saved["params"], current["params"], strict=True):
+                by_index[index] = (p, group)
+        if len(by_index) != sum(len(g["params"]) for g in groups):
+            raise ValueError(f"{name}: loaded state dict numbers two parameters the same")
+        return groups, by_index
+
+    def _loaded_state(self, index: int, saved: Any, group: Mapping[str, Any]) -> State:
+        """A checked copy of one parameter's saved state."""
+        name = type(self).__name__
+        expected = sorted(self.init_state(group))
+        if not isinstance(saved, Mapping) or sorted(saved) != expected:
+            got = sorted(saved) if isinstance(saved, Mapping) else type(saved).__name__
+            raise ValueError(
+                f"{name}: loaded state of parameter {index} has {got}, expected {expected}"
+            )
+        for key, value in saved.items():
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if value is not None and not number:
+                raise ValueError(
+                    f"{name}: loaded state {key!r} of parameter {index} is {value!r}, "
+                    "not a number"
+                )
+        return dict(saved)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join([*lines, ")"])
