@@ -23,10 +23,12 @@ the batch's mean (or sum) of ``fn`` into ``p.grad``, so any optimizer works unch
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +46,7 @@ _GRAD = attrgetter("grad")
 _TIMES_ONE = {ops.WITH_CONSTANT[("mul", 0)], ops.WITH_CONSTANT[("mul", 1)],
               ops.WITH_CONSTANT[("div", 1)]}
 PARAMS, CONSTANTS = 0, 1  # the first two slots; then one per input argument, one per group
+compile_source = builtins.compile  # this module's ``compile`` is the public function
 
 
 def compile(
@@ -104,6 +107,11 @@ class Compiled:
         self.fn, self.reduction = fn, reduction
         self.name = getattr(fn, "__name__", type(fn).__name__)
         self.labels = _check_labels(labels)
+        self._lookup = {}  # argument position -> (sorted label values, their indices)
+        for position, values in self.labels.items():
+            numbers_ = np.array([float(v) for v in values])
+            order = np.argsort(numbers_)
+            self._lookup[position] = (numbers_[order], order)
         self._program: _Program | None = None
 
     # --- public calls ----------------------------------------------------------------
@@ -111,17 +119,17 @@ class Compiled:
     def __call__(self, *batch: Any) -> float:
         """Forward and backward over ``batch``: the reduced loss; d loss/d p added to p.grad."""
         program, run = self._start(batch, training=True)
-        run.slots[PARAMS] = np.fromiter(
+        run.params = np.fromiter(
             map(_DATA, program.layout), np.float64, len(program.layout)
         ).reshape(-1, 1)
         loss = run.forward_backward(self.reduction)
-        _add_grads(program, run.grads[PARAMS])
+        _add_grads(program, run.grads)
         return loss
 
     def forward(self, *batch: Any) -> np.ndarray:
         """fn on every sample, no gradients: shape (batch,), or (batch, k) for k outputs."""
         program, run = self._start(batch, training=False)
-        run.slots[PARAMS] = np.fromiter(
+        run.params = np.fromiter(
             map(_DATA, program.layout), np.float64, len(program.layout)
         ).reshape(-1, 1)
         return run.outputs()
@@ -136,10 +144,10 @@ class Compiled:
                 f"value_and_grad: expected {len(self.params)} parameters, got shape {theta.shape}"
             )
         program, run = self._start(batch, training=True)
-        run.slots[PARAMS] = theta[program.layout_index].reshape(-1, 1)
+        run.params = theta[program.layout_index].reshape(-1, 1)
         loss = run.forward_backward(self.reduction)
         grad = np.zeros(len(self.params))
-        grad[program.layout_index] = run.grads[PARAMS][:, 0] * program.trainable
+        grad[program.layout_index] = run.grads[:, 0] * program.trainable
         return loss, grad
 
     def describe(self) -> str:
@@ -147,6 +155,11 @@ class Compiled:
         if self._program is None:
             return f"compiled {self.name}: not traced yet (it is traced at the first call)"
         return self._program.describe(self.name)
+
+    @property
+    def source(self) -> str | None:
+        """The generated Python of forward and backward (None until the first call)."""
+        return None if self._program is None else self._program.source
 
     def __repr__(self) -> str:
         if self._program is None:
@@ -217,17 +230,17 @@ class Compiled:
         return arrays, label_index, size
 
     def _label_index(self, position: int, y: np.ndarray) -> np.ndarray:
-        values = np.array([float(v) for v in self.labels[position]])
-        order = np.argsort(values)
-        where = np.searchsorted(values[order], y).clip(0, len(values) - 1)
-        bad = values[order][where] != y
+        """Each sample's label as an index into the declared values."""
+        values, order = self._lookup[position]
+        where = np.searchsorted(values, y)
+        bad = values.take(where, mode="clip") != y
         if bad.any():
             raise ValueError(
-                f"compiled {self.name}: label {y[bad][0]!r} (argument {position}, sample "
+                f"compiled {self.name}: label {float(y[bad][0])!r} (argument {position}, sample "
                 f"{int(np.argmax(bad))}) is not one of the declared "
                 f"{list(self.labels[position])}"
             )
-        return order[where]
+        return order.take(where)
 
     def _trace(self, arrays: list) -> tuple:
         """Record fn on the first sample, once per label combination, plus once more
@@ -301,7 +314,7 @@ def _check_labels(labels: Mapping[int, Sequence[float]] | None) -> dict[int, tup
             raise ValueError(
                 f"compile: labels[{position}] must be a non-empty list of numbers, got {values!r}"
             )
-        if len(set(float(v) for v in values)) != len(values):
+        if len({float(v) for v in values}) != len(values):
             raise ValueError(f"compile: labels[{position}] lists a value twice: {values!r}")
         checked[position] = values
     return checked
@@ -345,8 +358,18 @@ class _Node:
     highest level of the parents.
     """
 
-    __slots__ = ("kind", "op", "arg", "parents", "where", "label", "data",
-                 "batch", "grad", "level")
+    __slots__ = (
+        "arg",
+        "batch",
+        "data",
+        "grad",
+        "kind",
+        "label",
+        "level",
+        "op",
+        "parents",
+        "where",
+    )
 
     def __init__(self, kind: str, where: Any = None, data: float = 0.0,
                  label: str | None = None, batch: bool = False, grad: bool = False) -> None:
@@ -398,6 +421,10 @@ class _Graph:
         return tuple(self._leaf(v) if not isinstance(v, Value) or v not in self.index
                      else self.index[v] for v in outs)
 
+    def constant(self, x: float) -> int:
+        """The node of the constant ``x``."""
+        return self._new(("const", x.hex()), _Node("const", None, x))
+
     def _leaf(self, v: Value | float) -> int:
         if not isinstance(v, Value):
             v = Value(v, requires_grad=False)
@@ -407,7 +434,9 @@ class _Graph:
                 "input nor one of params: pass it in params, or detach() it to make it "
                 "a constant"
             )
-        return self._new(("const", v.data.hex()), _Node("const", None, v.data, v.label))
+        found = self.constant(v.data)
+        self.nodes[found].label = self.nodes[found].label or v.label
+        return found
 
     def _op_node(self, v: Value) -> int:
         index = self.index
@@ -444,117 +473,111 @@ class _Graph:
 # --- lowering: groups, slots and row plans -------------------------------------------
 
 
+class _Source:
+    """The lines of a generated function and the constants (index arrays, kernels) it
+    refers to by name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "A": ARRAYS, "np": np, "full": _full, "reduce": np.add.reduce,
+            "reduceat": np.add.reduceat, "add_at": np.add.at, "broadcast_to": np.broadcast_to,
+        }
+
+    def constant(self, prefix: str, value: Any) -> str:
+        name = f"{prefix}{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def line(self, text: str) -> None:
+        self.lines.append("        " + text)
+
+
 class _Rows:
     """Where the rows of one operand of a group live, and how to read and scatter them.
 
-    Positions are (slot, row) per operand element. ``read(slots)`` gives an array of
-    shape (n, columns): a view when the rows are one contiguous range of one slot, a
-    single row (broadcast) when every element is the same node, else a gathered copy.
-    ``scatter(grads, c)`` adds a contribution into the gradient slots, summed over the
-    batch for a slot computed once, and only for the elements that need a gradient.
+    Positions are (slot, row) per operand element; slot s is the local ``s<s>`` of the
+    generated code and its gradient ``g<s>``. Reading gives an array (n, columns): a
+    view when the rows are one contiguous range of one slot, one row (broadcast, for
+    elementwise operands) when every element is the same node, else a gathered copy.
+    Scattering adds a contribution into the gradient slots, summed over the batch for
+    a slot computed once, and only for the elements that need a gradient.
     """
 
     def __init__(self, positions: list[tuple[int, int]], need: list[bool],
-                 columns: list[bool], broadcast: bool = True) -> None:
+                 columns: list[bool], broadcast: bool = False) -> None:
         self.n = len(positions)
-        slots = {s for s, _ in positions}
+        self.positions, self.columns = positions, columns
+        self.slots = sorted({s for s, _ in positions})
         rows = np.array([r for _, r in positions], dtype=np.intp)
+        self.rows = rows
         self.uniform = broadcast and self.n > 1 and len(set(positions)) == 1
-        if len(slots) == 1:
-            (slot,) = slots
-            if self.uniform:
-                self.read = _slice_reader(slot, slice(rows[0], rows[0] + 1))
-            elif np.array_equal(rows, np.arange(rows[0], rows[0] + self.n)):
-                self.read = _slice_reader(slot, slice(rows[0], rows[0] + self.n))
-            else:
-                self.read = _take_reader(slot, rows)
-        else:
-            self.read = _gather_reader(positions, columns)
         self.pieces = []  # (slot, rows in slot, positions in operand or None, duplicates)
-        for slot in sorted(slots):
+        for slot in self.slots:
             at = [i for i, (s, _) in enumerate(positions) if s == slot and need[i]]
             if not at:
                 continue
             where = rows[at]
             if self.uniform:
-                self.pieces.append((slot, slice(where[0], where[0] + 1), None, False))
+                self.pieces.append((slot, slice(int(where[0]), int(where[0]) + 1), None, False))
                 continue
-            everything = len(at) == self.n
             duplicates = len(set(where.tolist())) < len(at)
-            if np.array_equal(where, np.arange(where[0], where[0] + len(at))):
+            if _is_range(where):
                 where = slice(int(where[0]), int(where[0]) + len(at))
-            self.pieces.append((slot, where, None if everything else np.array(at, np.intp),
+            self.pieces.append((slot, where, None if len(at) == self.n else np.array(at),
                                 duplicates))
 
-    def finish(self, assigned: set[int], columns: list[bool], wide: bool) -> None:
-        """Fix how ``scatter`` writes, once the program knows which gradient slots are
-        assigned (written whole by this operand alone) and whether the contribution
-        has one column per sample (``wide``)."""
-        writers = [_piece_writer(slot, where, at, duplicates, wide and not columns[slot],
-                                 slot in assigned)
-                   for slot, where, at, duplicates in self.pieces]
+    def read(self, src: _Source) -> str:
+        """An expression for the operand's values."""
+        if len(self.slots) == 1:
+            slot, first = self.slots[0], int(self.rows[0])
+            if self.uniform:
+                return f"s{slot}[{first}:{first + 1}]"
+            if _is_range(self.rows):
+                return f"s{slot}[{first}:{first + self.n}]"
+            return f"s{slot}.take({src.constant('rows', self.rows)}, axis=0)"
+        gather = src.constant("gather", _gatherer(self.positions, self.columns))
+        return f"{gather}(({', '.join(f's{s}' for s in self.slots)},))"
+
+    def scatter(self, src: _Source, c: str, wide: bool, assigned: set[int]) -> None:
+        """Lines adding contribution ``c`` (one column per sample if ``wide``) into the
+        gradients of the operand's elements that need one."""
         if self.uniform:
-            (write,) = writers
-
-            def scatter(grads: list, c: np.ndarray) -> None:
-                write(grads, np.add.reduce(c, axis=0, keepdims=True))
-
-        elif len(writers) == 1:
-            scatter = writers[0]
-        else:
-
-            def scatter(grads: list, c: np.ndarray) -> None:
-                for write in writers:
-                    write(grads, c)
-
-        self.scatter = scatter
-
-
-def _piece_writer(slot: int, rows: slice | np.ndarray, at: np.ndarray | None,
-                  duplicates: bool, narrow: bool, assign: bool) -> Callable:
-    """Write contribution rows ``at`` (all if None) into gradient rows ``rows`` of
-    ``slot``, summed over the batch when ``narrow``; assigned when ``assign``."""
-    reduce = np.add.reduce
-
-    def write(grads: list, c: np.ndarray) -> None:
-        if at is not None:
-            c = c[at]
-        if narrow:
-            c = reduce(c, axis=1, keepdims=True)
-        if assign:
-            grads[slot] = c
-        elif duplicates:
-            np.add.at(grads[slot], rows, c)
-        else:
-            grads[slot][rows] += c
-
-    return write
+            src.line(f"{c} = reduce({c}, axis=0, keepdims=True)")
+        for slot, where, at, duplicates in self.pieces:
+            part = c if at is None else f"{c}[{src.constant('at', at)}]"
+            if wide and not self.columns[slot]:
+                part = f"reduce({part}, axis=1, keepdims=True)"
+            rows = (f"{where.start}:{where.stop}" if isinstance(where, slice)
+                    else src.constant("rows", where))
+            if slot in assigned:
+                src.line(f"g{slot} = {part}")
+            elif duplicates:
+                src.line(f"add_at(g{slot}, {rows}, {part})")
+            else:
+                src.line(f"g{slot}[{rows}] += {part}")
 
 
-def _slice_reader(slot: int, rows: slice) -> Callable:
-    return lambda slots: slots[slot][rows]
+def _is_range(rows: np.ndarray) -> bool:
+    return bool(len(rows)) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows)))
 
 
-def _take_reader(slot: int, rows: np.ndarray) -> Callable:
-    return lambda slots: slots[slot].take(rows, axis=0)
-
-
-def _gather_reader(positions: list[tuple[int, int]], columns: list[bool]) -> Callable:
-    """Rows from several slots into one array, broadcasting once-computed rows."""
+def _gatherer(positions: list[tuple[int, int]], columns: list[bool]) -> Callable:
+    """Rows from several slots (given in slot order) into one array, broadcasting the
+    slots computed once to one column per sample."""
     slots = sorted({s for s, _ in positions})
-    parts = [(s, np.array([i for i, (t, _) in enumerate(positions) if t == s], np.intp),
+    parts = [(np.array([i for i, (t, _) in enumerate(positions) if t == s], np.intp),
               np.array([r for t, r in positions if t == s], np.intp)) for s in slots]
-    batch_slot = next((s for s in slots if columns[s]), None)
+    wide = [k for k, s in enumerate(slots) if columns[s]]
     n = len(positions)
 
-    def read(slots_now: list) -> np.ndarray:
-        width = 1 if batch_slot is None else slots_now[batch_slot].shape[1]
-        out = np.empty((n, width))
-        for s, at, rows in parts:
-            out[at] = slots_now[s].take(rows, axis=0)
+    def gather(arrays: tuple) -> np.ndarray:
+        out = np.empty((n, arrays[wide[0]].shape[1] if wide else 1))
+        for array, (at, rows) in zip(arrays, parts):
+            out[at] = array.take(rows, axis=0)
         return out
 
-    return read
+    return gather
 
 
 def _full(c: Any, shape: tuple) -> np.ndarray:
@@ -565,11 +588,11 @@ def _full(c: Any, shape: tuple) -> np.ndarray:
 
 
 class _Group:
-    """Nodes of one level computed by one NumPy call (subclasses: map, segment, matmul).
+    """The nodes of one level computed by one NumPy call (map, segment or matmul).
 
-    ``forward(slots, saved)`` returns the group's values and appends what backward
-    needs to ``saved``; ``backward(grads, g, out, saved_entry)`` scatters the
-    gradients of the operands that need one.
+    A group writes the lines of its forward pass (its values into ``s<slot>``, its
+    operands kept in locals for backward) and of its backward pass (from its
+    gradient ``g<slot>`` into its operands' gradients).
     """
 
     slot: int
@@ -588,83 +611,108 @@ class _Group:
 
 
 class _Map(_Group):
-    """A unary or binary op (possibly with a fixed number) applied elementwise."""
+    """A unary or binary op (possibly with a fixed number) applied elementwise:
+    ``op.forward(ARRAYS, x, ...)`` and ``op.grad(ARRAYS, g, out, x, ...)``."""
 
     def __init__(self, op: ops.Op, arg: float | None, operands: list[_Rows]) -> None:
         self.op, self.arg, self.operands = op, arg, operands
-        self.readers = [r.read for r in operands]
 
-    def forward(self, slots: list, saved: list) -> np.ndarray:
-        xs = [read(slots) for read in self.readers]
-        saved.append(xs)
-        if self.arg is None:
-            return self.op.forward(ARRAYS, *xs)
-        return self.op.forward(ARRAYS, *xs, self.arg)
+    def _call(self, src: _Source, rule: str, *args: str) -> str:
+        kernel = src.constant(f"{self.op.name}_{rule}_", getattr(self.op, rule))
+        xs = [f"x{self.slot}_{j}" for j in range(len(self.operands))]
+        arg = [] if self.arg is None else [repr(self.arg)]
+        return f"{kernel}(A, {', '.join([*args, *xs, *arg])})"
 
-    def backward(self, grads: list, g: np.ndarray, out: np.ndarray, xs: list) -> None:
-        op = self.op
-        if self.arg is None:
-            local = op.grad(ARRAYS, g, out, *xs)
+    def forward(self, src: _Source) -> None:
+        for j, rows in enumerate(self.operands):
+            src.line(f"x{self.slot}_{j} = {rows.read(src)}")
+        src.line(f"s{self.slot} = {self._call(src, 'forward')}")
+
+    def backward(self, src: _Source, assigned: set[int]) -> None:
+        s = self.slot
+        local = [f"c{s}_{j}" for j in range(len(self.operands))]
+        rule = self._call(src, "grad", f"g{s}", f"s{s}")
+        if len(local) == 1:  # a unary rule returns the gradient itself
+            src.line(f"{local[0]} = {rule}")
         else:
-            local = op.grad(ARRAYS, g, out, *xs, self.arg)
-        if op.arity == 1:
-            local = (local,)
-        shape = g.shape
-        for rows, c in zip(self.operands, local):
+            src.line(f"{', '.join(local)} = {rule}")
+        for c, rows in zip(local, self.operands):
             if rows.pieces:
-                rows.scatter(grads, _full(c, shape))
+                src.line(f"{c} = full({c}, s{s}.shape)")
+                rows.scatter(src, c, self.wide(rows), assigned)
 
     def label(self) -> str:
         return self.op.name if self.arg is None else f"{self.op.name} {self.arg:g}"
 
 
 class _Segment(_Group):
-    """n-ary sum or dot: the op's rule on every term of the group, summed per node."""
+    """n-ary sum or dot as segments: the op's rule runs on every term of the group at
+    once, ``reduceat`` sums each node's terms, and backward repeats g per term."""
 
     def __init__(self, op: ops.Op, operands: list[_Rows], lengths: list[int]) -> None:
         self.op, self.operands = op, operands
-        self.readers = [r.read for r in operands]
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
         self.owner = np.repeat(np.arange(len(lengths)), lengths)
 
-    def forward(self, slots: list, saved: list) -> np.ndarray:
-        xs = [read(slots) for read in self.readers]
-        saved.append(xs)
-        return np.add.reduceat(self.op.forward(ARRAYS, *xs), self.starts, axis=0)
+    def forward(self, src: _Source) -> None:
+        s = self.slot
+        xs = [f"x{s}_{j}" for j in range(len(self.operands))]
+        for x, rows in zip(xs, self.operands):
+            src.line(f"{x} = {rows.read(src)}")
+        terms = f"{src.constant(self.op.name + '_forward_', self.op.forward)}(A, {', '.join(xs)})"
+        if len(self.starts) == 1:
+            src.line(f"s{s} = reduce({terms}, axis=0, keepdims=True)")
+        else:
+            src.line(f"s{s} = reduceat({terms}, {src.constant('starts', self.starts)}, axis=0)")
 
-    def backward(self, grads: list, g: np.ndarray, out: np.ndarray, xs: list) -> None:
-        g_terms = g[self.owner]
-        local = self.op.grad(ARRAYS, g_terms, out[self.owner], *xs)
-        for rows, c in zip(self.operands, local):
+    def backward(self, src: _Source, assigned: set[int]) -> None:
+        s, n = self.slot, len(self.owner)
+        if len(self.starts) == 1:
+            src.line(f"t{s} = ({n}, s{s}.shape[1])")
+            src.line(f"gt{s}, ot{s} = broadcast_to(g{s}, t{s}), broadcast_to(s{s}, t{s})")
+        else:
+            owner = src.constant("owner", self.owner)
+            src.line(f"gt{s}, ot{s} = g{s}[{owner}], s{s}[{owner}]")
+            src.line(f"t{s} = gt{s}.shape")
+        xs = ", ".join(f"x{s}_{j}" for j in range(len(self.operands)))
+        src.line(f"c{s} = {src.constant(self.op.name + '_grad_', self.op.grad)}(A, gt{s}, ot{s}, {xs})")
+        for j, rows in enumerate(self.operands):
             if rows.pieces:
-                rows.scatter(grads, _full(c, g_terms.shape))
+                src.line(f"c{s}_{j} = full(c{s}[{j}], t{s})")
+                rows.scatter(src, f"c{s}_{j}", self.wide(rows), assigned)
 
     def label(self) -> str:
         return f"{self.op.name} of {len(self.owner)} terms"
 
 
 class _MatMul(_Group):
-    """Dot nodes sharing their inputs: out (k, batch) = W (k, n) @ X (n, batch)."""
+    """Dot nodes sharing their inputs: out (k, batch) = W (k, n) @ X (n, batch) (+ b);
+    backward dW = g X^T (summed over the batch by the product), dX = W^T g, db = g."""
 
-    def __init__(self, weights: _Rows, inputs: _Rows, k: int) -> None:
-        self.weights, self.inputs, self.k = weights, inputs, k
-        self.operands = [weights, inputs]
+    def __init__(self, weights: _Rows, inputs: _Rows, bias: _Rows | None, k: int) -> None:
+        self.weights, self.inputs, self.bias, self.k = weights, inputs, bias, k
+        self.operands = [weights, inputs] + ([bias] if bias is not None else [])
 
-    def forward(self, slots: list, saved: list) -> np.ndarray:
-        w = self.weights.read(slots).reshape(self.k, -1)
-        x = self.inputs.read(slots)
-        saved.append((w, x))
-        return w @ x
+    def forward(self, src: _Source) -> None:
+        s = self.slot
+        src.line(f"w{s} = {self.weights.read(src)}.reshape({self.k}, {self.inputs.n})")
+        src.line(f"x{s} = {self.inputs.read(src)}")
+        bias = "" if self.bias is None else f" + {self.bias.read(src)}"
+        src.line(f"s{s} = w{s} @ x{s}{bias}")
 
-    def backward(self, grads: list, g: np.ndarray, out: np.ndarray, wx: tuple) -> None:
-        w, x = wx
+    def backward(self, src: _Source, assigned: set[int]) -> None:
+        s = self.slot
         if self.weights.pieces:
-            self.weights.scatter(grads, (g @ x.T).reshape(-1, 1))
+            src.line(f"cw{s} = (g{s} @ x{s}.T).reshape(-1, 1)")
+            self.weights.scatter(src, f"cw{s}", False, assigned)
         if self.inputs.pieces:
-            self.inputs.scatter(grads, w.T @ g)
+            src.line(f"cx{s} = w{s}.T @ g{s}")
+            self.inputs.scatter(src, f"cx{s}", self.batch, assigned)
+        if self.bias is not None and self.bias.pieces:
+            self.bias.scatter(src, f"g{s}", self.batch, assigned)
 
     def wide(self, operand: _Rows) -> bool:
-        return operand is self.inputs and self.batch
+        return operand is not self.weights and self.batch
 
     def label(self) -> str:
         return f"dot as matmul {self.k}x{self.inputs.n}"
@@ -694,8 +742,7 @@ class _Program:
         for key, members in sorted(keyed.items(), key=lambda kv: (kv[0][1], kv[1][0])):
             self._lower(key, members, nodes)
         self.roots = _Rows([self._place(i) for i in roots.ravel()],
-                           [nodes[i].grad for i in roots.ravel()], self.columns,
-                           broadcast=False)
+                           [nodes[i].grad for i in roots.ravel()], self.columns)
         self.layout_index = np.array(self.layout_index, dtype=np.intp)
         trainable = [nodes[graph.index[p]].grad for p in self.layout]
         self.trainable = np.array(trainable, dtype=np.float64)
@@ -704,6 +751,7 @@ class _Program:
         self.constant_slot = np.array(self.constants, dtype=np.float64).reshape(-1, 1)
         self.sizes[PARAMS], self.sizes[CONSTANTS] = len(self.layout), len(self.constants)
         self._plan_gradients()
+        self._generate()
 
     # grouping
 
@@ -716,13 +764,14 @@ class _Program:
             op, parents = node.op, node.parents
             if op.arity == 0:
                 key = ("segment", node.level, op, node.batch)
-                if op is ops.DOT and node.batch:
-                    n = len(parents) // 2
-                    a, b = parents[:n], parents[n:]
+                n = len(parents) // 2
+                if op is ops.DOT and node.batch and n:
+                    a, b = parents[:n], parents[n:2 * n]
+                    bias = parents[-1] if len(parents) % 2 else None
                     for w, x in ((a, b), (b, a)):
                         if not any(nodes[j].batch for j in w):
-                            key = ("matmul", node.level, x)
-                            self.halves[i] = (w, x)
+                            key = ("matmul", node.level, x, bias is None)
+                            self.halves[i] = (w, x, bias)
                             break
             else:
                 key = ("map", node.level, op, node.arg,
@@ -734,11 +783,16 @@ class _Program:
         """Parameters get rows in the order the matrix products read them (row-major),
         so each weight matrix is a view of the parameter slot; the others follow in
         order of first use."""
+        def first_parameter(i: int) -> int:
+            return min((nodes[w].where for w in self.halves[i][0] if nodes[w].kind == "param"),
+                       default=len(nodes))
+
         for key, members in sorted(keyed.items(), key=lambda kv: (kv[0][1], kv[1][0])):
             if key[0] == "matmul":
-                for i in members:
+                for i in sorted(members, key=first_parameter):
                     for w in self.halves[i][0]:
-                        self._place(w)
+                        if nodes[w].kind != "op":
+                            self._place(w)
 
     def _place(self, i: int) -> tuple[int, int]:
         """The (slot, row) of node i, giving a parameter or a constant its row on first use."""
@@ -768,21 +822,27 @@ class _Program:
         members = sorted(members, key=sort_key)
         need = [nodes[i].grad for i in members]
 
-        def rows(ids: list[int]) -> _Rows:
+        def rows(ids: list[int], broadcast: bool = False) -> _Rows:
             return _Rows([self._place(j) for j in ids], [nodes[j].grad for j in ids],
-                         self.columns)
+                         self.columns, broadcast)
 
         if kind == "matmul":
             weights = [w for i in members for w in self.halves[i][0]]
+            biases = [self.halves[i][2] for i in members]
             group: _Group = _MatMul(rows(weights), rows(list(self.halves[members[0]][1])),
-                                    len(members))
+                                    None if biases[0] is None else rows(biases), len(members))
         elif kind == "segment":
             op = key[2]
             parts = [nodes[i].parents for i in members]
             if op is ops.DOT:
-                halves = [[p for ps in parts for p in ps[:len(ps) // 2]],
-                          [p for ps in parts for p in ps[len(ps) // 2:]]]
-                lengths = [len(ps) // 2 for ps in parts]
+                # A bias b is one more term, b * 1, so the rule sees only (w, x) pairs.
+                one = self.graph.constant(1.0)
+                halves = [[], []]
+                for ps in parts:
+                    n = len(ps) // 2
+                    halves[0] += ps[:n] + ps[2 * n:]
+                    halves[1] += ps[n:2 * n] + (one,) * (len(ps) % 2)
+                lengths = [len(ps) // 2 + len(ps) % 2 for ps in parts]
             else:
                 halves = [[p for ps in parts for p in ps]]
                 lengths = [len(ps) for ps in parts]
@@ -790,7 +850,8 @@ class _Program:
         else:
             arity = nodes[members[0]].op.arity
             group = _Map(key[2], key[3],
-                         [rows([nodes[i].parents[j] for i in members]) for j in range(arity)])
+                         [rows([nodes[i].parents[j] for i in members], broadcast=True)
+                          for j in range(arity)])
         group.slot = len(self.columns)
         group.size = len(members)
         group.batch = nodes[members[0]].batch
@@ -811,24 +872,65 @@ class _Program:
 
     def _plan_gradients(self) -> None:
         """A gradient slot written whole by a single scatter is assigned that array;
-        the others are allocated as zeros at each call and accumulated into."""
+        the others start as zeros at each call and are accumulated into."""
         writers: dict[int, list] = {}
-        operands = [(self.roots, True)] + [
-            (rows, g.wide(rows)) for g in self.groups if g.grad for rows in g.operands
-        ]
-        for rows, _ in operands:
+        operands = [self.roots] + [rows for g in self.groups if g.grad for rows in g.operands]
+        for rows in operands:
             for slot, where, at, _ in rows.pieces:
                 writers.setdefault(slot, []).append((rows, where, at))
         self.assigned = set()
         for slot, pieces in writers.items():
             rows, where, at = pieces[0]
-            if (len(pieces) == 1 and at is None and not rows.uniform
-                    and isinstance(where, slice) and where.start == 0
-                    and where.stop == self.sizes[slot]):
+            if (len(pieces) == 1 and not rows.uniform and isinstance(where, slice)
+                    and where.start == 0 and where.stop == self.sizes[slot]):
                 self.assigned.add(slot)
-        self.accumulated = [s for s in writers if s not in self.assigned]
-        for rows, wide in operands:
-            rows.finish(self.assigned, self.columns, wide)
+        needed = set(writers) | {g.slot for g in self.groups if g.grad} | {PARAMS}
+        self.accumulated = sorted(needed - self.assigned)
+
+    def _generate(self) -> None:
+        """Write the straight-line functions ``forward(s0, inputs) -> roots`` and
+        ``train(s0, inputs, seed) -> (roots, g0)``: one block of lines per group."""
+        inputs = [f"s{2 + i}" for i in range(len(self.shapes))]
+        src = _Source()
+        src.names["s1"] = self.constant_slot
+        src.names["fail"] = self._failure
+        for i, group in enumerate(self.groups):
+            src.line(f"stage = {i}  # level {self.graph.nodes[group.nodes[0]].level}: "
+                     f"{group.label()} x{group.size}")
+            group.forward(src)
+        src.line(f"roots = {self.roots.read(src)}")
+        forward = list(src.lines)
+        src.line("B = seed.shape[1]")
+        for slot in self.accumulated:
+            src.line(f"g{slot} = np.zeros(({self.sizes[slot]}, "
+                     f"{'B' if self.columns[slot] else 1}))")
+        self.roots.scatter(src, "seed", True, self.assigned)
+        for i in range(len(self.groups) - 1, -1, -1):
+            group = self.groups[i]
+            if group.grad:
+                src.line(f"stage = {len(self.groups) + i}  # backward of {group.label()}")
+                group.backward(src, self.assigned)
+        train = src.lines[len(forward):]
+        header = f"    ({', '.join(inputs)},) = inputs\n    stage = -1\n    try:\n"
+        footer = ("    except (ArithmeticError, ValueError) as error:\n"
+                  "        raise fail(stage, error) from error\n")
+        self.source = (
+            "def forward(s0, inputs):\n" + header + "\n".join(forward)
+            + "\n        return roots\n" + footer + "\n\n"
+            "def train(s0, inputs, seed):\n" + header + "\n".join(forward + train)
+            + "\n        return roots, g0\n" + footer
+        )
+        # The source is built here from the op table and index arrays only: no user text.
+        exec(compile_source(self.source, f"<compiled {self.name}>", "exec"), src.names)  # noqa: S102
+        self.forward, self.train = src.names["forward"], src.names["train"]
+
+    def _failure(self, stage: int, error: Exception) -> Exception:
+        """The error of the generated code, naming the group that raised it."""
+        group = self.groups[stage % len(self.groups)]
+        node = self.graph.describe(self.graph.nodes[group.nodes[0]])
+        where = "backward" if stage >= len(self.groups) else "forward"
+        return type(error)(f"compiled {self.name}: {where} of {group.size} node(s) like "
+                           f"{node} failed: {error}")
 
     def check_shapes(self, arrays: list) -> None:
         for position, (x, shape) in enumerate(zip(arrays, self.shapes)):
@@ -858,79 +960,39 @@ class _Program:
 
 
 class _Run:
-    """The arrays of one call: slot values, saved operands, gradient slots."""
+    """One call of the program on a batch: inputs as (rows, batch) arrays, labels."""
 
     def __init__(self, program: _Program, arrays: list, label_index: np.ndarray | None,
                  size: int) -> None:
         self.program, self.size, self.label_index = program, size, label_index
-        slots: list = [None, program.constant_slot]
-        for x in arrays:
-            slots.append(None if x is None else x.reshape(size, -1).T)
-        self.slots = slots
-        self.saved: list = []
-        self.grads: list = []
+        self.inputs = [None if x is None else x.reshape(size, -1).T for x in arrays]
+        self.params: np.ndarray | None = None
+        self.grads: np.ndarray | None = None
 
-    def _forward(self) -> None:
-        slots, saved = self.slots, self.saved
-        group = None
-        try:
-            for group in self.program.groups:
-                slots.append(group.forward(slots, saved))
-        except (ArithmeticError, ValueError) as error:
-            raise type(error)(self._failure("forward", group, error)) from error
-
-    def _failure(self, stage: str, group: _Group, error: Exception) -> str:
-        graph = self.program.graph
-        return (f"compiled {self.program.name}: {stage} of {group.size} node(s) like "
-                f"{graph.describe(graph.nodes[group.nodes[0]])} failed: {error}")
-
-    def _per_sample(self) -> np.ndarray:
+    def _per_sample(self, roots: np.ndarray) -> np.ndarray:
         """fn's outputs for every sample, shape (outputs, batch), picking each sample's
         label among the traced ones."""
-        program, size = self.program, self.size
-        values = program.roots.read(self.slots)
-        if values.shape[1] != size:
-            values = np.broadcast_to(values, (values.shape[0], size))
-        k = program.outputs_per_sample
+        size, k = self.size, self.program.outputs_per_sample
+        if roots.shape[1] != size:
+            roots = np.broadcast_to(roots, (roots.shape[0], size))
         if self.label_index is None:
-            return values
-        values = values.reshape(-1, k, size)
-        return values[self.label_index, :, np.arange(size)].T
+            return roots
+        return roots.reshape(-1, k, size)[self.label_index, :, np.arange(size)].T
 
     def outputs(self) -> np.ndarray:
-        self._forward()
-        out = self._per_sample()
+        out = self._per_sample(self.program.forward(self.params, self.inputs))
         return out[0].copy() if out.shape[0] == 1 else out.T.copy()
 
     def forward_backward(self, reduction: str) -> float:
-        """Run forward and backward; the reduced loss. Parameter gradients end in
-        ``self.grads[PARAMS]``, shape (parameters, 1)."""
-        self._forward()
-        program, slots, size = self.program, self.slots, self.size
-        total = float(self._per_sample()[0].sum())
+        """Forward and backward; the reduced loss. The parameters' gradients (in the
+        program's layout) end in ``self.grads``, shape (parameters, 1)."""
+        size = self.size
         weight = 1.0 / size if reduction == "mean" else 1.0
         if self.label_index is None:
             seed = np.full((1, size), weight)
         else:
-            seed = np.zeros((program.roots.n, size))
+            seed = np.zeros((self.program.roots.n, size))
             seed[self.label_index, np.arange(size)] = weight
-        grads = [None] * len(slots)
-        columns, sizes = program.columns, program.sizes
-        for s in program.accumulated:
-            grads[s] = np.zeros((sizes[s], size if columns[s] else 1))
-        if program.roots.pieces:
-            program.roots.scatter(grads, seed)
-        saved, groups = self.saved, program.groups
-        group = None
-        try:
-            for i in range(len(groups) - 1, -1, -1):
-                group = groups[i]
-                if group.grad:
-                    out = slots[group.slot]
-                    group.backward(grads, _full(grads[group.slot], out.shape), out, saved[i])
-        except (ArithmeticError, ValueError) as error:
-            raise type(error)(self._failure("backward", group, error)) from error
-        if grads[PARAMS] is None:
-            grads[PARAMS] = np.zeros((len(program.layout), 1))
-        self.grads = grads
+        roots, self.grads = self.program.train(self.params, self.inputs, seed)
+        total = float(self._per_sample(roots)[0].sum())
         return total / size if reduction == "mean" else total

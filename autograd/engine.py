@@ -16,28 +16,41 @@ from .mode import MODE
 from .value import Value
 
 
+class _Mark:
+    """A fresh object per traversal: a node is visited when its mark *is* this one."""
+
+    __slots__ = ()
+
+
 def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
-    """Every non-leaf node behind ``roots``, each one after all of its parents."""
+    """Every non-leaf node behind ``roots``, each one after all of its parents.
+
+    Depth-first, with an explicit stack. Visited nodes are marked in their own
+    ``_mark`` slot rather than kept in a set: no hashing, no allocation per node. A
+    traversal owns the marks while it runs, so traversals must not interleave (one
+    thread at a time per graph).
+    """
     if isinstance(roots, Value):
         roots = (roots,)
+    opened, closed = _Mark(), _Mark()
     order: list[Value] = []
     emit = order.append
-    seen: set[Value] = set()
-    mark = seen.add
     stack = [r for r in roots if r._prev]
     push, pop = stack.append, stack.pop
     while stack:
-        v = pop()
-        if v.__class__ is tuple:  # all parents of v[0] are emitted
-            emit(v[0])
-            continue
-        if v in seen:
-            continue
-        mark(v)
-        push((v,))
-        for p in v._prev:
-            if p._prev and p not in seen:
-                push(p)
+        v = stack[-1]
+        mark = v._mark
+        if mark is opened:  # all of v's parents are emitted
+            pop()
+            v._mark = closed
+            emit(v)
+        elif mark is closed:  # pushed twice before it was reached
+            pop()
+        else:
+            v._mark = opened
+            for p in v._prev:
+                if p._prev and p._mark is not closed:
+                    push(p)
     return order
 
 
@@ -57,7 +70,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         v.grad = 0.0
     root.grad += float(gradient)
     if MODE.anomaly:
-        _backward_checked(order)
+        _backward_checked(order, root)
         return
     v = None
     try:
@@ -72,15 +85,21 @@ def _describe_failure(v: Value, error: Exception) -> str:
     return f"backward through {v.op}({inputs}) failed: {error}"
 
 
-def _backward_checked(order: list[Value]) -> None:
-    """Backward that stops at the first non-finite gradient and names its node."""
+def _backward_checked(order: list[Value], root: Value) -> None:
+    """Backward that stops at the first non-finite gradient and names the node, its
+    inputs and the line of user code that created it."""
+    if not math.isfinite(root.grad):
+        raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
-        if not math.isfinite(v.grad):
-            continue  # reported at the node that produced it
-        v._op.accumulate(v, v.grad)
+        site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
+        try:
+            v._op.accumulate(v, v.grad)
+        except (ArithmeticError, ValueError) as error:
+            raise FloatingPointError(
+                f"anomaly: {_describe_failure(v, error)}; the node was created at {site}"
+            ) from error
         for p in v._prev:
             if p.grad is not None and not math.isfinite(p.grad):
-                site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
                 inputs = ", ".join(repr(x.data) for x in v._prev)
                 raise FloatingPointError(
                     f"anomaly: backward through {v.op}({inputs}) produced gradient "

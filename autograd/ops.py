@@ -81,25 +81,29 @@ def _float_accumulator(op: Op) -> Callable:
 
             def accumulate(v, g):
                 (x,) = v._prev
-                x.grad += base_rule(m, g, v.data, x.data, v._arg)[keep]
+                if x.grad is not None:
+                    x.grad += base_rule(m, g, v.data, x.data, v._arg)[keep]
 
         else:
 
             def accumulate(v, g):
                 (x,) = v._prev
-                x.grad += base_rule(m, g, v.data, v._arg, x.data)[keep]
+                if x.grad is not None:
+                    x.grad += base_rule(m, g, v.data, v._arg, x.data)[keep]
 
     elif op.arity == 1 and op.has_arg:
 
         def accumulate(v, g):
             (x,) = v._prev
-            x.grad += rule(m, g, v.data, x.data, v._arg)
+            if x.grad is not None:
+                x.grad += rule(m, g, v.data, x.data, v._arg)
 
     elif op.arity == 1:
 
         def accumulate(v, g):
             (x,) = v._prev
-            x.grad += rule(m, g, v.data, x.data)
+            if x.grad is not None:
+                x.grad += rule(m, g, v.data, x.data)
 
     elif op.arity == 2:
 
@@ -177,7 +181,8 @@ POW = Op(  # a ** b with a Value exponent: defined for a > 0
 POWC = Op(  # x ** k with a constant exponent k
     "powc", "**", 1,
     lambda m, x, k: m.pow(x, k),
-    lambda m, g, out, x, k: g * k * m.pow(x, k - 1.0),
+    # k = 0 is the constant 1: its derivative is 0 even at x = 0, where x ** -1 fails.
+    lambda m, g, out, x, k: g * k * m.pow(x, k - 1.0) if k != 0.0 else g * 0.0,
     has_arg=True,
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),

@@ -1,8 +1,9 @@
 """The Value node: a scalar that records every operation applied to it.
 
-A node holds its number, its gradient, its parents (an ordered tuple) and the op
-that made it, and nothing else: no closure, so no reference cycle, and a dropped
-graph is freed by reference counting alone. The math of every operator lives in the
+A node holds its number, its gradient, its parents (an ordered tuple), the op that
+made it, the op's fixed parameter, a label, and a mark for graph traversals; nothing
+else: no closure, so no reference cycle, and a dropped graph is freed by reference
+counting alone. The math of every operator lives in the
 op table (``ops.py``); the methods here only look up the entry and record the node.
 """
 
@@ -26,7 +27,7 @@ class Value:
     requires no gradient (a constant, or a result computed under ``no_grad()``).
     """
 
-    __slots__ = ("data", "grad", "_prev", "_op", "_arg", "label")
+    __slots__ = ("data", "grad", "_prev", "_op", "_arg", "label", "_mark")
     # Makes NumPy scalars defer to Value's reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
@@ -47,6 +48,7 @@ class Value:
         self._op = None
         self._arg = None
         self.label = label
+        self._mark = None
 
     # --- introspection -----------------------------------------------------------
 
@@ -155,6 +157,7 @@ def _lift(x: object, op: ops.Op) -> Value:
     v._op = None
     v._arg = None
     v.label = None
+    v._mark = None
     return v
 
 
@@ -166,6 +169,7 @@ def _unary_method(op: ops.Op, doc: str):
         v = _new(Value)
         v.data = forward(FLOATS, self.data)
         v.label = None
+        v._mark = None
         v._arg = None
         if self.grad is not None and MODE.grad_enabled:
             v.grad = 0.0
@@ -193,6 +197,7 @@ def _parametrised_method(op: ops.Op, doc: str, default: float | None = None):
         v = _new(Value)
         v.data = forward(FLOATS, self.data, k)
         v.label = None
+        v._mark = None
         if self.grad is not None and MODE.grad_enabled:
             v.grad = 0.0
             v._prev = (self,)
@@ -204,7 +209,7 @@ def _parametrised_method(op: ops.Op, doc: str, default: float | None = None):
             v._op = None
             v._arg = None
         if MODE.anomaly:
-            _check_forward(op, v, (self,))
+            _check_forward(op, v, (self, k))
         return v
 
     method.__name__, method.__doc__ = op.name, doc
@@ -224,6 +229,7 @@ def _binary_method(op: ops.Op, reflected: bool = False):
     def method(self, other):
         v = _new(Value)
         v.label = None
+        v._mark = None
         if other.__class__ is Value:
             a, b = (other, self) if reflected else (self, other)
             v.data = forward(FLOATS, a.data, b.data)
@@ -252,7 +258,7 @@ def _binary_method(op: ops.Op, reflected: bool = False):
                 v._op = None
                 v._arg = None
         if MODE.anomaly:
-            _check_forward(op, v, (self, other))
+            _check_forward(op, v, (other, self) if reflected else (self, other))
         return v
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
@@ -271,6 +277,7 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     v = _new(Value)
     v.data = op.forward(FLOATS, *data)
     v.label = None
+    v._mark = None
     v._arg = None
     # xs[0] first: in a neuron it is a weight, so the common case costs one test.
     if MODE.grad_enabled and (xs[0].grad is not None or any(x.grad is not None for x in xs)):
@@ -329,13 +336,16 @@ _install_operators()
 
 
 def _check_forward(op: ops.Op, v: Value, inputs: tuple) -> None:
-    """Anomaly mode: refuse a non-finite result from finite inputs; note the node's site."""
+    """Anomaly mode: refuse a NaN from inputs without one, or an infinity from finite
+    inputs; remember where the node was created, for backward's report."""
     site = user_site()
-    numbers_in = [float(x) for x in inputs]
-    if not math.isfinite(v.data) and all(math.isfinite(x) for x in numbers_in):
-        inputs = ", ".join(repr(x) for x in numbers_in)
+    xs = [float(x) for x in inputs]
+    if (math.isnan(v.data) and not any(math.isnan(x) for x in xs)) or (
+        math.isinf(v.data) and all(math.isfinite(x) for x in xs)
+    ):
+        shown = ", ".join(repr(x) for x in xs)
         raise FloatingPointError(
-            f"anomaly: {op.name}({inputs}) produced {v.data!r} in forward, at {site}"
+            f"anomaly: {op.name}({shown}) produced {v.data!r} in forward, at {site}"
         )
     if v._prev:
         MODE.sites[id(v)] = (v, site)

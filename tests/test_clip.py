@@ -95,7 +95,8 @@ def test_clip_grad_value() -> None:
 def test_clipped_norm_is_at_most_max_norm_and_direction_is_kept(grads, max_norm) -> None:
     params = params_with(grads)
     total = clip_grad_norm_(params, max_norm)
-    assert math.hypot(*(p.grad for p in params)) <= max_norm * (1 + 1e-12)
+    # relative slack, plus an absolute one for rounding near the smallest floats
+    assert math.hypot(*(p.grad for p in params)) <= max_norm * (1 + 1e-12) + 1e-300
     scale = min(max_norm / (total + 1e-6), 1.0)
     assert all(p.grad == g * scale for p, g in zip(params, grads, strict=True))
 

@@ -1,0 +1,57 @@
+"""``python -m demos`` lists the demos; ``python -m demos NAME [options]`` runs one."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from . import DEMOS
+from ._common import require_plotting
+
+
+def _module(name: str):
+    return importlib.import_module(f"demos.{name}")
+
+
+def _summary(name: str) -> str:
+    doc = _module(name).__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def list_demos() -> str:
+    """One line per demo: its name and what it shows."""
+    width = max(len(n) for n in DEMOS)
+    lines = ["python -m demos NAME [--help]   runs one of:"]
+    lines += [f"  {n.replace('_', '-'):<{width}}  {_summary(n)}" for n in DEMOS]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "list"):
+        print(list_demos())
+        return 0
+    name = argv[0].replace("-", "_")
+    if name not in DEMOS:
+        print(f"unknown demo {argv[0]!r}\n\n{list_demos()}", file=sys.stderr)
+        return 2
+    require_plotting()
+    module = _module(name)
+    parser = argparse.ArgumentParser(prog=f"python -m demos {argv[0]}", description=_summary(name))
+    parser.add_argument("--out", type=Path, default=Path("demo_output") / name,
+                        help="folder for the figures (default: demo_output/%(prog)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    module.run(args, args.out)
+    print(f"\ndone in {time.perf_counter() - start:.1f} s; figures in {args.out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

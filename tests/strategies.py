@@ -1,0 +1,216 @@
+"""Hypothesis strategies shared by the engine tests, all read from the op table.
+
+Inputs come from each op's ``domain`` (away from the kinks in ``avoid``); random
+expressions are trees or DAGs over every op in ``OPS`` and ``WITH_CONSTANT``, so a new
+table entry shows up in them without new test code. An operand outside its op's
+domain is first squashed into it with lo + (hi - lo) * sigmoid(operand), which is
+itself built from table ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from hypothesis import strategies as st
+from op_reference import apply, reference
+
+from autograd import OPS, Op, Value
+from autograd.ops import WITH_CONSTANT
+
+ALL_OPS: tuple[Op, ...] = (*OPS.values(), *WITH_CONSTANT.values())
+KINK_MARGIN = 1e-3  # no input closer than this to a point in an op's ``avoid``
+
+
+@cache
+def in_domain(op: Op, margin: float = KINK_MARGIN) -> st.SearchStrategy[float]:
+    """Floats where ``op`` is defined and smooth: its domain, away from its kinks."""
+    lo, hi = op.domain
+    edges = [lo, *(e for a in sorted(op.avoid) for e in (a - margin, a + margin)), hi]
+    return st.one_of(*(st.floats(a, b) for a, b in zip(edges[::2], edges[1::2])))
+
+
+@cache
+def arg_for(op: Op) -> st.SearchStrategy[float | None]:
+    """The op's fixed parameter: one of its sample_args, a number from its domain for a
+    binary op with a number fixed, or None."""
+    if op.base is not None:
+        return in_domain(op)
+    if op.has_arg:
+        return st.sampled_from(op.sample_args)
+    return st.none()
+
+
+@cache
+def arity(op: Op) -> st.SearchStrategy[int]:
+    """How many operands a node of ``op`` takes; n-ary ops get a random count."""
+    if op.arity:
+        return st.just(op.arity)
+    if op.name == "dot":  # n weights, n inputs, and a bias or not
+        return st.integers(2, 13)
+    return st.integers(1, 8)
+
+
+@cache
+def op_inputs(op: Op, arg: float | None = None) -> st.SearchStrategy:
+    """(operands, parameter) for one node of ``op``: operands from its domain, the
+    parameter as given or drawn by ``arg_for``."""
+    args = arg_for(op) if arg is None else st.just(arg)
+    operands = arity(op).flatmap(lambda n: st.lists(in_domain(op), min_size=n, max_size=n))
+    return st.tuples(operands, args)
+
+
+# --- random expressions -------------------------------------------------------------
+
+
+class _Readable:
+    """Hypothesis prints a failing example as this formula, not field by field."""
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+@dataclass(frozen=True, eq=False)
+class Var(_Readable):
+    index: int
+
+    def __repr__(self) -> str:
+        return f"x{self.index}"
+
+
+@dataclass(frozen=True, eq=False)
+class Const(_Readable):
+    """A Value that requires no gradient."""
+
+    value: float
+
+    def __repr__(self) -> str:
+        return f"const({self.value!r})"
+
+
+@dataclass(frozen=True, eq=False)
+class Node(_Readable):
+    op: Op
+    arg: float | None
+    children: tuple
+
+    def __repr__(self) -> str:
+        name = self.op.name if self.op.base is None else f"{self.op.name}@{self.op.constant_at}"
+        args = [repr(c) for c in self.children] + ([] if self.arg is None else [repr(self.arg)])
+        return f"{name}({', '.join(args)})"
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _needs_squash(op: Op, x: float) -> bool:
+    lo, hi = op.domain
+    margin = 0.05 * (hi - lo)
+    return not lo + margin <= x <= hi - margin
+
+
+@dataclass(eq=False)
+class Expression(_Readable):
+    """A random function of ``n_vars`` variables, on Values and on floats.
+
+    Where each operand gets squashed is decided at the first evaluation on Values and
+    then kept, so that finite differences see one smooth function.
+    """
+
+    root: object
+    n_vars: int
+    squash: dict = field(default_factory=dict)  # id(node) -> one flag per operand
+    nearest_kink: float = math.inf
+
+    def __repr__(self) -> str:
+        return f"Expression({self.root!r})"
+
+    def values(self, xs: Sequence[Value]) -> Value:
+        """The expression over Values ``xs`` (every shared subexpression built once)."""
+        return self._evaluate(xs, on_values=True)
+
+    def floats(self, *point: float) -> float:
+        """The same function on floats, with the math references of every op."""
+        return self._evaluate(point, on_values=False)
+
+    def _evaluate(self, xs, on_values: bool):
+        memo: dict[int, object] = {}
+        stack = [self.root]
+        while stack:  # post-order, so shared nodes are evaluated once
+            e = stack[-1]
+            if id(e) in memo:
+                stack.pop()
+                continue
+            if isinstance(e, Var):
+                memo[id(e)] = xs[e.index]
+            elif isinstance(e, Const):
+                memo[id(e)] = Value(e.value, requires_grad=False) if on_values else e.value
+            else:
+                todo = [c for c in e.children if id(c) not in memo]
+                if todo:
+                    stack.extend(todo)
+                    continue
+                memo[id(e)] = self._node(e, [memo[id(c)] for c in e.children], on_values)
+            stack.pop()
+        return memo[id(self.root)]
+
+    def _node(self, e: Node, operands: list, on_values: bool):
+        data = [float(x) for x in operands]
+        if id(e) not in self.squash:
+            self.squash[id(e)] = tuple(_needs_squash(e.op, x) for x in data)
+        lo, hi = e.op.domain
+        if on_values:
+            operands = [x.sigmoid() * (hi - lo) + lo if s else x
+                        for x, s in zip(operands, self.squash[id(e)])]
+            data = [x.data for x in operands]
+            for x in data:
+                for kink in e.op.avoid:
+                    self.nearest_kink = min(self.nearest_kink, abs(x - kink))
+            return apply(e.op, operands, e.arg)
+        operands = [lo + (hi - lo) * _sigmoid(x) if s else x
+                    for x, s in zip(operands, self.squash[id(e)])]
+        f = reference(e.op)
+        return f(*operands) if e.arg is None else f(*operands, e.arg)
+
+
+def _nodes(children: st.SearchStrategy) -> st.SearchStrategy[Node]:
+    @st.composite
+    def build(draw):
+        op = draw(st.sampled_from(ALL_OPS))
+        kids = tuple(draw(children) for _ in range(draw(arity(op))))
+        return Node(op, draw(arg_for(op)), kids)
+
+    return build()
+
+
+def trees(n_vars: int) -> st.SearchStrategy:
+    """Expression trees over the op table with variables x0..x{n_vars-1} as leaves."""
+    var = st.integers(0, n_vars - 1).map(Var)
+    leaves = st.one_of(var, var, var, st.floats(-2.0, 2.0).map(Const))  # mostly variables
+    return st.recursive(leaves, _nodes, max_leaves=10)
+
+
+@st.composite
+def dags(draw, n_vars: int) -> Node:
+    """A program in which every step may reuse any earlier result (the same Value
+    several times); the output is the sum of every step, so all of them matter."""
+    pool: list = [Var(i) for i in range(n_vars)]
+    for _ in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(ALL_OPS))
+        kids = tuple(draw(st.sampled_from(pool)) for _ in range(draw(arity(op))))
+        pool.append(Node(op, draw(arg_for(op)), kids))
+    return Node(OPS["sum"], None, tuple(pool[n_vars:]))
+
+
+@st.composite
+def expressions(draw, max_vars: int = 4, shapes=("tree", "dag")) -> tuple[Expression, list[float]]:
+    """A random expression of 1..max_vars variables and a point to evaluate it at."""
+    n = draw(st.integers(1, max_vars))
+    shape = draw(st.sampled_from(shapes))
+    root = draw(trees(n) if shape == "tree" else dags(n))
+    point = draw(st.lists(st.floats(-3.0, 3.0), min_size=n, max_size=n))
+    return Expression(root, n), point
+

