@@ -13,4 +13,5 @@ __all__ = [
     "Value", "Op", "OPS", "no_grad", "enable_grad", "detect_anomaly",
     "backward", "grad", "topological_order", "jacobian", "hessian", "hvp",
     "gradcheck", "gradgradcheck", "GradcheckError", "draw_graph", "save_graph",
+    "compile", "Compiled", "CompileError",
 ]

@@ -140,9 +140,10 @@ class ValueMath:
     leaky_step = staticmethod(_constant_of("leaky_step"))
 
 
-def _check_array(op: str, condition: str, bad: np.ndarray, x: np.ndarray) -> None:
-    if bad.any():
-        raise _domain_error(op, condition, float(x[bad].flat[0]))
+def _check_array(op: str, condition: str, bad, x) -> None:
+    if np.any(bad):
+        offending = np.broadcast_to(x, np.shape(bad))[bad].flat[0]
+        raise _domain_error(op, condition, float(offending))
 
 
 class ArrayMath:
@@ -188,13 +189,12 @@ class ArrayMath:
         return np.where(x > 0.0, 1.0, slope)
 
     @staticmethod
-    def pow(x: np.ndarray, k: float) -> np.ndarray:
-        if k < 0:
-            zero = x == 0.0
-            if zero.any():
-                raise ZeroDivisionError(f"pow: 0 raised to a negative power ({k!r})")
-        if k != int(k):
-            _check_array("pow", ">= 0 for a non-integer exponent", x < 0.0, x)
+    def pow(x: np.ndarray, k: np.ndarray | float) -> np.ndarray:
+        """x ** k elementwise; k may be a number or an array (a Value exponent)."""
+        if np.any((x == 0.0) & (np.asarray(k) < 0)):
+            raise ZeroDivisionError("pow: 0 raised to a negative power")
+        _check_array("pow", ">= 0 for a non-integer exponent",
+                     (x < 0.0) & (np.floor(k) != k), x)
         return np.power(x, k)
 
     @staticmethod

@@ -142,10 +142,12 @@ def _dot_accumulate(v, g):
     prev = v._prev
     n = len(prev) >> 1
     for w, x in zip(prev, prev[n:2 * n]):  # stops after the n pairs
-        if w.grad is not None:
-            w.grad += g * x.data
-        if x.grad is not None:
-            x.grad += g * w.data
+        gw = w.grad
+        if gw is not None:
+            w.grad = gw + g * x.data
+        gx = x.grad
+        if gx is not None:
+            x.grad = gx + g * w.data
     if len(prev) & 1:
         b = prev[-1]
         if b.grad is not None:

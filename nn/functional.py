@@ -277,6 +277,8 @@ def l1_penalty(params: Iterable[Value]) -> Value:
 
 
 def l2_penalty(params: Iterable[Value]) -> Value:
-    """sum_i p_i^2, one sum node. Weight decay lambda W (seed 001's 1/2 lambda W^2 term)
-    is ``0.5 * lam * l2_penalty(params)``; micrograd's moons demo adds 1e-4 * this."""
-    return Value.sum([p * p for p in params])
+    """sum_i p_i^2, a single dot node of the parameters with themselves. Weight decay
+    lambda W (seed 001's 1/2 lambda W^2 term) is ``0.5 * lam * l2_penalty(params)``;
+    micrograd's moons demo adds 1e-4 * this."""
+    params = list(params)
+    return Value.dot(params, params)

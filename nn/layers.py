@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from autograd import Value
+from autograd.compile import CompileError
+from autograd.mode import MODE
 
 from . import functional as F
 from .init import Initializer, make_rng
@@ -190,6 +192,12 @@ class Dropout(Module):
     def forward(self, x: Sample) -> list[Value | float]:
         if not self.training or self.p == 0.0:
             return list(x)
+        if MODE.tracing:
+            raise CompileError(
+                "Dropout in training mode draws a new random mask for every sample and "
+                "step, which a compiled graph cannot replay: call eval() on it before "
+                "compiling, or train this model in eager mode"
+            )
         keep = (self._rng.random(len(x)) >= self.p).tolist()
         scale = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
         return [v * scale if k else Value(0.0, requires_grad=False) for v, k in zip(x, keep)]
@@ -242,6 +250,12 @@ class BatchNorm1d(Module):
         for i, sample in enumerate(batch):
             _check_features(name, sample, n, i)
         m = len(batch)
+        if self.training and MODE.tracing:
+            raise CompileError(
+                "BatchNorm1d in training mode normalises over the mini-batch, which a "
+                "per-sample compiled graph cannot express: call eval() on it before "
+                "compiling (it then uses its running statistics), or train in eager mode"
+            )
         if self.training and m < 2:
             raise ValueError(
                 f"{name}: training needs a batch of at least 2 samples to compute a "

@@ -257,10 +257,11 @@ def test_activations_by_name(name, expected):
     assert [fn(Value(x)).data for x in (-1.0, 0.0, 2.0)] == pytest.approx(expected, rel=1e-15)
 
 
-def test_penalties_are_one_sum_node_with_exact_gradients():
+def test_penalties_are_one_node_each_with_exact_gradients():
     params = [Value(x) for x in (1.5, -2.0, 0.0)]
     l1, l2 = F.l1_penalty(params), F.l2_penalty(params)
-    assert (l1.op, l1.data, l2.op, l2.data) == ("sum", 3.5, "sum", 6.25)
+    assert (l1.op, l1.data, l2.op, l2.data) == ("sum", 3.5, "dot", 6.25)
+    assert l2.parents == (*params, *params)
     (l1 + l2).backward()
     assert [p.grad for p in params] == [1.0 + 3.0, -1.0 - 4.0, 0.0]
 

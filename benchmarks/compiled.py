@@ -1,0 +1,333 @@
+"""Compiled mode against eager mode, PyTorch, hand-written NumPy and micrograd.
+
+Three training steps (forward, backward, SGD update), every framework starting from
+the same weights and data, so their first losses must agree:
+
+  (a) micrograd's moons step: MLP 2-16-16-1 (ReLU), 100 two-moons points, labels
+      -1/+1, loss mean(relu(1 - y * score)) + 1e-4 * sum(p * p), full batch;
+  (b) MLP 64-16-16-10 on a batch of 32, softmax cross-entropy;
+  (c) the seed's MLP 784-16-16-10 on a batch of 64 (28x28 inputs), cross-entropy.
+
+Rows: tapegrad eager (optim.SGD); tapegrad compiled (optim.SGD on the same Values:
+the training loop a user writes); the compiled call alone (forward + backward, p.data
+read and p.grad written); compiled ``value_and_grad`` with the parameters in one
+NumPy vector and a NumPy SGD update (no Value touched: the cost of the compiled
+kernels themselves); PyTorch eager float64 (torch.optim.SGD); hand-written NumPy;
+micrograd (only (a), cyclic GC off). PyTorch and micrograd are skipped when missing.
+
+Times are CPU time of this process (``time.process_time``): on a shared machine they
+stay meaningful where wall time counts the waits for a core. PyTorch runs on one
+thread (``torch.set_num_threads(1)``), its fastest setting for these small float64
+operations. Fast rows report the median of many steps, slow ones the mean of a few.
+
+    python benchmarks/compiled.py [--budget 1.0] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import autograd
+import nn
+import optim
+from nn import functional as F
+
+LR = 0.05
+ALPHA = 1e-4
+
+
+@dataclass
+class Workload:
+    key: str
+    title: str
+    sizes: list[int]
+    X: np.ndarray
+    y: np.ndarray  # -1/+1 for the hinge loss, class indices for cross-entropy
+    hinge: bool
+
+    def weights(self, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(W, b) per layer, W of shape (out, in), from nn.MLP's initialisation."""
+        model = nn.MLP(self.sizes[0], self.sizes[1:], seed=seed)
+        return [(np.array([[w.data for w in n.w] for n in layer.neurons]),
+                 np.array([n.b.data for n in layer.neurons])) for layer in model.layers]
+
+
+def workloads(seed: int) -> list[Workload]:
+    rng = np.random.default_rng(seed)
+    X, y = nn.data.make_moons(100, noise=0.1, seed=seed)
+    return [
+        Workload("a", "moons step: MLP 2-16-16-1, 100 samples, hinge + 1e-4 L2, full batch",
+                 [2, 16, 16, 1], np.array(X), 2.0 * np.array(y) - 1.0, True),
+        Workload("b", "MLP 64-16-16-10, batch 32, softmax cross-entropy",
+                 [64, 16, 16, 10], rng.normal(size=(32, 64)), rng.integers(0, 10, 32), False),
+        Workload("c", "MLP 784-16-16-10 (28x28 inputs), batch 64, cross-entropy",
+                 [784, 16, 16, 10], rng.random((64, 784)), rng.integers(0, 10, 64), False),
+    ]
+
+
+# --- tapegrad ------------------------------------------------------------------------
+
+
+def _model(w: Workload, weights) -> nn.MLP:
+    model = nn.MLP(w.sizes[0], w.sizes[1:])
+    for layer, (W, b) in zip(model.layers, weights):
+        for neuron, row, bias in zip(layer.neurons, W, b):
+            for p, v in zip(neuron.w, row):
+                p.data = float(v)
+            neuron.b.data = float(bias)
+    return model
+
+
+def _sample_loss(w: Workload, model: nn.MLP) -> tuple[Callable, dict]:
+    """The per-sample loss a user compiles, and its labels."""
+    params = model.parameters()
+    if w.hinge:
+        return (lambda x, t: F.hinge_loss(model(x), [t]) + ALPHA * F.l2_penalty(params),
+                {1: (-1, 1)})
+    return lambda x, t: F.cross_entropy([model(x)], [t]), {1: range(w.sizes[-1])}
+
+
+def tapegrad_eager(w: Workload, weights) -> Callable[[], float]:
+    model = _model(w, weights)
+    params = model.parameters()
+    opt = optim.SGD(params, lr=LR)
+    X, y = w.X.tolist(), [int(t) for t in w.y]
+
+    def step() -> float:
+        outputs = [model(x) for x in X]
+        if w.hinge:
+            loss = F.hinge_loss(outputs, y) + ALPHA * F.l2_penalty(params)
+        else:
+            loss = F.cross_entropy(outputs, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.data
+
+    return step
+
+
+def tapegrad_compiled(w: Workload, weights) -> Callable[[], float]:
+    model = _model(w, weights)
+    opt = optim.SGD(model.parameters(), lr=LR)
+    fn, labels = _sample_loss(w, model)
+    train_step = autograd.compile(fn, model.parameters(), labels=labels)
+
+    def step() -> float:
+        opt.zero_grad()
+        loss = train_step(w.X, w.y)
+        opt.step()
+        return loss
+
+    return step
+
+
+def tapegrad_compiled_call(w: Workload, weights) -> Callable[[], float]:
+    model = _model(w, weights)
+    fn, labels = _sample_loss(w, model)
+    train_step = autograd.compile(fn, model.parameters(), labels=labels)
+    return lambda: train_step(w.X, w.y)
+
+
+def tapegrad_compiled_arrays(w: Workload, weights) -> Callable[[], float]:
+    model = _model(w, weights)
+    fn, labels = _sample_loss(w, model)
+    train_step = autograd.compile(fn, model.parameters(), labels=labels)
+    theta = np.array([p.data for p in model.parameters()])
+
+    def step() -> float:
+        loss, g = train_step.value_and_grad(theta, w.X, w.y)
+        theta[:] -= LR * g
+        return loss
+
+    return step
+
+
+# --- baselines -----------------------------------------------------------------------
+
+
+def torch_eager(w: Workload, weights) -> Callable[[], float]:
+    import torch
+
+    torch.set_num_threads(1)
+    params = []
+    for W, b in weights:
+        params += [torch.tensor(W, dtype=torch.float64, requires_grad=True),
+                   torch.tensor(b, dtype=torch.float64, requires_grad=True)]
+    opt = torch.optim.SGD(params, lr=LR)
+    X = torch.tensor(w.X, dtype=torch.float64)
+    y = torch.tensor(w.y, dtype=torch.float64 if w.hinge else torch.long)
+
+    def step() -> float:
+        h = X
+        for i in range(0, len(params), 2):
+            h = h @ params[i].T + params[i + 1]
+            if i + 2 < len(params):
+                h = torch.relu(h)
+        if w.hinge:
+            loss = torch.relu(1 - y * h[:, 0]).mean() + ALPHA * sum((p * p).sum() for p in params)
+        else:
+            loss = torch.nn.functional.cross_entropy(h, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def numpy_by_hand(w: Workload, weights) -> Callable[[], float]:
+    """Forward, backward and SGD written out for this network and loss."""
+    params = [a.copy() for W, b in weights for a in (W, b)]
+    X, y, n = w.X, w.y, len(w.X)
+    onehot = None if w.hinge else np.eye(w.sizes[-1])[y.astype(int)]
+
+    def step() -> float:
+        acts, pre = [X], []
+        for i in range(0, len(params), 2):
+            z = acts[-1] @ params[i].T + params[i + 1]
+            pre.append(z)
+            acts.append(np.maximum(z, 0.0) if i + 2 < len(params) else z)
+        out = acts[-1]
+        if w.hinge:
+            margin = 1.0 - y * out[:, 0]
+            loss = np.maximum(margin, 0.0).mean() + ALPHA * sum((p * p).sum() for p in params)
+            dz = ((margin > 0.0) * (-y / n))[:, None]
+        else:
+            shifted = out - out.max(axis=1, keepdims=True)
+            e = np.exp(shifted)
+            total = e.sum(axis=1, keepdims=True)
+            loss = (np.log(total[:, 0]) - (shifted * onehot).sum(axis=1)).mean()
+            dz = (e / total - onehot) / n
+        grads = [None] * len(params)
+        for i in range(len(params) - 2, -1, -2):
+            grads[i], grads[i + 1] = dz.T @ acts[i // 2], dz.sum(axis=0)
+            if i:
+                dz = (dz @ params[i]) * (pre[i // 2 - 1] > 0.0)
+        decay = 2.0 * ALPHA if w.hinge else 0.0
+        for p, g in zip(params, grads):
+            p -= LR * (g + decay * p)
+        return float(loss)
+
+    return step
+
+
+def micrograd_step(w: Workload, weights) -> Callable[[], float]:
+    """micrograd's demo-notebook step, with the shared weights."""
+    from micrograd.engine import Value
+    from micrograd.nn import MLP
+
+    model = MLP(w.sizes[0], w.sizes[1:])
+    flat = [v for W, b in weights for row, bias in zip(W, b) for v in (*row, bias)]
+    for p, v in zip(model.parameters(), flat):
+        p.data = float(v)
+    X, y = w.X.tolist(), w.y.tolist()
+
+    def step() -> float:
+        scores = [model(list(map(Value, x))) for x in X]
+        data_loss = sum((1 + -yi * si).relu() for yi, si in zip(y, scores)) * (1.0 / len(y))
+        total = data_loss + ALPHA * sum(p * p for p in model.parameters())
+        model.zero_grad()
+        total.backward()
+        for p in model.parameters():
+            p.data -= LR * p.grad
+        return total.data
+
+    return step
+
+
+# --- measuring -----------------------------------------------------------------------
+
+
+def measure(step: Callable[[], float], budget: float, gc_off: bool) -> tuple[float, float]:
+    """(CPU ms per step, loss of the first step): median of many steps if they are
+    fast, mean of the steps that fit in ``budget`` seconds (at least 2) otherwise."""
+    first = step()
+    for _ in range(2):  # warm up caches and lazy initialisation
+        step()
+    gc.collect()
+    enabled = gc.isenabled()
+    if gc_off:
+        gc.disable()
+    try:
+        times: list[float] = []
+        start = time.process_time()
+        while len(times) < 2 or (time.process_time() - start < budget and len(times) < 2000):
+            t = time.process_time()
+            step()
+            times.append(time.process_time() - t)
+    finally:
+        if enabled:
+            gc.enable()
+    typical = statistics.median(times) if len(times) >= 20 else statistics.fmean(times)
+    return 1000.0 * typical, first
+
+
+ROWS = [  # label, factory, workloads it runs on, needs
+    ("tapegrad eager", tapegrad_eager, "abc", None),
+    ("tapegrad compiled", tapegrad_compiled, "abc", None),
+    ("  compiled call alone", tapegrad_compiled_call, "abc", None),
+    ("  compiled, arrays + NumPy SGD", tapegrad_compiled_arrays, "abc", None),
+    ("PyTorch eager float64", torch_eager, "abc", "torch"),
+    ("NumPy by hand", numpy_by_hand, "abc", None),
+    ("micrograd (gc off)", micrograd_step, "a", "micrograd"),
+]
+GOALS = {  # workload: (baseline row, largest allowed ratio compiled / baseline)
+    "a": [("PyTorch eager float64", 1.0), ("NumPy by hand", 3.0)],
+    "b": [("PyTorch eager float64", 1.0)],
+    "c": [("PyTorch eager float64", 2.0)],
+}
+
+
+def available(module: str | None) -> bool:
+    if module is None:
+        return True
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=1.0, help="CPU seconds per row (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for data and weights")
+    args = parser.parse_args(argv)
+    for w in workloads(args.seed):
+        weights = w.weights(args.seed)
+        print(f"\n({w.key}) {w.title}")
+        print(f"{'':<32} {'ms/step':>9} {'compiled faster by':>19} {'first loss':>12}")
+        results = {}
+        for label, factory, keys, needs in ROWS:
+            if w.key not in keys:
+                continue
+            if not available(needs):
+                print(f"{label:<32} {'skipped: ' + needs + ' is not installed':>42}")
+                continue
+            results[label] = measure(factory(w, weights), args.budget, gc_off="micrograd" in label)
+        compiled_ms = results["tapegrad compiled"][0]
+        for label, (ms, first) in results.items():
+            print(f"{label:<32} {ms:>9.3f} {ms / compiled_ms:>18.2f}x {first:>12.6f}")
+        for baseline, limit in GOALS[w.key]:
+            if baseline in results:
+                for row in ("tapegrad compiled", "  compiled, arrays + NumPy SGD"):
+                    ratio = results[row][0] / results[baseline][0]
+                    verdict = "met" if ratio <= limit else "NOT met"
+                    print(f"goal {row.strip()} <= {limit:g} x {baseline}: "
+                          f"{ratio:.2f} x, {verdict}")
+
+
+if __name__ == "__main__":
+    main()
