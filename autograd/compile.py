@@ -19,6 +19,9 @@ value it can take. Identical nodes of all traces are merged, and the graph is lo
 Each call reads ``p.data`` of every parameter (optimizer updates are seen without
 tracing again), runs forward and backward level by level, and adds the gradient of
 the batch's mean (or sum) of ``fn`` into ``p.grad``, so any optimizer works unchanged.
+``compiled.flat()`` moves the trainable parameters into one NumPy vector instead
+(``FlatParameters``): calls then read and write that vector and no Value, and an
+optimizer given the vector runs its update rule once on arrays.
 """
 
 from __future__ import annotations
@@ -113,26 +116,45 @@ class Compiled:
             order = np.argsort(numbers_)
             self._lookup[position] = (numbers_[order], order)
         self._program: _Program | None = None
+        self._flat: FlatParameters | None = None
 
     # --- public calls ----------------------------------------------------------------
 
     def __call__(self, *batch: Any) -> float:
-        """Forward and backward over ``batch``: the reduced loss; d loss/d p added to p.grad."""
+        """Forward and backward over ``batch``: the reduced loss; d loss/d p added to p.grad
+        (to ``flat.grad`` while a ``flat()`` view is active)."""
         program, run = self._start(batch, training=True)
-        run.params = np.fromiter(
-            map(_DATA, program.layout), np.float64, len(program.layout)
-        ).reshape(-1, 1)
+        flat = self._flat
+        if flat is None:
+            run.params = np.fromiter(
+                map(_DATA, program.layout), np.float64, len(program.layout)
+            ).reshape(-1, 1)
+            loss = run.forward_backward(self.reduction)
+            _add_grads(program, run.grads)
+            return loss
+        bridge = flat._bridge(program)
+        run.params = bridge.params(flat._data)
         loss = run.forward_backward(self.reduction)
-        _add_grads(program, run.grads)
+        flat._grad = bridge.add_grads(flat._grad, run.grads)
         return loss
 
     def forward(self, *batch: Any) -> np.ndarray:
         """fn on every sample, no gradients: shape (batch,), or (batch, k) for k outputs."""
         program, run = self._start(batch, training=False)
-        run.params = np.fromiter(
-            map(_DATA, program.layout), np.float64, len(program.layout)
-        ).reshape(-1, 1)
+        if self._flat is None:
+            run.params = np.fromiter(
+                map(_DATA, program.layout), np.float64, len(program.layout)
+            ).reshape(-1, 1)
+        else:
+            run.params = self._flat._bridge(program).params(self._flat._data)
         return run.outputs()
+
+    def flat(self) -> FlatParameters:
+        """The trainable parameters as one float64 vector: the active view, made on
+        first use from the Values' current numbers. See ``FlatParameters``."""
+        if self._flat is None:
+            self._flat = FlatParameters(self)
+        return self._flat
 
     def value_and_grad(self, flat_params: Sequence[float], *batch: Any) -> tuple[float, np.ndarray]:
         """The reduced loss and its gradient at ``flat_params`` (one number per parameter,
@@ -331,20 +353,164 @@ def _nest(flat: list, shape: tuple) -> Any:
 
 
 def _add_grads(program: _Program, grads: np.ndarray) -> None:
-    """p.grad += gradient for every trainable parameter, with few Python operations."""
-    params = program.trainable_params
-    if not params:
-        return
-    new = grads[program.trainable_rows, 0]
-    try:
-        new += np.fromiter(map(_GRAD, params), np.float64, len(params))
-    except TypeError:  # a parameter was frozen (grad None) after compiling
-        for p, g in zip(params, new.tolist()):
-            if p.grad is not None:
+    """p.grad += gradient for every trainable parameter: one tight loop, the cheapest
+    way to touch thousands of Values (use ``flat()`` to touch none)."""
+    pairs = zip(program.trainable_params, grads[program.trainable_rows, 0].tolist())
+    while True:
+        try:
+            for p, g in pairs:
                 p.grad += g
-        return
-    for p, g in zip(params, new.tolist()):
-        p.grad = g
+            return
+        except TypeError:  # p was frozen (grad None) after compiling: skip it, go on
+            continue
+
+
+class FlatParameters:
+    """The trainable parameters of a Compiled as one float64 vector, for fast training.
+
+    ``flat = compiled.flat()`` copies every parameter that requires grad (in
+    ``params`` order; ``flat.params`` lists them) into ``flat.data`` and starts
+    ``flat.grad`` at their current gradients. From then on ``compiled(*batch)`` reads
+    the parameters from ``flat.data`` and adds its gradient into ``flat.grad``: no
+    Value is read or written. Pass ``flat`` to an optimizer as its one parameter
+    (``optim.SGD([flat], lr=0.05)``): its update rule then runs once on the arrays.
+
+    The Values are stale while the view is active: ``sync()`` writes ``flat.data``
+    (and, if asked, ``flat.grad``) back into them, for eager evaluation, saving or
+    drawing; ``close()`` syncs and ends the view (so does leaving a ``with`` block).
+    Parameters frozen when the view is made (grad None) are not in it: calls keep
+    reading their Values. The arrays are never changed in place: calls, ``zero_grad``
+    and assignments (``flat.data = ...``, as optimizers do) bind a new array, so an
+    array kept elsewhere (SGD's first momentum buffer is the gradient itself) keeps
+    its numbers, as a float would.
+    """
+
+    __slots__ = ("_bridges", "_compiled", "_data", "_grad", "params")
+
+    def __init__(self, compiled: Compiled) -> None:
+        self._compiled = compiled
+        self.params = [p for p in compiled.params if p.grad is not None]
+        n = len(self.params)
+        self._data = np.fromiter(map(_DATA, self.params), np.float64, n)
+        self._grad = np.fromiter(map(_GRAD, self.params), np.float64, n)
+        self._bridges: dict[int, _Bridge] = {}
+
+    @property
+    def data(self) -> np.ndarray:
+        """The parameters' numbers, shape (n,); assigning stores a copy (or a number
+        broadcast) as a new array."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = self._new(value, "data")
+
+    @property
+    def grad(self) -> np.ndarray:
+        """The accumulated gradients, shape (n,); assigning stores a copy (or a number
+        broadcast: ``grad = 0.0``) as a new array."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is None:
+            raise ValueError("FlatParameters: grad cannot be None (freeze Values before flat())")
+        self._grad = self._new(value, "grad")
+
+    def _new(self, value: Any, name: str) -> np.ndarray:
+        array = np.empty(len(self.params))
+        try:
+            array[...] = value
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"FlatParameters: {name} must be {len(self.params)} numbers, got {error}"
+            ) from None
+        return array
+
+    @property
+    def active(self) -> bool:
+        """True until ``close()``: the compiled calls read and write these arrays."""
+        return self._compiled._flat is self
+
+    def zero_grad(self) -> None:
+        """grad <- 0 (a new array)."""
+        self._grad = np.zeros(len(self.params))
+
+    def sync(self, grad: bool = False) -> None:
+        """Write ``data`` (and ``grad`` if asked) back into the Values."""
+        for p, x in zip(self.params, self._data.tolist()):
+            p.data = x
+        if grad:
+            for p, g in zip(self.params, self._grad.tolist()):
+                p.grad = g
+
+    def reload(self) -> None:
+        """Read the Values' numbers into ``data`` (after changing them by hand)."""
+        self._data = np.fromiter(map(_DATA, self.params), np.float64, len(self.params))
+
+    def close(self) -> None:
+        """Sync data and grad into the Values and end the view: calls use Values again."""
+        self.sync(grad=True)
+        if self.active:
+            self._compiled._flat = None
+
+    def __enter__(self) -> FlatParameters:  # noqa: PYI034 (typing.Self needs 3.11)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "closed"
+        return f"FlatParameters({len(self.params)} parameters of {self._compiled.name}, {state})"
+
+    def _bridge(self, program: _Program) -> _Bridge:
+        bridge = self._bridges.get(id(program))
+        if bridge is None:
+            bridge = self._bridges[id(program)] = _Bridge(program, self.params)
+        return bridge
+
+
+class _Bridge:
+    """Index arrays between a flat vector (in ``params`` order) and a program's layout."""
+
+    def __init__(self, program: _Program, params: list[Value]) -> None:
+        where = {id(p): i for i, p in enumerate(params)}
+        n = len(params)
+        index = np.array([where.get(id(p), -1) for p in program.layout], dtype=np.intp)
+        self.frozen = [p for p, i in zip(program.layout, index.tolist()) if i < 0]
+        self.frozen_rows = np.flatnonzero(index < 0)
+        self.from_flat = index  # layout row -> flat position (-1: a frozen Value)
+        self.identity = (not self.frozen and len(index) == n
+                         and bool((index == np.arange(n)).all()))
+        # flat position -> layout row, or the extra zero row for a parameter the
+        # program does not differentiate (frozen at tracing, or unused by fn)
+        rows = np.full(n, len(index), dtype=np.intp)
+        live = (index >= 0) & (program.trainable != 0)
+        rows[index[live]] = np.flatnonzero(live)
+        self.to_flat = rows
+        self.all_rows = self.identity and bool(live.all())
+
+    def params(self, data: np.ndarray) -> np.ndarray:
+        """The program's parameter slot, shape (rows, 1)."""
+        if self.identity:
+            return data.reshape(-1, 1)
+        slot = data.take(self.from_flat)
+        if self.frozen:
+            slot[self.frozen_rows] = np.fromiter(map(_DATA, self.frozen), np.float64,
+                                                 len(self.frozen))
+        return slot.reshape(-1, 1)
+
+    def add_grads(self, grad: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        """grad + the program's parameter gradients (in flat order), a new array."""
+        column = grads[:, 0]
+        if self.all_rows:
+            return grad + column
+        return grad + np.append(column, 0.0).take(self.to_flat)
+
 
 
 # --- the traced graph ----------------------------------------------------------------

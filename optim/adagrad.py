@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ._math import sqrt
 from .checks import EPS, Check, in_range
 from .optimizer import Optimizer, Params, State
 
@@ -63,5 +63,5 @@ class Adagrad(Optimizer):
     def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
         state["step"] += 1
         lr_t = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] += g * g
-        return x - lr_t * g / (math.sqrt(state["sum"]) + group["eps"])
+        state["sum"] = state["sum"] + g * g
+        return x - lr_t * g / (sqrt(state["sum"]) + group["eps"])

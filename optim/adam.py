@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ._math import maximum, sqrt
 from .checks import EPS, Check, betas_pair, flag, in_range
 from .optimizer import Optimizer, Params, State, lerp
 
@@ -76,9 +76,9 @@ class Adam(Optimizer):
         state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
         second = state["exp_avg_sq"]
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = second = max(state["max_exp_avg_sq"], second)
+            state["max_exp_avg_sq"] = second = maximum(state["max_exp_avg_sq"], second)
         step_size = group["lr"] / (1 - beta1**t)
-        denom = math.sqrt(second) / (1 - beta2**t) ** 0.5 + group["eps"]
+        denom = sqrt(second) / (1 - beta2**t) ** 0.5 + group["eps"]
         return x - step_size * state["exp_avg"] / denom
 
 
@@ -177,6 +177,6 @@ class NAdam(Optimizer):
         product = state["mu_product"]
         state["exp_avg"] = lerp(state["exp_avg"], g, 1 - beta1)
         state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
-        denom = math.sqrt(state["exp_avg_sq"] / (1 - beta2**t)) + group["eps"]
+        denom = sqrt(state["exp_avg_sq"] / (1 - beta2**t)) + group["eps"]
         x = x + (-lr * (1.0 - mu) / (1.0 - product)) * g / denom
         return x + (-lr * mu_next / (1.0 - product * mu_next)) * state["exp_avg"] / denom

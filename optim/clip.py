@@ -1,7 +1,8 @@
 """Gradient clipping, the standard guard against exploding gradients.
 
 Both functions change ``p.grad`` in place (parameters whose grad is None are left
-alone) and follow ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``.
+alone) and follow ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``. A
+``FlatParameters`` (``compiled.flat()``) counts as all the gradients it holds.
 """
 
 from __future__ import annotations
@@ -9,21 +10,44 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from autograd import Value
+import numpy as np
 
+from autograd import Value
+from autograd.compile import FlatParameters
+
+from ._math import maximum, minimum
 from .checks import flag, in_range, positive
 
+Parameters = Value | FlatParameters | Iterable[Value | FlatParameters]
 
-def _grads_of(parameters: Value | Iterable[Value], name: str) -> list[Value]:
-    params = [parameters] if isinstance(parameters, Value) else list(parameters)
+
+def _grads_of(parameters: Parameters, name: str) -> list[Value | FlatParameters]:
+    single = isinstance(parameters, (Value, FlatParameters))
+    params = [parameters] if single else list(parameters)
     for p in params:
-        if not isinstance(p, Value):
+        if not isinstance(p, (Value, FlatParameters)):
             raise TypeError(f"{name}: expected Values, got {type(p).__name__} {p!r}")
     return [p for p in params if p.grad is not None]
 
 
+def _norm(grads: np.ndarray, norm_type: float) -> float:
+    """The norm of a vector of gradients, as ``clip_grad_norm_`` defines it."""
+    size = np.abs(grads)
+    largest = float(size.max(initial=0.0))
+    if norm_type == math.inf:
+        return largest
+    if norm_type == 2:
+        if np.isinf(size).any():  # math.hypot's rule: inf wins over NaN
+            return math.inf
+        if largest == 0.0 or math.isnan(largest):
+            return largest
+        # scaled by the largest entry: no overflow for huge gradients
+        return largest * math.sqrt(float(np.dot(grads / largest, grads / largest)))
+    return float(np.sum(size**norm_type)) ** (1.0 / norm_type)
+
+
 def clip_grad_norm_(
-    parameters: Value | Iterable[Value],
+    parameters: Parameters,
     max_norm: float,
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
@@ -44,7 +68,9 @@ def clip_grad_norm_(
     if not params:
         return 0.0
     grads = [p.grad for p in params]
-    if norm_type == math.inf:
+    if any(isinstance(p, FlatParameters) for p in params):
+        total = _norm(np.concatenate([np.ravel(g) for g in grads]), norm_type)
+    elif norm_type == math.inf:
         total = max(abs(g) for g in grads)
     elif norm_type == 2:
         total = math.hypot(*grads)  # no overflow for huge gradients, unlike sum of squares
@@ -61,8 +87,8 @@ def clip_grad_norm_(
     return total
 
 
-def clip_grad_value_(parameters: Value | Iterable[Value], clip_value: float) -> None:
+def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
     """Clamp every gradient into [-clip_value, clip_value]: g <- min(max(g, -c), c)."""
     in_range("clip_value of clip_grad_value_")(clip_value)
     for p in _grads_of(parameters, "clip_grad_value_"):
-        p.grad = min(max(p.grad, -clip_value), clip_value)
+        p.grad = minimum(maximum(p.grad, -clip_value), clip_value)

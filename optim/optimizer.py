@@ -2,8 +2,11 @@
 
 An optimizer only reads ``p.data`` and ``p.grad`` of each parameter and writes
 ``p.data``. A parameter whose ``grad`` is None (it requires no gradient) is skipped,
-as PyTorch skips parameters without a gradient. Subclasses say three things: their
-hyper-parameter checks, the state a parameter starts with, and the update of one
+as PyTorch skips parameters without a gradient. A parameter is a Value (one float) or
+a ``FlatParameters`` (``compiled.flat()``: a whole vector of them), and the same
+update rule runs on either: rules use operators and ``optim._math``'s ``sqrt`` /
+``maximum``, so their state holds floats or arrays of the parameter's shape.
+Subclasses say three things: their hyper-parameter checks, the state a parameter starts with, and the update of one
 number; the loop, weight decay, ``maximize`` and the bookkeeping live here.
 """
 
@@ -14,11 +17,15 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from autograd import Value, enable_grad
+from autograd.compile import FlatParameters
 
 from .checks import LR, MAXIMIZE, WEIGHT_DECAY, Check
 
-Params = Iterable[Value] | Iterable[dict[str, Any]]
+Parameter = Value | FlatParameters
+Params = Iterable[Parameter] | Iterable[dict[str, Any]]
 State = dict[str, Any]
 
 
@@ -51,10 +58,10 @@ class Optimizer:
     def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
         self._check(defaults)
         self.defaults = dict(defaults)
-        self.state: dict[Value, State] = {}
+        self.state: dict[Parameter, State] = {}
         self.param_groups: list[dict[str, Any]] = []
         # A lone Value is one parameter; a set is refused by _param_list (unordered).
-        single = isinstance(params, (Value, set, frozenset))
+        single = isinstance(params, (Value, FlatParameters, set, frozenset))
         groups = [{"params": params}] if single else list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
@@ -87,8 +94,8 @@ class Optimizer:
             raise ValueError(f"{name}: some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
-    def _param_list(self, params: Any) -> list[Value]:
-        if isinstance(params, Value):
+    def _param_list(self, params: Any) -> list[Parameter]:
+        if isinstance(params, (Value, FlatParameters)):
             return [params]
         if isinstance(params, (set, frozenset)):
             raise TypeError(
@@ -97,10 +104,11 @@ class Optimizer:
             )
         params = list(params)
         for p in params:
-            if not isinstance(p, Value):
+            if not isinstance(p, (Value, FlatParameters)):
                 raise TypeError(
                     f"{type(self).__name__} can only optimize Values, "
-                    f"but one of the params is {type(p).__name__}"
+                    f"but one of the params is {type(p).__name__} "
+                    "(a FlatParameters from compiled.flat() is also accepted)"
                 )
         return params
 
@@ -120,7 +128,8 @@ class Optimizer:
         return {}
 
     def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
-        """One step for one number: the new value of x given its gradient g."""
+        """One step: the new value of x given its gradient g, both floats (a Value)
+        or both arrays (a FlatParameters); write it with operators and ``_math``."""
         raise NotImplementedError
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -137,6 +146,7 @@ class Optimizer:
         for group in self.param_groups:
             decay = group.get("weight_decay", 0.0)
             decoupled = group.get("decoupled_weight_decay", False)
+            maximize = group.get("maximize", False)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -144,7 +154,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = self.init_state(group)
                 x = p.data
-                g = -p.grad if group.get("maximize", False) else p.grad
+                g = -p.grad if maximize else p.grad
                 if decay != 0:
                     if decoupled:
                         x = x * (1 - group["lr"] * decay)
@@ -166,7 +176,8 @@ class Optimizer:
         """Plain data: {"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}.
 
         Parameters are numbered in group order, as in PyTorch; the Values themselves
-        are not saved. The result is a copy: later steps do not change it.
+        are not saved. The result is a copy: later steps do not change it. The state
+        of a FlatParameters (arrays) is saved as lists, so the result is JSON-safe.
         """
         index: dict[int, int] = {}
         groups = []
@@ -174,7 +185,9 @@ class Optimizer:
             packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
             packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items()}
+        state = {index[id(p)]: {k: v.tolist() if isinstance(v, np.ndarray) else v
+                                for k, v in s.items()}
+                 for p, s in self.state.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -200,7 +213,7 @@ class Optimizer:
                     "which no group lists"
                 )
             p, group = by_index[index]
-            state[p] = self._loaded_state(index, saved, group)
+            state[p] = self._loaded_state(index, saved, group, p)
         for current, group in zip(self.param_groups, groups, strict=True):
             current.clear()
             current.update(group)
@@ -235,8 +248,11 @@ class Optimizer:
             raise ValueError(f"{name}: loaded state dict numbers two parameters the same")
         return groups, by_index
 
-    def _loaded_state(self, index: int, saved: Any, group: Mapping[str, Any]) -> State:
-        """A checked copy of one parameter's saved state."""
+    def _loaded_state(
+        self, index: int, saved: Any, group: Mapping[str, Any], p: Parameter
+    ) -> State:
+        """A checked copy of one parameter's saved state (lists back to arrays for a
+        FlatParameters)."""
         name = type(self).__name__
         expected = sorted(self.init_state(group))
         if not isinstance(saved, Mapping) or sorted(saved) != expected:
@@ -244,14 +260,31 @@ class Optimizer:
             raise ValueError(
                 f"{name}: loaded state of parameter {index} has {got}, expected {expected}"
             )
+        state = dict(saved)
         for key, value in saved.items():
             number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if isinstance(p, FlatParameters) and isinstance(value, (list, np.ndarray)):
+                state[key] = value = self._loaded_array(index, key, value, len(p))
+                continue
             if value is not None and not number:
                 raise ValueError(
                     f"{name}: loaded state {key!r} of parameter {index} is {value!r}, "
                     "not a number"
                 )
-        return dict(saved)
+        return state
+
+    def _loaded_array(self, index: int, key: str, value: Any, size: int) -> np.ndarray:
+        """A saved list as a float64 array of one FlatParameters' size."""
+        try:
+            array = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.shape != (size,):
+            raise ValueError(
+                f"{type(self).__name__}: loaded state {key!r} of parameter {index} is not "
+                f"a list of {size} numbers (one per flat parameter)"
+            )
+        return array
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

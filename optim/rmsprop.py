@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ._math import maximum, sqrt
 from .checks import EPS, MOMENTUM, Check, flag, in_range
 from .optimizer import Optimizer, Params, State, lerp
 
@@ -79,8 +79,8 @@ class RMSprop(Optimizer):
             state["grad_avg"] = lerp(state["grad_avg"], g, 1 - alpha)
             # v >= m^2 in exact arithmetic; rounding can leave v - m^2 a hair below 0,
             # where PyTorch's sqrt gives NaN. Clamping changes no other number.
-            variance = max(variance - state["grad_avg"] * state["grad_avg"], 0.0)
-        scale = math.sqrt(variance) + group["eps"]
+            variance = maximum(variance - state["grad_avg"] * state["grad_avg"], 0.0)
+        scale = sqrt(variance) + group["eps"]
         if group["momentum"] > 0:
             state["momentum_buffer"] = state["momentum_buffer"] * group["momentum"] + g / scale
             return x - group["lr"] * state["momentum_buffer"]

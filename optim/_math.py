@@ -1,0 +1,34 @@
+"""The few functions update rules call, for a float or a whole NumPy array.
+
+An update rule is written once with operators and these helpers, so the same code
+steps one Value's float or a ``FlatParameters`` vector. The float path stays the
+builtin (``math.sqrt``, ``max``); arrays get the NumPy function with the same result
+element by element (``np.where(b > a, b, a)`` is exactly what ``max(a, b)`` returns,
+NaN included, where ``np.maximum`` would differ).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def sqrt(x: Any) -> Any:
+    """math.sqrt(x) for a number, np.sqrt(x) for an array (both correctly rounded)."""
+    return np.sqrt(x) if type(x) is np.ndarray else math.sqrt(x)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """max(a, b): b if b > a else a, element-wise for arrays."""
+    if type(a) is np.ndarray or type(b) is np.ndarray:
+        return np.where(b > a, b, a)
+    return max(a, b)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """min(a, b): b if b < a else a, element-wise for arrays."""
+    if type(a) is np.ndarray or type(b) is np.ndarray:
+        return np.where(b < a, b, a)
+    return min(a, b)
