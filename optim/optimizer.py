@@ -6,8 +6,9 @@ as PyTorch skips parameters without a gradient. A parameter is a Value (one floa
 a ``FlatParameters`` (``compiled.flat()``: a whole vector of them), and the same
 update rule runs on either: rules use operators and ``optim._math``'s ``sqrt`` /
 ``maximum``, so their state holds floats or arrays of the parameter's shape.
-Subclasses say three things: their hyper-parameter checks, the state a parameter starts with, and the update of one
-number; the loop, weight decay, ``maximize`` and the bookkeeping live here.
+Subclasses say three things: their hyper-parameter checks, the state a parameter
+starts with, and the update of one number; the loop, weight decay, ``maximize`` and
+the bookkeeping live here.
 """
 
 from __future__ import annotations
