@@ -1,7 +1,7 @@
 """tapegrad's autograd: a scalar engine whose graphs you can read, draw and check."""
 
 from .check import GradcheckError, gradcheck, gradgradcheck
-from .compile import CompileError, Compiled, compile
+from .compile import Compiled, CompileError, compile
 from .draw import draw_graph, save_graph
 from .engine import backward, grad, topological_order
 from .functional import hessian, hvp, jacobian

@@ -7,7 +7,7 @@ which output and input, the analytic and numeric values, and the error.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .engine import grad
 from .functional import hessian, jacobian

@@ -454,7 +454,7 @@ class FlatParameters:
         if self.active:
             self._compiled._flat = None
 
-    def __enter__(self) -> FlatParameters:  # noqa: PYI034 (typing.Self needs 3.11)
+    def __enter__(self) -> FlatParameters:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1087,7 +1087,7 @@ class _Program:
             + "\n        return roots, g0\n" + footer
         )
         # The source is built here from the op table and index arrays only: no user text.
-        exec(compile_source(self.source, f"<compiled {self.name}>", "exec"), src.names)  # noqa: S102
+        exec(compile_source(self.source, f"<compiled {self.name}>", "exec"), src.names)
         self.forward, self.train = src.names["forward"], src.names["train"]
 
     def _failure(self, stage: int, error: Exception) -> Exception:

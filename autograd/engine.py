@@ -9,7 +9,7 @@ same rules on Values, so the gradients it returns can be differentiated again.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from .mathlib import FLOATS, VALUES
 from .mode import MODE

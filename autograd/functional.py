@@ -8,7 +8,7 @@ Second derivatives come from differentiating the gradient graph that
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .engine import grad
 from .value import Value

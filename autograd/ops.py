@@ -14,9 +14,9 @@ a new entry is covered by them without new test code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import mul
-from typing import Callable
 
 from .mathlib import FLOATS
 

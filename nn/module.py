@@ -402,7 +402,7 @@ def read_model_file(path: str | os.PathLike) -> dict:
     if not isinstance(document.get("module"), str) or not isinstance(
         document.get("state"), dict
     ):
-        raise ValueError(  # noqa: TRY004 - a malformed file, like the checks above
+        raise ValueError(
             f"{path!r} lacks the \"module\" name or the \"state\" object"
         )
     return document

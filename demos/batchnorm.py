@@ -1,0 +1,255 @@
+"""Batch Normalization: training with and without it, across initial weight scales (seed 001 6.3)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import nn
+import optim
+from autograd import Compiled, Value, compile
+
+from ._common import progress, pyplot, save
+from ._mnist import load_digits
+
+EPS = 1e-7  # seed 001's "10e-7"; nn.BatchNorm1d defaults to PyTorch's 1e-5
+
+
+def batch_norm(batch: list[list[Value]], gamma: list[Value], beta: list[Value]) -> list[list[Value]]:
+    """Seed 001's Batch Normalization of each feature j over the m samples of a mini-batch:
+
+    mu = 1/m sum_i x_ij,  var = 1/m sum_i (x_ij - mu)^2,
+    y_ij = gamma_j (x_ij - mu) / sqrt(var + eps) + beta_j
+
+    The same arithmetic as nn.BatchNorm1d in training mode (without the running
+    statistics, which this demo never uses). nn.BatchNorm1d refuses to be traced,
+    because in the usual per-sample compiled graph a batch is one sample; here the
+    traced "sample" is the whole mini-batch, so the formula is written out instead.
+    """
+    m = len(batch)
+    columns = []
+    for j, column in enumerate(zip(*batch)):
+        mean = Value.sum(column) / m
+        centered = [x - mean for x in column]
+        inv_std = (Value.sum([c * c for c in centered]) / m + EPS) ** -0.5
+        scale = inv_std * gamma[j]
+        columns.append([c * scale + beta[j] for c in centered])
+    return [list(row) for row in zip(*columns)]
+
+
+class DeepNet(nn.Module):
+    """``depth`` blocks Linear -> [batch_norm] -> ReLU, then a Linear to 10 scores.
+
+    It takes a whole mini-batch (a list of samples) and returns one list of scores
+    per sample.
+    """
+
+    def __init__(self, nin: int, width: int, depth: int, batchnorm: bool) -> None:
+        dims = [nin] + [width] * depth + [10]
+        self.linears = [nn.Linear(dims[i], dims[i + 1], seed=i) for i in range(depth + 1)]
+        n = depth if batchnorm else 0
+        self.gammas = [[Value(1.0) for _ in range(width)] for _ in range(n)]
+        self.betas = [[Value(0.0) for _ in range(width)] for _ in range(n)]
+
+    def forward(self, batch: list) -> list[list[Value]]:
+        *hidden, last = self.linears
+        for i, linear in enumerate(hidden):
+            batch = [linear(x) for x in batch]
+            if self.gammas:
+                batch = batch_norm(batch, self.gammas[i], self.betas[i])
+            batch = [[v.relu() for v in x] for x in batch]
+        return [last(x) for x in batch]
+
+    def reset(self, std: float, seed: int) -> None:
+        """Weights ~ N(0, std^2), biases 0, gamma 1 and beta 0."""
+        rng = np.random.default_rng(seed)
+        for linear in self.linears:
+            for neuron in linear.neurons:
+                for w, x in zip(neuron.w, rng.normal(0.0, std, len(neuron.w)).tolist()):
+                    w.data = x
+                neuron.b.data = 0.0
+        for gamma, beta in zip(self.gammas, self.betas):
+            for g, b in zip(gamma, beta):
+                g.data, b.data = 1.0, 0.0
+
+
+def _max(values: list[Value]) -> Value:
+    """max(a, b) = a + relu(b - a), folded over the list: a maximum that stays in the
+    graph, so the compiled program computes it for every mini-batch."""
+    top = values[0]
+    for v in values[1:]:
+        top = top + (v - top).relu()
+    return top
+
+
+def batch_loss(model: DeepNet):
+    """The mean cross-entropy of a whole mini-batch, as ONE function to compile.
+
+    compile() traces a function of one sample and replays it over a batch of samples;
+    BatchNorm couples the samples of a mini-batch, so here the "sample" handed to
+    compile is the mini-batch itself (xb: B inputs, yb: B one-hot targets), and each
+    SGD step calls the compiled program on a batch of one mini-batch. The log-sum-exp
+    subtracts the exact max (in the graph): a constant frozen at tracing time would
+    overflow at other weight scales.
+    """
+
+    def loss(xb: list, yb: list) -> Value:
+        losses = []
+        for z, onehot in zip(model(xb), yb):
+            top = _max(z)
+            log_sum_exp = top + Value.sum([(zi - top).exp() for zi in z]).log()
+            losses.append(log_sum_exp - Value.dot(z, onehot))
+        return Value.sum(losses) / len(losses)
+
+    loss.__name__ = "batch_loss"
+    return loss
+
+
+_PROGRAMS: dict[tuple, tuple[DeepNet, Compiled]] = {}
+
+
+def _program(config: tuple, batchnorm: bool, X: np.ndarray, Y: np.ndarray) -> tuple[DeepNet, Compiled]:
+    """The model and its compiled mini-batch loss, traced once per process."""
+    key = (*config, batchnorm)
+    if key not in _PROGRAMS:
+        nin, width, depth, batch_size = config
+        model = DeepNet(nin, width, depth, batchnorm)
+        program = compile(batch_loss(model), model.parameters())
+        program(X[None, :batch_size], Y[None, :batch_size])  # trace now
+        _PROGRAMS[key] = model, program
+    return _PROGRAMS[key]
+
+
+def train_panel(job: dict) -> dict:
+    """Train the net with and without BatchNorm from the same N(0, std^2) weights on the
+    same mini-batches; the loss of every step (a run stops when it diverges)."""
+    X, Y, std = job["X"], job["Y"], job["std"]
+    config = (X.shape[1], job["width"], job["depth"], job["batch_size"])
+    curves = {}
+    for batchnorm in (True, False):
+        model, program = _program(config, batchnorm, X, Y)
+        model.reset(std, job["seed"])
+        flat = program.flat()  # the parameters as one array, stepped by the optimizer
+        flat.reload()
+        optimizer = optim.SGD([flat], lr=job["lr"])
+        rng = np.random.default_rng(job["seed"])
+        losses = []
+        n_batches = len(X) // job["batch_size"]
+        for _ in range(job["epochs"]):
+            order = rng.permutation(len(X))[: n_batches * job["batch_size"]]
+            for idx in order.reshape(n_batches, job["batch_size"]):
+                optimizer.zero_grad()
+                with np.errstate(all="ignore"):  # a diverging run overflows; it is caught below
+                    loss = program(X[idx][None], Y[idx][None])
+                losses.append(loss)
+                if not np.isfinite(loss) or loss > 1e3:
+                    break
+                optimizer.step()
+            else:
+                continue
+            break
+        curves["bn" if batchnorm else "plain"] = losses
+    return {"std": std, **curves}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--panels", type=int, default=16,
+                        help="initial weight scales, std from 1 down to 1e-4 (default: %(default)s)")
+    parser.add_argument("--train-size", type=int, default=500,
+                        help="MNIST training digits (default: %(default)s)")
+    parser.add_argument("--image-size", type=int, default=7, choices=(7, 14, 28),
+                        help="digits shrunk to this many pixels a side (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=20,
+                        help="units per hidden layer (default: %(default)s)")
+    parser.add_argument("--depth", type=int, default=4,
+                        help="hidden layers (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=20,
+                        help="mini-batch size (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=6,
+                        help="epochs per run (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=0.1,
+                        help="SGD learning rate (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes running panels in parallel; 1 runs them here "
+                             "(default: %(default)s, the CPU count)")
+
+
+def run(args: argparse.Namespace, out: Path) -> dict:
+    (X, y), _ = load_digits(args.train_size, 0, size=args.image_size, seed=args.seed)
+    Y = np.eye(10)[y]
+    stds = np.logspace(0, -4, args.panels) if args.panels > 1 else np.array([1.0])
+    print(f"MNIST, {len(X)} digits of {args.image_size}x{args.image_size}; {args.depth} hidden "
+          f"layers of {args.width} (Linear -> BatchNorm -> ReLU, or no BatchNorm); SGD lr "
+          f"{args.lr}, batches of {args.batch_size}, {args.epochs} epochs; weights N(0, std^2)")
+    jobs = [{"X": X, "Y": Y, "std": float(s), "width": args.width, "depth": args.depth,
+             "batch_size": args.batch_size, "epochs": args.epochs, "lr": args.lr,
+             "seed": args.seed} for s in stds]
+    if args.workers > 1:
+        # Each worker process traces the two programs once, then trains its panels.
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            results = list(progress(pool.map(train_panel, jobs), "weight scales", total=len(jobs)))
+    else:
+        results = [train_panel(job) for job in progress(jobs, "weight scales")]
+
+    steps_per_epoch = len(X) // args.batch_size
+    window = max(1, steps_per_epoch // 2)
+    summary = []
+    print(f"  {'std':>8} {'final loss, BN':>15} {'without BN':>11}   (chance: ln 10 = 2.303)")
+    for r in results:
+        ends = {k: _final(r[k], window) for k in ("bn", "plain")}
+        summary.append({"std": r["std"], "final_bn": ends["bn"], "final_plain": ends["plain"]})
+        print(f"  {r['std']:>8.2g} {_fmt(ends['bn']):>15} {_fmt(ends['plain']):>11}")
+    better = sum(s["final_bn"] < s["final_plain"] for s in summary)
+    print(f"  BatchNorm ends lower at {better} of {len(summary)} weight scales")
+
+    plt = pyplot()
+    cols = int(np.ceil(np.sqrt(len(results))))
+    rows = int(np.ceil(len(results) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    total = args.epochs * steps_per_epoch
+    for ax, r in zip(axes.flat, results):
+        for key, style, label in (("bn", "-", "with BN"), ("plain", "--", "without BN")):
+            curve = _smooth(r[key], window)
+            ax.plot(np.arange(len(curve)), curve, style, color="tab:blue" if key == "bn" else "tab:red",
+                    label=label)
+            if len(r[key]) < total:  # diverged: mark where it stopped
+                ax.plot(len(curve) - 1, min(curve[-1], 3.4), "x", color="tab:red", ms=8)
+        ax.axhline(np.log(10), color="0.7", lw=0.8, ls=":")
+        ax.set_title(f"std = {r['std']:.2g}", fontsize=9)
+        ax.set_ylim(0, 3.5)
+    for ax in axes.flat[len(results):]:
+        ax.set_axis_off()
+    axes.flat[0].legend(fontsize=7, loc="lower left")
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("training loss")
+    fig.suptitle("Batch Normalization across initial weight scales (dotted: chance, ln 10; "
+                 "x: diverged)", fontsize=11)
+    fig.tight_layout()
+    save(fig, out, "batchnorm")
+    return {"summary": summary, "bn_better": better,
+            "curves": [{"std": r["std"], "bn": r["bn"], "plain": r["plain"]} for r in results]}
+
+
+def _smooth(losses: list[float], window: int) -> np.ndarray:
+    """Running mean over the last ``window`` steps (mini-batch losses are noisy)."""
+    x = np.minimum(np.nan_to_num(np.asarray(losses, dtype=float), nan=1e3, posinf=1e3), 1e3)
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    k = np.minimum(np.arange(1, len(x) + 1), window)
+    return (c[1:] - c[np.arange(1, len(x) + 1) - k]) / k
+
+
+def _final(losses: list[float], window: int) -> float:
+    """Mean loss of the last ``window`` steps; infinity when the run diverged."""
+    tail = np.asarray(losses[-window:], dtype=float)
+    return float(tail.mean()) if np.all(np.isfinite(tail)) and tail.max() <= 1e3 else float("inf")
+
+
+def _fmt(x: float) -> str:
+    return "diverged" if not np.isfinite(x) else f"{x:.3f}"

@@ -1,0 +1,106 @@
+"""Ten optimizers on f(x, y) = x^2/20 + y^2 from (-7, 2), 30 steps each (seed 001, figs 6-3..6-7)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import optim
+from autograd import Value
+
+from ._common import progress, pyplot, save
+
+START = (-7.0, 2.0)
+
+# (name, factory, settings shown in the panel title). SGD, Momentum, AdaGrad and Adam
+# use the book's learning rates; the others are chosen so that each reaches the
+# minimum's neighbourhood in 30 steps without the first step leaving the plot.
+OPTIMIZERS: list[tuple[str, Callable[[list[Value]], optim.Optimizer], str]] = [
+    ("SGD", lambda p: optim.SGD(p, lr=0.95), "lr 0.95"),
+    ("Momentum", lambda p: optim.SGD(p, lr=0.1, momentum=0.9), "lr 0.1, momentum 0.9"),
+    ("Nesterov", lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+     "lr 0.1, momentum 0.9"),
+    ("AdaGrad", lambda p: optim.Adagrad(p, lr=1.5), "lr 1.5"),
+    # alpha 0.9 instead of PyTorch's 0.99: with 0.99 the first steps are 10 lr long
+    # (no bias correction), so a useful lr overshoots; 0.9 forgets the start faster.
+    ("RMSprop", lambda p: optim.RMSprop(p, lr=0.3, alpha=0.9), "lr 0.3, alpha 0.9"),
+    ("Adam", lambda p: optim.Adam(p, lr=0.3), "lr 0.3"),
+    ("AdamW", lambda p: optim.AdamW(p, lr=0.3, weight_decay=0.01), "lr 0.3, weight decay 0.01"),
+    # AdaDelta's first steps are about sqrt(eps) long: with PyTorch's eps = 1e-6 it
+    # moves 0.003 per step and is still near the start after 30 steps.
+    ("AdaDelta", lambda p: optim.Adadelta(p, lr=1.0, rho=0.9, eps=0.1), "lr 1, rho 0.9, eps 0.1"),
+    ("AMSGrad", lambda p: optim.Adam(p, lr=0.3, amsgrad=True), "lr 0.3"),
+    ("NAdam", lambda p: optim.NAdam(p, lr=0.4), "lr 0.4"),
+]
+
+
+def f(x: Value | np.ndarray, y: Value | np.ndarray) -> Value | np.ndarray:
+    """The book's anisotropic bowl: f(x, y) = x^2 / 20 + y^2, minimum 0 at (0, 0)."""
+    return x * x / 20 + y * y
+
+
+def sgd_closed_form(lr: float, steps: int) -> tuple[float, float]:
+    """Where plain gradient descent lands: each step multiplies x by 1 - lr/10 and
+    y by 1 - 2 lr, because grad f = (x/10, 2y)."""
+    return START[0] * (1 - lr / 10) ** steps, START[1] * (1 - 2 * lr) ** steps
+
+
+def trajectory(
+    make: Callable[[list[Value]], optim.Optimizer], steps: int
+) -> list[tuple[float, float]]:
+    """The points visited by ``steps`` updates of the optimizer ``make`` builds, start included."""
+    x, y = Value(START[0], label="x"), Value(START[1], label="y")
+    opt = make([x, y])
+    path = [(x.data, y.data)]
+    for _ in range(steps):
+        opt.zero_grad()
+        f(x, y).backward()
+        opt.step()
+        path.append((x.data, y.data))
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--steps", type=int, default=30, help="updates per optimizer (default: 30)")
+
+
+def run(args: argparse.Namespace, out: Path) -> dict:
+    print(f"minimising f(x, y) = x^2/20 + y^2 from {START} with {len(OPTIMIZERS)} optimizers, "
+          f"{args.steps} steps each")
+    paths = {}
+    for name, make, _ in progress(OPTIMIZERS, "optimizers"):
+        paths[name] = trajectory(make, args.steps)
+    ends = {name: path[-1] for name, path in paths.items()}
+    width = max(len(n) for n in ends)
+    for name, make, settings in OPTIMIZERS:
+        x, y = ends[name]
+        print(f"  {name:<{width}}  end ({x:+.4f}, {y:+.4f})  f = {f(x, y):.2e}  [{settings}]")
+    _plot(paths, out)
+    return {"ends": ends, "f_end": {n: f(*e) for n, e in ends.items()},
+            "sgd_closed_form": sgd_closed_form(0.95, args.steps)}
+
+
+def _plot(paths: dict[str, list[tuple[float, float]]], out: Path) -> None:
+    plt = pyplot()
+    xs, ys = np.meshgrid(np.linspace(-10, 10, 400), np.linspace(-5, 5, 200))
+    zs = f(xs, ys)
+    fig, axes = plt.subplots(2, 5, figsize=(17, 5.6), sharex=True, sharey=True)
+    for ax, (name, _, settings) in zip(axes.flat, OPTIMIZERS):
+        ax.contour(xs, ys, zs, levels=[0.1, 0.5, 1, 2, 3, 5, 7], colors="0.75", linewidths=0.8)
+        px, py = zip(*paths[name])
+        ax.plot(px, py, "o-", color="tab:red", markersize=2.5, linewidth=1)
+        ax.plot(0, 0, "+", color="black", markersize=10)
+        ax.set_title(f"{name} ({settings})", fontsize=9)
+        ax.set_xlim(-10, 10)
+        ax.set_ylim(-5, 5)
+    for ax in axes[1]:
+        ax.set_xlabel("x")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("y")
+    steps = len(next(iter(paths.values()))) - 1
+    fig.suptitle(f"f(x, y) = x²/20 + y² from (-7, 2), {steps} steps each; + marks the minimum")
+    fig.tight_layout()
+    save(fig, out, "optimizers")

@@ -1,0 +1,247 @@
+"""The seed demos regularization, batchnorm, vanishing, hessian, finite_differences and
+search, run with small settings: each is run once per module and its measured
+numbers are checked, not only that it ran."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from demo_runner import run_demo
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+# (demo, options): small enough that all six run in about ten seconds.
+SMALL = {
+    "regularization": ["--test-size", "300"],
+    "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
+    "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
+    "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
+    "finite_differences": ["--widths", "1", "16", "--repeats", "1", "--samples", "8"],
+    "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--epochs", "3",
+               "--digits", "100", "--test-size", "50", "--hidden", "8",
+               "--executor", "thread", "--workers", "2"],
+}
+
+FILES = {
+    "regularization": ["regularization.png"],
+    "batchnorm": ["batchnorm.png"],
+    "vanishing": ["vanishing.png", "vanishing_graph_sigmoid.png", "vanishing_graph_relu.png"],
+    "hessian": ["hessian.png"],
+    "finite_differences": ["finite_differences.png"],
+    "search": ["search.png"],
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Each demo run once with its SMALL options: name -> (returned numbers, folder)."""
+    done = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TAPEGRAD_QUIET", "1")
+        for name, argv in SMALL.items():
+            out = tmp_path_factory.mktemp(name)
+            done[name] = (run_demo(name, out, argv), out)
+    return done
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_every_demo_writes_its_files(results, name):
+    _, out = results[name]
+    for file in FILES[name]:
+        assert (out / file).stat().st_size > 1000, file
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_every_demo_has_a_one_line_summary(name):
+    doc = importlib.import_module(f"demos.{name}").__doc__
+    assert doc and len(doc.strip().splitlines()) == 1
+
+
+# --- regularization ----------------------------------------------------------------
+
+
+def test_unregularized_network_memorises_and_regularization_narrows_the_gap(results):
+    summary = results["regularization"][0]["summary"]
+    assert summary["none"]["train"] == 1.0
+    for kind in ("weight decay", "dropout"):
+        assert summary[kind]["gap"] < summary["none"]["gap"], kind
+        assert summary[kind]["train"] < 1.0, kind  # no longer memorises every point
+    for kind, numbers in summary.items():
+        assert numbers["test"] > 0.75, kind  # chance is 0.5
+        assert numbers["gap"] == pytest.approx(numbers["train"] - numbers["test"])
+
+
+def test_regularization_curves_start_at_chance_and_rise(results):
+    history = results["regularization"][0]["history"]
+    for kind, h in history.items():
+        assert h["step"][0] == 0 and h["step"][-1] == 1000
+        assert h["train"][0] < 0.7 and h["train"][-1] > 0.9, kind
+
+
+# --- batchnorm ---------------------------------------------------------------------
+
+
+def test_batchnorm_ends_lower_than_plain_training_at_every_scale(results):
+    r, _ = results["batchnorm"]
+    assert [s["std"] for s in r["summary"]] == pytest.approx([1.0, 0.01, 1e-4])
+    assert r["bn_better"] == 3
+    for s in r["summary"]:
+        assert s["final_bn"] < s["final_plain"]
+    # Tiny weights without BatchNorm: the output stays uniform, loss stuck at ln 10.
+    assert r["summary"][-1]["final_plain"] == pytest.approx(math.log(10), abs=0.01)
+    assert r["summary"][-1]["final_bn"] < math.log(10) - 0.05
+
+
+# --- vanishing ---------------------------------------------------------------------
+
+
+def test_sigmoid_gradients_vanish_and_relu_he_gradients_do_not(results):
+    r, _ = results["vanishing"]
+    per_layer = r["factor_per_layer"]
+    assert per_layer["sigmoid, Xavier"] < 0.3  # the sigmoid's slope is at most 1/4
+    assert r["first_to_last_ratio"]["sigmoid, Xavier"] < 1e-3
+    assert 0.5 < per_layer["ReLU, He"] < 2.0
+    assert per_layer["sigmoid, Xavier"] < per_layer["tanh, Xavier"] < 1.0
+    layers = r["layer_gradients"]["sigmoid, Xavier"]
+    assert len(layers) == 6 + 1
+    assert all(a < b for a, b in zip(layers, layers[1:]))  # smaller towards the input
+
+
+# --- hessian -----------------------------------------------------------------------
+
+
+def test_bowl_hessian_and_the_stable_learning_rate(results):
+    r, _ = results["hessian"]
+    assert r["bowl_hessian"] == [[0.1, 0.0], [0.0, 2.0]]
+    assert r["bowl_eigenvalues"] == pytest.approx([0.1, 2.0], abs=1e-15)
+    assert r["bowl_lr_max"] == pytest.approx(1.0, abs=1e-15)
+
+
+def test_gradient_descent_just_below_and_above_two_over_lambda_max(results):
+    r, _ = results["hessian"]
+
+    def closed_form(lr, k):  # x and y shrink by (1 - lr H_ii) per step
+        return 49 * (1 - 0.1 * lr) ** (2 * k) / 20 + 4 * (1 - 2 * lr) ** (2 * k)
+
+    below, above = r["bowl_loss_below"], r["bowl_loss_above"]
+    assert below == pytest.approx([closed_form(0.95, k) for k in range(len(below))], rel=1e-9)
+    assert above == pytest.approx([closed_form(1.05, k) for k in range(len(above))], rel=1e-9)
+    assert below[-1] < 0.2 < 100 < above[-1]
+
+
+def test_neuron_minimum_is_strict_and_its_learning_rate_limit_holds(results):
+    r, _ = results["hessian"]
+    eigenvalues = np.array(r["neuron_eigenvalues"])
+    assert r["neuron_positive_definite"] and (eigenvalues > 0).all()
+    assert eigenvalues == pytest.approx(np.linalg.eigvalsh(r["neuron_hessian"]), rel=1e-9)
+    assert r["neuron_lr_max"] == pytest.approx(2 / eigenvalues.max(), rel=1e-12)
+    assert r["neuron_newton_steps"] <= 10
+    below, above = r["neuron_excess_below"], r["neuron_excess_above"]
+    assert below[-1] < 1e-3 * below[0]
+    assert above[-1] > above[0]
+
+
+# --- finite differences ------------------------------------------------------------
+
+
+def test_numeric_gradients_agree_and_cost_two_passes_per_parameter(results):
+    r, _ = results["finite_differences"]
+    assert r["parameters"] == [5, 65]  # 2-h-1 networks: 4h + 1 parameters
+    assert r["loss_evaluations"] == [10, 130]
+    assert max(r["max_error"]) < 1e-8
+    # Backprop costs about one forward and one backward pass whatever the size; the
+    # numeric gradient's cost grows with the number of parameters.
+    assert r["time_ratio"][1] > 2 * r["time_ratio"][0]
+
+
+def test_the_step_size_trades_truncation_for_round_off(results):
+    r, _ = results["finite_differences"]
+    central, forward = np.array(r["error_central"]), np.array(r["error_forward"])
+    assert 1e-7 <= r["best_step_central"] <= 1e-3
+    assert central.min() < 1e-10 < forward.min()
+    # Too large a step and too small a step both lose accuracy.
+    assert central[0] > 1e3 * central.min() and central[-1] > 1e3 * central.min()
+
+
+# --- search ------------------------------------------------------------------------
+
+
+def test_search_samples_inside_each_round_range_and_narrows_to_the_best(results):
+    r, _ = results["search"]
+    rounds = r["rounds"]
+    assert [h["round"] for h in rounds] == [1, 2]
+    assert rounds[0]["ranges"] == {"lr": (1e-6, 1e-2), "weight_decay": (1e-8, 1e-4)}
+    for h in rounds:
+        trials = h["trials"]
+        assert len(trials) == 4
+        for t in trials:
+            for name in ("lr", "weight_decay"):
+                low, high = h["ranges"][name]
+                assert low <= t[name] <= high
+        accuracies = [t["val_accuracy"] for t in trials]
+        assert accuracies == sorted(accuracies, reverse=True)
+        kept = trials[:2]
+        for name in ("lr", "weight_decay"):
+            assert h["narrowed"][name] == (min(t[name] for t in kept), max(t[name] for t in kept))
+    assert rounds[1]["ranges"] == rounds[0]["narrowed"]
+    assert r["best"]["val_accuracy"] == max(t["val_accuracy"] for h in rounds for t in h["trials"])
+    assert 0.0 <= r["test_accuracy"] <= 1.0
+
+
+class _InlineExecutor(Executor):
+    """Runs each task at once in the caller: any Executor will do, Dask's included."""
+
+    def __init__(self):
+        self.submitted = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.submitted += 1
+        future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from demos._mnist import load_digits
+
+    (X, y), (X_val, y_val) = load_digits(200, 100, seed=1)
+    mean, std = X.mean(), X.std()
+    return (X - mean) / std, y, (X_val - mean) / std, y_val
+
+
+def test_search_runs_its_trials_on_any_executor_and_finds_a_learning_rate(digits, monkeypatch):
+    from demos.search import search
+
+    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
+    executor = _InlineExecutor()
+    history = search(*digits, rounds=1, trials=3, keep=1, lr_range=(0.03, 0.1),
+                     hidden=(16,), epochs=8, executor=executor)
+    assert executor.submitted == 3
+    best = history[0]["trials"][0]
+    assert best["val_accuracy"] > 0.5  # chance is 0.1
+    assert len(best["curve"]) == 8
+    assert history[0]["narrowed"]["lr"] == (best["lr"], best["lr"])
+
+
+def test_search_trials_do_not_depend_on_the_executor(digits, monkeypatch):
+    from demos.search import search
+
+    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
+    options = dict(rounds=1, trials=2, keep=1, hidden=(8,), epochs=2, seed=3)
+    inline = search(*digits, executor=_InlineExecutor(), **options)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = search(*digits, executor=pool, **options)
+    assert inline == threaded
+
+
+def test_search_refuses_to_keep_more_trials_than_it_runs(digits):
+    from demos.search import search
+
+    with pytest.raises(ValueError, match="keep must be between 1 and trials \\(3\\), got 4"):
+        search(*digits, trials=3, keep=4, executor=_InlineExecutor())
