@@ -26,6 +26,7 @@ optimizer given the vector runs its update rule once on arrays.
 
 from __future__ import annotations
 
+import abc
 import builtins
 import itertools
 import numbers
@@ -753,7 +754,7 @@ def _full(c: Any, shape: tuple) -> np.ndarray:
     return np.broadcast_to(np.asarray(c, dtype=np.float64), shape)
 
 
-class _Group:
+class _Group(abc.ABC):
     """The nodes of one level computed by one NumPy call (map, segment or matmul).
 
     A group writes the lines of its forward pass (its values into ``s<slot>``, its
@@ -772,8 +773,9 @@ class _Group:
         """Whether this group's contribution to ``operand`` has one column per sample."""
         return self.batch
 
+    @abc.abstractmethod
     def label(self) -> str:
-        raise NotImplementedError
+        """A short description for ``describe()``."""
 
 
 class _Map(_Group):

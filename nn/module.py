@@ -75,7 +75,11 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+        """What the module computes; every subclass defines it."""
+        raise TypeError(
+            f"{type(self).__name__} does not define forward(): a Module subclass computes "
+            "its output in forward(self, x)"
+        )
 
     # --- discovery -----------------------------------------------------------------
 

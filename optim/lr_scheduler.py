@@ -9,6 +9,7 @@ PyTorch's numbers; each docstring also states the closed form they follow.
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
 from collections.abc import Mapping
@@ -44,7 +45,7 @@ class _StateDict:
         vars(self).update(copy.deepcopy(dict(state_dict)))
 
 
-class LRScheduler(_StateDict):
+class LRScheduler(_StateDict, abc.ABC):
     """Base of the epoch-driven schedules: ``last_epoch`` counts ``step()`` calls.
 
     Creating a scheduler records each group's starting rate as "initial_lr" (kept in
@@ -73,10 +74,10 @@ class LRScheduler(_StateDict):
         """The rate each group has now."""
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    @abc.abstractmethod
     def get_lr(self) -> list[float]:
         """The rates for epoch ``last_epoch`` from those of the epoch before; called by
         ``step()`` (read the current rates with ``get_last_lr()``)."""
-        raise NotImplementedError
 
     def get_last_lr(self) -> list[float]:
         """The rates set by the most recent step (one per parameter group)."""

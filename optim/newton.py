@@ -57,6 +57,10 @@ class Newton(Optimizer):
             raise ValueError("Newton takes a single parameter group: the Hessian couples them all")
         super().add_param_group(param_group)
 
+    def update(self, x: float, g: float, state: Any, group: Mapping[str, Any]) -> float:
+        """Refused: a Newton step couples every parameter through the Hessian."""
+        raise TypeError("Newton steps all parameters at once: call step(closure)")
+
     def step(self, closure: Callable[[], Value] | None = None) -> Value:  # type: ignore[override]
         """Recompute the loss with ``closure()``, take one Newton step, return the loss.
 

@@ -13,6 +13,7 @@ the bookkeeping live here.
 
 from __future__ import annotations
 
+import abc
 import copy
 import numbers
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +42,7 @@ def lerp(start: float, end: float, weight: float) -> float:
     return end - (end - start) * (1.0 - weight)
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: holds ``param_groups`` (dicts of params + hyper-parameters) and
     ``state`` (one dict per parameter, created on its first step).
 
@@ -128,10 +129,10 @@ class Optimizer:
         """The state a parameter starts with (before its first step)."""
         return {}
 
+    @abc.abstractmethod
     def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
         """One step: the new value of x given its gradient g, both floats (a Value)
         or both arrays (a FlatParameters); write it with operators and ``_math``."""
-        raise NotImplementedError
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns closure() if given.

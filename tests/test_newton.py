@@ -155,3 +155,9 @@ BAD_POINTS = [
 def test_largest_stable_lr_refuses_points_without_one(f, point, message) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         optim.largest_stable_lr(f, point)
+
+
+def test_newton_refuses_the_per_parameter_update() -> None:
+    opt = optim.Newton([Value(1.0)])
+    with pytest.raises(TypeError, match=re.escape("call step(closure)")):
+        opt.update(1.0, 0.5, {}, opt.param_groups[0])

@@ -109,7 +109,7 @@ def test_repr_lists_layers_and_parameter_counts():
 
 
 def test_forward_must_be_defined():
-    with pytest.raises(NotImplementedError, match="Empty does not define forward"):
+    with pytest.raises(TypeError, match="Empty does not define forward"):
         type("Empty", (nn.Module,), {})()([1.0])
 
 
