@@ -120,11 +120,12 @@ def tapegrad_eager(w: Workload, weights) -> Callable[[], float]:
     return step
 
 
-def tapegrad_compiled(w: Workload, weights) -> Callable[[], float]:
+def _compiled_sgd(w: Workload, weights, flat: bool) -> Callable[[], float]:
+    """A compiled training step with optim.SGD over the flat vector or the Values."""
     model = _model(w, weights)
     fn, labels = _sample_loss(w, model)
     train_step = autograd.compile(fn, model.parameters(), labels=labels)
-    opt = optim.SGD([train_step.flat()], lr=LR)
+    opt = optim.SGD([train_step.flat()] if flat else model.parameters(), lr=LR)
 
     def step() -> float:
         opt.zero_grad()
@@ -133,21 +134,14 @@ def tapegrad_compiled(w: Workload, weights) -> Callable[[], float]:
         return loss
 
     return step
+
+
+def tapegrad_compiled(w: Workload, weights) -> Callable[[], float]:
+    return _compiled_sgd(w, weights, flat=True)
 
 
 def tapegrad_compiled_values(w: Workload, weights) -> Callable[[], float]:
-    model = _model(w, weights)
-    opt = optim.SGD(model.parameters(), lr=LR)
-    fn, labels = _sample_loss(w, model)
-    train_step = autograd.compile(fn, model.parameters(), labels=labels)
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = train_step(w.X, w.y)
-        opt.step()
-        return loss
-
-    return step
+    return _compiled_sgd(w, weights, flat=False)
 
 
 def tapegrad_compiled_call(w: Workload, weights) -> Callable[[], float]:

@@ -10,7 +10,8 @@ import sys
 import warnings
 
 import pytest
-from demo_runner import run_demo
+from demos import DEMOS
+from demo_runner import assert_files_written, run_demo, run_demos
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
@@ -53,24 +54,15 @@ TORCH_ENDS = {
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Each demo run once with its TINY options: name -> (returned numbers, folder)."""
-    done = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TAPEGRAD_QUIET", "1")
-        for name, argv in TINY.items():
-            out = tmp_path_factory.mktemp(name)
-            done[name] = (run_demo(name, out, argv), out)
-    return done
+    return run_demos(tmp_path_factory, TINY)
 
 
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
-    _, out = results[name]
-    for file in FILES[name]:
-        assert (out / file).stat().st_size > 1000, file
+    assert_files_written(results[name][1], FILES[name])
 
 
-@pytest.mark.parametrize("name", list(FILES))
+@pytest.mark.parametrize("name", DEMOS)
 def test_every_demo_has_a_one_line_summary(name):
     doc = importlib.import_module(f"demos.{name}").__doc__
     assert doc and len(doc.strip().splitlines()) == 1

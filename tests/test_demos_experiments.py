@@ -4,13 +4,12 @@ numbers are checked, not only that it ran."""
 
 from __future__ import annotations
 
-import importlib
 import math
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from demo_runner import run_demo
+from demo_runner import assert_files_written, run_demos
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
@@ -39,27 +38,12 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Each demo run once with its SMALL options: name -> (returned numbers, folder)."""
-    done = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TAPEGRAD_QUIET", "1")
-        for name, argv in SMALL.items():
-            out = tmp_path_factory.mktemp(name)
-            done[name] = (run_demo(name, out, argv), out)
-    return done
+    return run_demos(tmp_path_factory, SMALL)
 
 
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
-    _, out = results[name]
-    for file in FILES[name]:
-        assert (out / file).stat().st_size > 1000, file
-
-
-@pytest.mark.parametrize("name", list(FILES))
-def test_every_demo_has_a_one_line_summary(name):
-    doc = importlib.import_module(f"demos.{name}").__doc__
-    assert doc and len(doc.strip().splitlines()) == 1
+    assert_files_written(results[name][1], FILES[name])
 
 
 # --- regularization ----------------------------------------------------------------
