@@ -154,9 +154,14 @@ def _dot_accumulate(v, g):
             b.grad += g
 
 
+def dot_product(ws, xs):
+    """sum_i ws[i] * xs[i]: the dot node's forward without its bias (floats or arrays)."""
+    return sum(map(mul, ws, xs))
+
+
 def _dot_forward(m, *wxb):
     n = len(wxb) >> 1
-    total = sum(map(mul, wxb[:n], wxb[n:2 * n]))
+    total = dot_product(wxb[:n], wxb[n:2 * n])
     return total + wxb[-1] if len(wxb) & 1 else total
 
 

@@ -130,9 +130,18 @@ class Value:
         """One node: sum_i ws[i] * xs[i] (+ bias), the affine map inside every neuron."""
         if len(ws) != len(xs):
             raise ValueError(f"dot: lengths differ ({len(ws)} weights, {len(xs)} inputs)")
-        if bias is None:
-            return _nary(ops.DOT, (*ws, *xs))
-        return _nary(ops.DOT, (*ws, *xs, bias))
+        parents = (*ws, *xs) if bias is None else (*ws, *xs, bias)
+        if not parents:
+            return _nary(ops.DOT, parents)
+        # The hot path of every neuron: the products straight from the Values, without
+        # first copying every parent's number into one argument list.
+        try:
+            data = ops.dot_product([w.data for w in ws], [x.data for x in xs])
+            if bias is not None:
+                data += bias.data
+        except AttributeError:  # a plain number among them: _nary lifts it
+            return _nary(ops.DOT, parents)
+        return _node(ops.DOT, data, parents)
 
 
 def _number(x: object, op: ops.Op) -> float:
@@ -274,8 +283,13 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     except AttributeError:
         xs = tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
         data = [x.data for x in xs]
+    return _node(op, op.forward(FLOATS, *data), xs)
+
+
+def _node(op: ops.Op, data: float, xs: tuple) -> Value:
+    """The node of n-ary ``op`` over the Values ``xs``, its number already computed."""
     v = _new(Value)
-    v.data = op.forward(FLOATS, *data)
+    v.data = data
     v.label = None
     v._mark = None
     v._arg = None
