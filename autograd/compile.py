@@ -125,30 +125,28 @@ class Compiled:
         """Forward and backward over ``batch``: the reduced loss; d loss/d p added to p.grad
         (to ``flat.grad`` while a ``flat()`` view is active)."""
         program, run = self._start(batch, training=True)
+        run.params = self._parameter_column(program)
+        loss = run.forward_backward(self.reduction)
         flat = self._flat
         if flat is None:
-            run.params = np.fromiter(
-                map(_DATA, program.layout), np.float64, len(program.layout)
-            ).reshape(-1, 1)
-            loss = run.forward_backward(self.reduction)
             _add_grads(program, run.grads)
-            return loss
-        bridge = flat._bridge(program)
-        run.params = bridge.params(flat._data)
-        loss = run.forward_backward(self.reduction)
-        flat._grad = bridge.add_grads(flat._grad, run.grads)
+        else:
+            flat._grad = flat._bridge(program).add_grads(flat._grad, run.grads)
         return loss
 
     def forward(self, *batch: Any) -> np.ndarray:
         """fn on every sample, no gradients: shape (batch,), or (batch, k) for k outputs."""
         program, run = self._start(batch, training=False)
-        if self._flat is None:
-            run.params = np.fromiter(
-                map(_DATA, program.layout), np.float64, len(program.layout)
-            ).reshape(-1, 1)
-        else:
-            run.params = self._flat._bridge(program).params(self._flat._data)
+        run.params = self._parameter_column(program)
         return run.outputs()
+
+    def _parameter_column(self, program: _Program) -> np.ndarray:
+        """The parameters' numbers as the program's (rows, 1) slot: from the active
+        ``flat()`` view, else from the Values."""
+        flat = self._flat
+        if flat is not None:
+            return flat._bridge(program).params(flat._data)
+        return _numbers(_DATA, program.layout).reshape(-1, 1)
 
     def flat(self) -> FlatParameters:
         """The trainable parameters as one float64 vector: the active view, made on
@@ -353,6 +351,11 @@ def _nest(flat: list, shape: tuple) -> Any:
     return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
+def _numbers(field: Callable[[Value], float], values: Sequence[Value]) -> np.ndarray:
+    """``field`` (``_DATA`` or ``_GRAD``) of every Value, as a float64 array."""
+    return np.fromiter(map(field, values), np.float64, len(values))
+
+
 def _add_grads(program: _Program, grads: np.ndarray) -> None:
     """p.grad += gradient for every trainable parameter: one tight loop, the cheapest
     way to touch thousands of Values (use ``flat()`` to touch none)."""
@@ -391,9 +394,8 @@ class FlatParameters:
     def __init__(self, compiled: Compiled) -> None:
         self._compiled = compiled
         self.params = [p for p in compiled.params if p.grad is not None]
-        n = len(self.params)
-        self._data = np.fromiter(map(_DATA, self.params), np.float64, n)
-        self._grad = np.fromiter(map(_GRAD, self.params), np.float64, n)
+        self._data = _numbers(_DATA, self.params)
+        self._grad = _numbers(_GRAD, self.params)
         self._bridges: dict[int, _Bridge] = {}
 
     @property
@@ -447,7 +449,7 @@ class FlatParameters:
 
     def reload(self) -> None:
         """Read the Values' numbers into ``data`` (after changing them by hand)."""
-        self._data = np.fromiter(map(_DATA, self.params), np.float64, len(self.params))
+        self._data = _numbers(_DATA, self.params)
 
     def close(self) -> None:
         """Sync data and grad into the Values and end the view: calls use Values again."""
@@ -501,8 +503,7 @@ class _Bridge:
             return data.reshape(-1, 1)
         slot = data.take(self.from_flat)
         if self.frozen:
-            slot[self.frozen_rows] = np.fromiter(map(_DATA, self.frozen), np.float64,
-                                                 len(self.frozen))
+            slot[self.frozen_rows] = _numbers(_DATA, self.frozen)
         return slot.reshape(-1, 1)
 
     def add_grads(self, grad: np.ndarray, grads: np.ndarray) -> np.ndarray:

@@ -100,6 +100,13 @@ def _sample_loss(w: Workload, model: nn.MLP) -> tuple[Callable, dict]:
     return lambda x, t: F.cross_entropy([model(x)], [t]), {1: range(w.sizes[-1])}
 
 
+def _compiled(w: Workload, weights) -> tuple[nn.MLP, autograd.Compiled]:
+    """A model with the shared weights and its compiled per-sample loss."""
+    model = _model(w, weights)
+    fn, labels = _sample_loss(w, model)
+    return model, autograd.compile(fn, model.parameters(), labels=labels)
+
+
 def tapegrad_eager(w: Workload, weights) -> Callable[[], float]:
     model = _model(w, weights)
     params = model.parameters()
@@ -122,9 +129,7 @@ def tapegrad_eager(w: Workload, weights) -> Callable[[], float]:
 
 def _compiled_sgd(w: Workload, weights, flat: bool) -> Callable[[], float]:
     """A compiled training step with optim.SGD over the flat vector or the Values."""
-    model = _model(w, weights)
-    fn, labels = _sample_loss(w, model)
-    train_step = autograd.compile(fn, model.parameters(), labels=labels)
+    model, train_step = _compiled(w, weights)
     opt = optim.SGD([train_step.flat()] if flat else model.parameters(), lr=LR)
 
     def step() -> float:
@@ -145,16 +150,12 @@ def tapegrad_compiled_values(w: Workload, weights) -> Callable[[], float]:
 
 
 def tapegrad_compiled_call(w: Workload, weights) -> Callable[[], float]:
-    model = _model(w, weights)
-    fn, labels = _sample_loss(w, model)
-    train_step = autograd.compile(fn, model.parameters(), labels=labels)
+    _, train_step = _compiled(w, weights)
     return lambda: train_step(w.X, w.y)
 
 
 def tapegrad_compiled_arrays(w: Workload, weights) -> Callable[[], float]:
-    model = _model(w, weights)
-    fn, labels = _sample_loss(w, model)
-    train_step = autograd.compile(fn, model.parameters(), labels=labels)
+    model, train_step = _compiled(w, weights)
     theta = np.array([p.data for p in model.parameters()])
 
     def step() -> float:

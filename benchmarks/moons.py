@@ -38,7 +38,7 @@ def run_tapegrad(model: nn.MLP, X: list, Y: list, steps: int) -> tuple[list[floa
     losses = []
     start = time.process_time()
     for k in range(steps):
-        params = model.parameters()
+        params = model.parameters()  # every step, as micrograd's loop does
         scores = [model(x) for x in X]
         loss = F.hinge_loss(scores, Y) + ALPHA * F.l2_penalty(params)
         model.zero_grad()
@@ -132,13 +132,11 @@ def main(argv: list[str] | None = None) -> None:
 
     X, y = nn.data.make_moons(100, noise=0.1, seed=args.seed)
     Y = [2 * t - 1 for t in y]
-    weights = [p.data for p in nn.MLP(2, [16, 16, 1], seed=args.seed).parameters()]
 
     def fresh_model() -> nn.MLP:
-        model = nn.MLP(2, [16, 16, 1], seed=args.seed)
-        for p, w in zip(model.parameters(), weights):
-            p.data = w
-        return model
+        return nn.MLP(2, [16, 16, 1], seed=args.seed)
+
+    weights = [p.data for p in fresh_model().parameters()]  # for micrograd
 
     rows = [timed("tapegrad eager", lambda n: run_tapegrad(fresh_model(), X, Y, n), args.steps)]
     rows.append(timed("tapegrad eager (gc off)",

@@ -1,4 +1,5 @@
-"""What every demo shares: matplotlib without a screen, progress bars, saving figures."""
+"""What every demo shares: matplotlib without a screen, progress bars, saving figures,
+a model's outputs over a plot grid and a classifier's accuracy."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
+
+import nn
+from autograd import Compiled, no_grad
 
 T = TypeVar("T")
 
@@ -51,3 +57,15 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iter
     quiet = bool(os.environ.get("TAPEGRAD_QUIET"))
     return iter(tqdm(iterable, desc=desc, total=total, disable=quiet, file=sys.stdout,
                      leave=False, dynamic_ncols=True))
+
+
+def grid_outputs(model: nn.Module, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    """The model's first output at every point of the mesh (xx, yy), shaped as xx."""
+    with no_grad():
+        zz = [model(p)[0].data for p in np.c_[xx.ravel(), yy.ravel()].tolist()]
+    return np.array(zz).reshape(xx.shape)
+
+
+def argmax_accuracy(scores: Compiled, X: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of the rows of X whose highest score (a compiled scoring program) is their label."""
+    return float(np.mean(scores.forward(X).argmax(axis=1) == y))

@@ -124,6 +124,23 @@ def _program(config: tuple, batchnorm: bool, X: np.ndarray, Y: np.ndarray) -> tu
     return _PROGRAMS[key]
 
 
+def _train(program: Compiled, loader: nn.data.DataLoader, lr: float, epochs: int) -> list[float]:
+    """SGD on the program's flat parameters over ``epochs`` passes of ``loader``: the
+    loss of every step, up to the first that diverges (not finite, or above 1e3)."""
+    optimizer = optim.SGD([program.flat()], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            with np.errstate(all="ignore"):  # a diverging run overflows; it is caught below
+                loss = program(np.array(xb)[None], np.array(yb)[None])
+            losses.append(loss)
+            if not np.isfinite(loss) or loss > 1e3:
+                return losses
+            optimizer.step()
+    return losses
+
+
 def train_panel(job: dict) -> dict:
     """Train the net with and without BatchNorm from the same N(0, std^2) weights on the
     same mini-batches; the loss of every step (a run stops when it diverges)."""
@@ -133,26 +150,9 @@ def train_panel(job: dict) -> dict:
     for batchnorm in (True, False):
         model, program = _program(config, batchnorm, X, Y)
         model.reset(std, job["seed"])
-        flat = program.flat()  # the parameters as one array, stepped by the optimizer
-        flat.reload()
-        optimizer = optim.SGD([flat], lr=job["lr"])
-        rng = np.random.default_rng(job["seed"])
-        losses = []
-        n_batches = len(X) // job["batch_size"]
-        for _ in range(job["epochs"]):
-            order = rng.permutation(len(X))[: n_batches * job["batch_size"]]
-            for idx in order.reshape(n_batches, job["batch_size"]):
-                optimizer.zero_grad()
-                with np.errstate(all="ignore"):  # a diverging run overflows; it is caught below
-                    loss = program(X[idx][None], Y[idx][None])
-                losses.append(loss)
-                if not np.isfinite(loss) or loss > 1e3:
-                    break
-                optimizer.step()
-            else:
-                continue
-            break
-        curves["bn" if batchnorm else "plain"] = losses
+        program.flat().reload()  # the flat vector the optimizer steps reads the new weights
+        loader = nn.data.DataLoader(X, Y, job["batch_size"], drop_last=True, seed=job["seed"])
+        curves["bn" if batchnorm else "plain"] = _train(program, loader, job["lr"], job["epochs"])
     return {"std": std, **curves}
 
 

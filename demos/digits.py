@@ -12,7 +12,7 @@ import optim
 from autograd import compile
 from nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import argmax_accuracy, progress, pyplot, save
 from ._mnist import DIGITS, load_digits
 
 # name -> (factory, default learning rate). Adam costs three times as much per step as
@@ -45,7 +45,6 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     n_train = DIGITS - args.test if args.train is None else args.train
     (X_train, y_train), (X_test, y_test) = load_digits(n_train, args.test, size=28,
                                                        seed=args.seed)
-    rng = np.random.default_rng(args.seed)
 
     model = nn.MLP(784, [16, 16, 10], activation=args.activation, seed=args.seed)
     params = model.parameters()
@@ -67,22 +66,21 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"cross-entropy, {args.optimizer} lr {lr} (cosine to 0), batches of "
           f"{args.batch_size}, {args.epochs} epochs, compiled mode")
 
-    steps = args.epochs * -(-len(X_train) // args.batch_size)
-    history, total = [], 0.0
-    for idx, last in progress(_batches(len(X_train), args, rng), "training", total=steps):
-        opt.zero_grad()
-        total += loss_fn(X_train[idx], y_train[idx]) * len(idx)
-        opt.step()
-        if last:  # end of an epoch: anneal the rate, measure on the test images
-            schedule.step()
-            test_acc = float(np.mean(scores_fn.forward(X_test).argmax(axis=1) == y_test))
-            history.append((total / len(X_train), test_acc))
-            total = 0.0
+    batches = nn.data.DataLoader(X_train, y_train, args.batch_size, seed=args.seed)
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        total = 0.0
+        for xb, yb in progress(batches, f"epoch {epoch}/{args.epochs}"):
+            opt.zero_grad()
+            total += loss_fn(np.array(xb), np.array(yb)) * len(xb)
+            opt.step()
+        schedule.step()  # anneal the rate, measure on the test images
+        history.append((total / len(X_train), argmax_accuracy(scores_fn, X_test, y_test)))
     for epoch, (loss, acc) in enumerate(history, 1):
         print(f"  epoch {epoch:2d}  training loss {loss:.4f}  test accuracy {acc:.1%}")
 
     test_pred = scores_fn.forward(X_test).argmax(axis=1)
-    train_acc = float(np.mean(scores_fn.forward(X_train).argmax(axis=1) == y_train))
+    train_acc = argmax_accuracy(scores_fn, X_train, y_train)
     test_acc = float(np.mean(test_pred == y_test))
     print(f"training accuracy {train_acc:.1%}; held-out test accuracy {test_acc:.1%} "
           f"({int(np.sum(test_pred == y_test))}/{len(y_test)})")
@@ -91,15 +89,6 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     return {"parameters": len(params), "weights": weights, "train_accuracy": train_acc,
             "test_accuracy": test_acc, "history": history,
             "train_size": len(X_train), "test_size": len(X_test)}
-
-
-def _batches(n: int, args: argparse.Namespace, rng: np.random.Generator):
-    """(indices, is the epoch's last batch) for every mini-batch of every epoch,
-    reshuffled each epoch."""
-    for _ in range(args.epochs):
-        perm = rng.permutation(n)
-        for start in range(0, n, args.batch_size):
-            yield perm[start: start + args.batch_size], start + args.batch_size >= n
 
 
 def _plot_grid(X, y, pred, acc: float, out: Path, rows: int = 5, cols: int = 10) -> None:

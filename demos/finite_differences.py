@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import gc
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,6 +17,8 @@ from autograd import no_grad
 from nn import functional as F
 
 from ._common import progress, pyplot, save
+
+T = TypeVar("T")
 
 
 def make_model(hidden: int, seed: int) -> nn.MLP:
@@ -49,27 +54,30 @@ def numeric_gradient(
         w = p.data
         p.data = w + eps
         up = mse(model, X, y)
-        p.data = w - eps if central else w
-        down = mse(model, X, y) if central else base
+        if central:
+            p.data = w - eps
+            gradient.append((up - mse(model, X, y)) / (2 * eps))
+        else:
+            gradient.append((up - base) / eps)
         p.data = w
-        gradient.append((up - down) / (2 * eps if central else eps))
-    return gradient, (2 if central else 1) * len(params) + (0 if central else 1)
+    return gradient, 2 * len(params) if central else len(params) + 1
 
 
-def _best_time(fn, repeats: int) -> float:
-    """The fastest of ``repeats`` runs of fn(), with the cyclic garbage collector off
-    as timeit does (its passes land on random runs and are not the method's cost)."""
-    best = float("inf")
+def _best_time(fn: Callable[[], T], repeats: int) -> tuple[float, T | None]:
+    """The fastest of ``repeats`` runs of fn() and what fn returned, with the cyclic
+    garbage collector off as timeit does (its passes land on random runs and are not
+    the method's cost)."""
+    best, result = float("inf"), None
     gc.collect()
     gc.disable()
     try:
         for _ in range(repeats):
             start = time.perf_counter()
-            fn()
+            result = fn()
             best = min(best, time.perf_counter() - start)
     finally:
         gc.enable()
-    return best
+    return best, result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,12 +107,11 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         model = make_model(hidden, args.seed)
         n = len(model.parameters())
         exact = backprop_gradient(model, X, y)
-        backprop = _best_time(lambda: backprop_gradient(model, X, y), args.repeats)
-        numeric_time = _best_time(lambda: numeric_gradient(model, X, y, args.eps), 1)
+        backprop, _ = _best_time(partial(backprop_gradient, model, X, y), args.repeats)
+        numeric_fn = partial(numeric_gradient, model, X, y, args.eps)
+        numeric_time, (numeric, count) = _best_time(numeric_fn, 1)
         if numeric_time < 0.1:  # cheap enough to time again, as backprop is
-            numeric_time = min(numeric_time, _best_time(
-                lambda: numeric_gradient(model, X, y, args.eps), args.repeats))
-        numeric, count = numeric_gradient(model, X, y, args.eps)
+            numeric_time = min(numeric_time, _best_time(numeric_fn, args.repeats)[0])
         error = float(np.max(np.abs(np.array(numeric) - exact)))
         sizes.append(n)
         t_back.append(backprop)

@@ -12,7 +12,7 @@ import optim
 from autograd import compile, no_grad
 from nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import grid_outputs, progress, pyplot, save
 
 LAYERS, WIDTH = 5, 100
 
@@ -160,10 +160,8 @@ def _plot_symmetry(models: dict, X, y, result: dict, out: Path) -> None:
             ax.set_yticks(range(w.shape[0]))
             ax.set(ylabel="unit", title=f"{init}: layer {col + 1} weights")
             fig.colorbar(image, ax=ax, fraction=0.08)
-        with no_grad():
-            zz = np.array([model(p)[0].data for p in np.c_[xx.ravel(), yy.ravel()].tolist()])
         ax = axes[row, 2]
-        ax.contourf(xx, yy, zz.reshape(xx.shape) > 0.5, cmap="Spectral", alpha=0.8)
+        ax.contourf(xx, yy, grid_outputs(model, xx, yy) > 0.5, cmap="Spectral", alpha=0.8)
         ax.scatter(xa[:, 0], xa[:, 1], c=y, s=15, cmap="Spectral", edgecolors="black")
         r = result[init]
         ax.set(title=f"{init}: accuracy {r['accuracy']:.0%}", xlabel="x₀", ylabel="x₁")

@@ -13,15 +13,20 @@ import optim
 from autograd import Value, draw_graph, no_grad, save_graph
 from nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import grid_outputs, progress, pyplot, save
 
 L2 = 1e-4  # micrograd's alpha
+
+
+def _agreement(scores: list[Value], Y: list[int]) -> float:
+    """Fraction of scores that have the sign of their label (-1 or +1)."""
+    return sum((s.data > 0) == (t > 0) for s, t in zip(scores, Y)) / len(Y)
 
 
 def accuracy(model: nn.Module, X: list[list[float]], Y: list[int]) -> float:
     """Fraction of samples whose score has the sign of their label (-1 or +1)."""
     with no_grad():
-        return sum((model(x)[0].data > 0) == (t > 0) for x, t in zip(X, Y)) / len(Y)
+        return _agreement([model(x)[0] for x in X], Y)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         opt.param_groups[0]["lr"] = 1.0 - 0.9 * k / args.steps  # micrograd's linear decay
         opt.step()
         losses.append(loss.data)
-        accuracies.append(sum((s.data > 0) == (t > 0) for s, t in zip(scores, Y)) / len(Y))
+        accuracies.append(_agreement(scores, Y))
     for k in range(0, args.steps, max(1, args.steps // 10)):
         print(f"  step {k:3d}  loss {losses[k]:.4f}  accuracy {accuracies[k]:.0%}")
     final = accuracy(model, X, Y)
@@ -64,13 +69,14 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     model_path = out / "moons_model.json"
     model.save(model_path)
     reloaded = nn.MLP(2, [args.hidden, args.hidden, 1], activation="relu").load(model_path)
-    print(f"  wrote {model_path} (reloaded: accuracy {accuracy(reloaded, X, Y):.1%})")
+    reloaded_accuracy = accuracy(reloaded, X, Y)
+    print(f"  wrote {model_path} (reloaded: accuracy {reloaded_accuracy:.1%})")
 
     graph_file = _draw_neuron(model, X, out)
     _plot(model, X, labels, losses, accuracies, final, out)
     return {"accuracy": final, "losses": losses, "accuracies": accuracies,
             "parameters": len(params), "model_file": model_path, "graph_file": graph_file,
-            "reloaded_accuracy": accuracy(reloaded, X, Y)}
+            "reloaded_accuracy": reloaded_accuracy}
 
 
 def _draw_neuron(model: nn.MLP, X: list[list[float]], out: Path) -> Path:
@@ -107,9 +113,7 @@ def _plot(model, X, labels, losses, accuracies, final: float, out: Path) -> None
     x_min, x_max = xa[:, 0].min() - 1, xa[:, 0].max() + 1
     y_min, y_max = xa[:, 1].min() - 1, xa[:, 1].max() + 1
     xx, yy = np.meshgrid(np.arange(x_min, x_max, 0.05), np.arange(y_min, y_max, 0.05))
-    with no_grad():
-        zz = np.array([model(p)[0].data for p in np.c_[xx.ravel(), yy.ravel()].tolist()])
-    zz = zz.reshape(xx.shape)
+    zz = grid_outputs(model, xx, yy)
 
     fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11.5, 4.6),
                                       gridspec_kw={"width_ratios": [1.2, 1]})

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         paths[name] = trajectory(make, args.steps)
     ends = {name: path[-1] for name, path in paths.items()}
     width = max(len(n) for n in ends)
-    for name, make, settings in OPTIMIZERS:
+    for name, _, settings in OPTIMIZERS:
         x, y = ends[name]
         print(f"  {name:<{width}}  end ({x:+.4f}, {y:+.4f})  f = {f(x, y):.2e}  [{settings}]")
     _plot(paths, out)

@@ -12,7 +12,7 @@ import optim
 from autograd import Value, compile
 from nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import argmax_accuracy, progress, pyplot, save
 
 RUNS = ("none", "weight decay", "dropout")
 
@@ -69,8 +69,8 @@ def train_run(
         if k % args.eval_every == 0 or k == args.steps:
             flat.sync()
             history["step"].append(k)
-            history["train"].append(float(np.mean(scores.forward(X).argmax(1) == y)))
-            history["test"].append(float(np.mean(scores.forward(X_test).argmax(1) == y_test)))
+            history["train"].append(argmax_accuracy(scores, X, y))
+            history["test"].append(argmax_accuracy(scores, X_test, y_test))
         if k == args.steps:
             break
         optimizer.zero_grad()

@@ -16,7 +16,7 @@ import optim
 from autograd import Compiled, compile
 from nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import argmax_accuracy, progress, pyplot, save
 from ._mnist import load_digits
 
 LR_RANGE = (1e-6, 1e-2)  # seed 001 6.5: lr = 10^U(-6, -2)
@@ -61,18 +61,15 @@ def train_trial(task: dict) -> dict:
     # SGD's weight_decay adds lambda * w to each gradient: the derivative of seed 001's
     # 1/2 lambda W^2 penalty (PyTorch's convention: biases are decayed too).
     optimizer = optim.SGD([flat], lr=task["lr"], weight_decay=task["weight_decay"])
-    rng = np.random.default_rng(task["seed"])
-    size = task["batch_size"]
+    batches = nn.data.DataLoader(X, y, task["batch_size"], seed=task["seed"])
     curve = []
     for _ in range(task["epochs"]):
-        order = rng.permutation(len(X))
-        for start in range(0, len(X), size):
-            idx = order[start:start + size]
+        for xb, yb in batches:
             optimizer.zero_grad()
-            step(X[idx], y[idx])
+            step(np.array(xb), np.array(yb))
             optimizer.step()
         flat.sync()  # the scoring program reads the Values
-        curve.append(float(np.mean(scores.forward(X_val).argmax(1) == y_val)))
+        curve.append(argmax_accuracy(scores, X_val, y_val))
     return {"lr": task["lr"], "weight_decay": task["weight_decay"],
             "val_accuracy": curve[-1], "curve": curve}
 

@@ -35,6 +35,16 @@ def _shuffled(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Dataset
     return X[order].tolist(), y[order].tolist()
 
 
+def _two_classes(
+    outer: np.ndarray, inner: np.ndarray, noise: float, rng: np.random.Generator
+) -> Dataset:
+    """Points ``outer`` (label 0) and ``inner`` (label 1), plus N(0, noise^2) on each
+    coordinate, shuffled."""
+    X = np.concatenate([outer, inner])
+    y = np.concatenate([np.zeros(len(outer), dtype=int), np.ones(len(inner), dtype=int)])
+    return _shuffled(X + rng.normal(0.0, noise, X.shape), y, rng)
+
+
 def make_moons(
     n_samples: int = 100,
     noise: float = 0.1,
@@ -50,12 +60,9 @@ def make_moons(
     rng = make_rng(rng, seed)
     n_out = n // 2
     t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
-    X = np.concatenate([
-        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
-        np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1),
-    ])
-    y = np.concatenate([np.zeros(n_out, dtype=int), np.ones(n - n_out, dtype=int)])
-    return _shuffled(X + rng.normal(0.0, noise, X.shape), y, rng)
+    outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
+    inner = np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1)
+    return _two_classes(outer, inner, noise, rng)
 
 
 def make_circles(
@@ -76,12 +83,9 @@ def make_circles(
     n_out = n // 2
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
-    X = np.concatenate([
-        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
-        factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1),
-    ])
-    y = np.concatenate([np.zeros(n_out, dtype=int), np.ones(n - n_out, dtype=int)])
-    return _shuffled(X + rng.normal(0.0, noise, X.shape), y, rng)
+    outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
+    inner = factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1)
+    return _two_classes(outer, inner, noise, rng)
 
 
 def make_spirals(

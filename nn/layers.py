@@ -19,7 +19,7 @@ from autograd.compile import CompileError
 from autograd.mode import MODE
 
 from . import functional as F
-from .init import Initializer, make_rng
+from .init import Initializer, _positive, make_rng
 from .init import get as get_init
 from .module import Module
 
@@ -234,9 +234,7 @@ class BatchNorm1d(Module):
         self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True
     ) -> None:
         self.num_features = _count("BatchNorm1d: num_features", num_features)
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
-            raise ValueError(f"BatchNorm1d: eps must be a positive number, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = _positive("BatchNorm1d: eps", eps)
         self.momentum = _probability("BatchNorm1d: momentum", momentum)
         self.gamma = [Value(1.0) for _ in range(num_features)] if affine else None
         self.beta = [Value(0.0) for _ in range(num_features)] if affine else None
@@ -300,9 +298,7 @@ class LayerNorm(Module):
         self, num_features: int, eps: float = 1e-5, elementwise_affine: bool = True
     ) -> None:
         self.num_features = _count("LayerNorm: num_features", num_features)
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
-            raise ValueError(f"LayerNorm: eps must be a positive number, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = _positive("LayerNorm: eps", eps)
         self.gamma = [Value(1.0) for _ in range(num_features)] if elementwise_affine else None
         self.beta = [Value(0.0) for _ in range(num_features)] if elementwise_affine else None
 

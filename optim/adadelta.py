@@ -55,6 +55,7 @@ class Adadelta(Optimizer):
         )
 
     def init_state(self, group: Mapping[str, Any]) -> State:
+        # "step" is unused by the rule; PyTorch keeps it, and so does state_dict().
         return {"step": 0, "square_avg": 0.0, "acc_delta": 0.0}
 
     def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:

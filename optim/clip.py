@@ -21,7 +21,8 @@ from .checks import flag, in_range, positive
 Parameters = Value | FlatParameters | Iterable[Value | FlatParameters]
 
 
-def _grads_of(parameters: Parameters, name: str) -> list[Value | FlatParameters]:
+def _with_grad(parameters: Parameters, name: str) -> list[Value | FlatParameters]:
+    """The parameters whose grad is not None; TypeError if one is not a Value or FlatParameters."""
     single = isinstance(parameters, (Value, FlatParameters))
     params = [parameters] if single else list(parameters)
     for p in params:
@@ -64,7 +65,7 @@ def clip_grad_norm_(
     in_range(f"max_norm of {name}")(max_norm)
     positive(f"norm_type of {name}")(norm_type)  # math.inf included
     flag(f"error_if_nonfinite of {name}")(error_if_nonfinite)
-    params = _grads_of(parameters, name)
+    params = _with_grad(parameters, name)
     if not params:
         return 0.0
     grads = [p.grad for p in params]
@@ -90,5 +91,5 @@ def clip_grad_norm_(
 def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
     """Clamp every gradient into [-clip_value, clip_value]: g <- min(max(g, -c), c)."""
     in_range("clip_value of clip_grad_value_")(clip_value)
-    for p in _grads_of(parameters, "clip_grad_value_"):
+    for p in _with_grad(parameters, "clip_grad_value_"):
         p.grad = minimum(maximum(p.grad, -clip_value), clip_value)

@@ -24,10 +24,20 @@ def _check_optimizer(optimizer: Any) -> None:
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
-class _StateDict:
-    """state_dict / load_state_dict over the scheduler's attributes (not the optimizer)."""
+class _Scheduler:
+    """What every schedule shares: its optimizer, the rates its last step set, and
+    state_dict / load_state_dict over its attributes (not the optimizer)."""
 
     optimizer: Optimizer
+    _last_lr: list[float]
+
+    def current_lrs(self) -> list[float]:
+        """The rate each group has now."""
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The rates set by the most recent step (one per parameter group)."""
+        return list(self._last_lr)
 
     def state_dict(self) -> dict[str, Any]:
         """Every attribute except the optimizer, as plain data."""
@@ -45,7 +55,7 @@ class _StateDict:
         vars(self).update(copy.deepcopy(dict(state_dict)))
 
 
-class LRScheduler(_StateDict, abc.ABC):
+class LRScheduler(_Scheduler, abc.ABC):
     """Base of the epoch-driven schedules: ``last_epoch`` counts ``step()`` calls.
 
     Creating a scheduler records each group's starting rate as "initial_lr" (kept in
@@ -70,18 +80,10 @@ class LRScheduler(_StateDict, abc.ABC):
         self.last_epoch = last_epoch + 1
         self._last_lr = self.current_lrs()
 
-    def current_lrs(self) -> list[float]:
-        """The rate each group has now."""
-        return [group["lr"] for group in self.optimizer.param_groups]
-
     @abc.abstractmethod
     def get_lr(self) -> list[float]:
         """The rates for epoch ``last_epoch`` from those of the epoch before; called by
         ``step()`` (read the current rates with ``get_last_lr()``)."""
-
-    def get_last_lr(self) -> list[float]:
-        """The rates set by the most recent step (one per parameter group)."""
-        return list(self._last_lr)
 
     def step(self) -> None:
         """Advance one epoch and set every group's "lr"."""
@@ -157,7 +159,7 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (lr - low) + low for lr in self.current_lrs()]
 
 
-class ReduceLROnPlateau(_StateDict):
+class ReduceLROnPlateau(_Scheduler):
     """Decay on validation error: multiply the rate by factor when a metric stalls.
 
     Call ``step(metric)`` once per epoch. An epoch improves on the best metric so far
@@ -205,11 +207,7 @@ class ReduceLROnPlateau(_StateDict):
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.last_epoch = 0
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        """The rates after the most recent step (one per parameter group)."""
-        return list(self._last_lr)
+        self._last_lr = self.current_lrs()
 
     def is_better(self, metric: float) -> bool:
         """Whether ``metric`` improves on the best so far by more than the threshold."""
@@ -238,4 +236,4 @@ class ReduceLROnPlateau(_StateDict):
                     group["lr"] = new_lr
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self.current_lrs()

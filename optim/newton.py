@@ -11,7 +11,7 @@ import numpy as np
 from autograd import Value, enable_grad, grad, hessian
 
 from .checks import LR, Check, positive
-from .optimizer import Optimizer, Params
+from .optimizer import Optimizer, Params, State
 
 # Levenberg damping grows tenfold per failed Cholesky; a finite Hessian is repaired
 # long before this many tries (mu would reach 1e61 times the first damping).
@@ -57,7 +57,7 @@ class Newton(Optimizer):
             raise ValueError("Newton takes a single parameter group: the Hessian couples them all")
         super().add_param_group(param_group)
 
-    def update(self, x: float, g: float, state: Any, group: Mapping[str, Any]) -> float:
+    def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
         """Refused: a Newton step couples every parameter through the Hessian."""
         raise TypeError("Newton steps all parameters at once: call step(closure)")
 

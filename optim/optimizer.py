@@ -150,13 +150,15 @@ class Optimizer(abc.ABC):
             decoupled = group.get("decoupled_weight_decay", False)
             maximize = group.get("maximize", False)
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = self.init_state(group)
                 x = p.data
-                g = -p.grad if maximize else p.grad
+                if maximize:
+                    g = -g
                 if decay != 0:
                     if decoupled:
                         x = x * (1 - group["lr"] * decay)
@@ -266,9 +268,8 @@ class Optimizer(abc.ABC):
         for key, value in saved.items():
             number = isinstance(value, numbers.Real) and not isinstance(value, bool)
             if isinstance(p, FlatParameters) and isinstance(value, (list, np.ndarray)):
-                state[key] = value = self._loaded_array(index, key, value, len(p))
-                continue
-            if value is not None and not number:
+                state[key] = self._loaded_array(index, key, value, len(p))
+            elif value is not None and not number:
                 raise ValueError(
                     f"{name}: loaded state {key!r} of parameter {index} is {value!r}, "
                     "not a number"

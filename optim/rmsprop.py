@@ -63,6 +63,7 @@ class RMSprop(Optimizer):
         )
 
     def init_state(self, group: Mapping[str, Any]) -> State:
+        # "step" is unused by the rule; PyTorch keeps it, and so does state_dict().
         state: State = {"step": 0, "square_avg": 0.0}
         if group["momentum"] > 0:
             state["momentum_buffer"] = 0.0
