@@ -56,6 +56,12 @@ class Newton(Optimizer):
         if self.param_groups:
             raise ValueError("Newton takes a single parameter group: the Hessian couples them all")
         super().add_param_group(param_group)
+        if not all(isinstance(p, Value) for p in self.param_groups[0]["params"]):
+            self.param_groups.clear()
+            raise TypeError(
+                "Newton needs Values (it differentiates the graph twice), not a "
+                "compiled FlatParameters"
+            )
 
     def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
         """Refused: a Newton step couples every parameter through the Hessian."""

@@ -161,3 +161,12 @@ def test_newton_refuses_the_per_parameter_update() -> None:
     opt = optim.Newton([Value(1.0)])
     with pytest.raises(TypeError, match=re.escape("call step(closure)")):
         opt.update(1.0, 0.5, {}, opt.param_groups[0])
+
+
+def test_newton_refuses_a_flat_parameter_vector() -> None:
+    import autograd
+
+    w = Value(1.0)
+    flat = autograd.compile(lambda x: (w * x - 1.0) ** 2, [w]).flat()
+    with pytest.raises(TypeError, match="Newton needs Values"):
+        optim.Newton([flat])
