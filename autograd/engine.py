@@ -30,6 +30,12 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
     traversal owns the marks while it runs, so traversals must not interleave (one
     thread at a time per graph).
     """
+    return _order(roots, reset_grads=False)
+
+
+def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
+    """``topological_order``; with ``reset_grads``, each node's grad is also set to 0
+    as it is emitted, while the node is in the cache, instead of in a second pass."""
     if isinstance(roots, Value):
         roots = (roots,)
     opened, closed = _Mark(), _Mark()
@@ -43,6 +49,8 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
         if mark is opened:  # all of v's parents are emitted
             pop()
             v._mark = closed
+            if reset_grads:
+                v.grad = 0.0
             emit(v)
         elif mark is closed:  # pushed twice before it was reached
             pop()
@@ -65,9 +73,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
             "backward: this Value requires no gradient (a constant, or computed under "
             "no_grad()), so there is nothing to differentiate"
         )
-    order = topological_order(root)
-    for v in order:
-        v.grad = 0.0
+    order = _order(root, reset_grads=True)
     root.grad += float(gradient)
     if MODE.anomaly:
         _backward_checked(order, root)

@@ -57,8 +57,8 @@ class Op:
         constant leaf and a binary node: the same math, from the same two rules.
         """
         fwd, rule = self.forward, self.grad
-        if position == 1:
-            forward = lambda m, x, c: fwd(m, x, c)
+        if position == 1:  # the operands are already in the base op's order
+            forward = fwd
             grad = lambda m, g, out, x, c: rule(m, g, out, x, c)[0]
         else:
             forward = lambda m, x, c: fwd(m, c, x)

@@ -130,18 +130,56 @@ class Value:
         """One node: sum_i ws[i] * xs[i] (+ bias), the affine map inside every neuron."""
         if len(ws) != len(xs):
             raise ValueError(f"dot: lengths differ ({len(ws)} weights, {len(xs)} inputs)")
-        parents = (*ws, *xs) if bias is None else (*ws, *xs, bias)
-        if not parents:
-            return _nary(ops.DOT, parents)
-        # The hot path of every neuron: the products straight from the Values, without
-        # first copying every parent's number into one argument list.
         try:
-            data = ops.dot_product([w.data for w in ws], [x.data for x in xs])
-            if bias is not None:
-                data += bias.data
-        except AttributeError:  # a plain number among them: _nary lifts it
-            return _nary(ops.DOT, parents)
-        return _node(ops.DOT, data, parents)
+            xdata = [x.data for x in xs]
+        except AttributeError:  # a plain number among the inputs: _nary lifts it
+            return _nary(ops.DOT, (*ws, *xs) if bias is None else (*ws, *xs, bias))
+        return _dot_node(ws, xs, xdata, bias)
+
+    @staticmethod
+    def dots(
+        rows: Sequence[Sequence[Value | float]],
+        xs: Sequence[Value | float],
+        biases: Sequence[Value | float | None] | None = None,
+    ) -> list[Value]:
+        """One dot node per row of weights, over the same inputs: a dense layer.
+
+        The same nodes as ``[Value.dot(w, xs, b) for w, b in zip(rows, biases)]``
+        (a bias may be None), with the inputs' numbers read once for all rows.
+        """
+        if biases is None:
+            biases = [None] * len(rows)
+        elif len(biases) != len(rows):
+            raise ValueError(f"dots: {len(rows)} rows of weights but {len(biases)} biases")
+        for i, ws in enumerate(rows):
+            if len(ws) != len(xs):
+                raise ValueError(
+                    f"dots: row {i} has {len(ws)} weights for {len(xs)} inputs"
+                )
+        try:
+            xdata = [x.data for x in xs]
+        except AttributeError:  # a plain number among the inputs: lift it once
+            xs = [x if isinstance(x, Value) else _lift(x, ops.DOT) for x in xs]
+            xdata = [x.data for x in xs]
+        return [_dot_node(ws, xs, xdata, b) for ws, b in zip(rows, biases)]
+
+
+def _dot_node(
+    ws: Sequence[Value | float], xs: Sequence[Value], xdata: list[float], bias
+) -> Value:
+    """The dot node of ``ws`` and ``xs`` (+ ``bias``); ``xdata`` are the inputs' numbers."""
+    parents = (*ws, *xs) if bias is None else (*ws, *xs, bias)
+    if not parents:
+        return _nary(ops.DOT, parents)
+    # The hot path of every neuron: the products straight from the Values, without
+    # first copying every parent's number into one argument list.
+    try:
+        data = ops.dot_product([w.data for w in ws], xdata)
+        if bias is not None:
+            data += bias.data
+    except AttributeError:  # a plain number among the weights or the bias
+        return _nary(ops.DOT, parents)
+    return _node(ops.DOT, data, parents)
 
 
 def _number(x: object, op: ops.Op) -> float:

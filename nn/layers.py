@@ -116,7 +116,10 @@ class Linear(Module):
             raise ValueError(f"Linear({self.nin} -> {self.nout}): got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
             x = [v if v.__class__ is Value else Value(v, requires_grad=False) for v in x]
-        return [n.forward(x) for n in self.neurons]
+        neurons = self.neurons
+        # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
+        outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])
+        return [v if n._act is None else n._act(v) for n, v in zip(neurons, outs)]
 
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, {self.neurons[0].activation}"

@@ -156,6 +156,41 @@ def test_sum_and_dot_take_numbers_among_values():
     assert (x.grad, y.grad) == (1.0 + 3.0, 1.0 + 2.0)
 
 
+@given(st.integers(1, 5), st.integers(0, 6), st.data())
+def test_dots_are_one_dot_per_row(rows: int, n: int, data):
+    numbers = st.floats(-10, 10)
+    W = [data.draw(st.lists(numbers, min_size=n, max_size=n)) for _ in range(rows)]
+    X = data.draw(st.lists(numbers, min_size=n, max_size=n))
+    B = data.draw(st.lists(st.none() | numbers, min_size=rows, max_size=rows))
+
+    def build(layer):
+        ws = [[Value(w) for w in row] for row in W]
+        xs = [Value(x) for x in X]
+        bs = [None if b is None else Value(b) for b in B]
+        outs = layer(ws, xs, bs)
+        # Value(0.0): something to differentiate even when every row is empty.
+        Value.sum([Value(0.0)] + [o * (i + 1) for i, o in enumerate(outs)]).backward()
+        nodes = [(o.data, o.op, len(o.parents)) for o in outs]
+        grads = [[w.grad for w in row] for row in ws], [x.grad for x in xs]
+        return nodes, grads, [b.grad for b in bs if b is not None]
+
+    one_by_one = build(lambda ws, xs, bs: [Value.dot(w, xs, b) for w, b in zip(ws, bs)])
+    assert build(Value.dots) == one_by_one
+
+
+def test_dots_without_biases_and_with_numbers_among_the_inputs():
+    w, v = [Value(2.0), Value(3.0)], [Value(-1.0), Value(4.0)]
+    x = Value(5.0)
+    a, b = Value.dots([w, v], [x, 2])
+    assert (a.data, b.data) == (16.0, 3.0)
+    assert a.parents[:3] == (*w, x) and len(a.parents) == 4
+    assert a.parents[3] is b.parents[3]  # the number became one shared constant
+    assert a.parents[3].data == 2.0 and not a.parents[3].requires_grad
+    (a + b).backward()
+    assert (x.grad, w[1].grad, v[1].grad) == (1.0, 2.0, 2.0)
+    assert Value.dots([], [x]) == []
+
+
 def test_empty_sum_and_dot_are_zero_constants():
     for empty in (Value.sum([]), Value.dot([], [])):
         assert (empty.data, empty.grad, empty.parents) == (0.0, None, ())
