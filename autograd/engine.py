@@ -44,20 +44,19 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
     stack = [r for r in roots if r._prev]
     push, pop = stack.append, stack.pop
     while stack:
-        v = stack[-1]
+        v = pop()
         mark = v._mark
-        if mark is opened:  # all of v's parents are emitted
-            pop()
+        if mark is opened:  # back to v: all of its parents are emitted
             v._mark = closed
             if reset_grads:
                 v.grad = 0.0
             emit(v)
-        elif mark is closed:  # pushed twice before it was reached
-            pop()
-        else:
+        elif mark is not closed:  # (closed: pushed twice before it was reached)
             v._mark = opened
+            push(v)  # to come back to once its parents are done
             for p in v._prev:
-                if p._prev and p._mark is not closed:
+                # A node has an op exactly when it has parents: the cheaper test.
+                if p._op is not None and p._mark is not closed:
                     push(p)
     return order
 

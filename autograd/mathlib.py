@@ -9,6 +9,7 @@ numbers (eager forward, first-order backward), ``VALUES`` builds a new graph fro
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -17,7 +18,16 @@ def _domain_error(op: str, condition: str, x: float) -> ValueError:
     return ValueError(f"{op}: input must be {condition}, got {x!r}")
 
 
-class FloatMath:
+class _Arithmetic:
+    """+, -, * and unary - as functions: the operators work on floats, Values and arrays."""
+
+    add = staticmethod(operator.add)
+    sub = staticmethod(operator.sub)
+    mul = staticmethod(operator.mul)
+    neg = staticmethod(operator.neg)
+
+
+class FloatMath(_Arithmetic):
     """Elementary functions on Python floats, with domain errors that name the op."""
 
     @staticmethod
@@ -116,7 +126,7 @@ def _constant_of(name: str):
     return function
 
 
-class ValueMath:
+class ValueMath(_Arithmetic):
     """The same functions on Values, recording a graph (for derivatives of derivatives).
 
     Plain numbers are accepted too (constant operands); piecewise-constant
@@ -146,7 +156,7 @@ def _check_array(op: str, condition: str, bad, x) -> None:
         raise _domain_error(op, condition, float(offending))
 
 
-class ArrayMath:
+class ArrayMath(_Arithmetic):
     """The same functions elementwise on float64 NumPy arrays (compiled mode)."""
 
     exp = staticmethod(np.exp)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from operator import mul
 
 from .mathlib import FLOATS
@@ -42,10 +43,18 @@ class Op:
     # hand-written one (n-ary ops, whose generic version is slow) must agree with
     # ``grad``, which the tests check.
     accumulate: Callable | None = field(default=None, repr=False)
+    # ``forward(FLOATS, ...)`` as a function of the inputs alone, for eager mode: when
+    # the forward is one function of the namespace (see ``_apply``), that function
+    # itself, so recording a node makes no call through the table's wrapper.
+    on_floats: Callable | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.accumulate is None:
             object.__setattr__(self, "accumulate", _float_accumulator(self))
+        if self.on_floats is None:
+            name = getattr(self.forward, "function", None)
+            on_floats = getattr(FLOATS, name) if name else partial(self.forward, FLOATS)
+            object.__setattr__(self, "on_floats", on_floats)
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -56,15 +65,28 @@ class Op:
         ``x * 2.0`` then records one node with 2.0 as its parameter, instead of a
         constant leaf and a binary node: the same math, from the same two rules.
         """
-        fwd, rule = self.forward, self.grad
+        fwd, rule, on_floats = self.forward, self.grad, self.on_floats
         if position == 1:  # the operands are already in the base op's order
             forward = fwd
             grad = lambda m, g, out, x, c: rule(m, g, out, x, c)[0]
+            swapped = None
         else:
             forward = lambda m, x, c: fwd(m, c, x)
             grad = lambda m, g, out, x, c: rule(m, g, out, c, x)[1]
+            swapped = lambda x, c: on_floats(c, x)
         return Op(self.name, self.symbol, 1, forward, grad, has_arg=True,
-                  domain=self.domain, avoid=self.avoid, base=self, constant_at=position)
+                  domain=self.domain, avoid=self.avoid, base=self, constant_at=position,
+                  on_floats=swapped)
+
+
+def _apply(name: str) -> Callable:
+    """The forward ``m.<name>(*inputs)``: an op that is one function of the namespace."""
+
+    def forward(m, *inputs):
+        return getattr(m, name)(*inputs)
+
+    forward.function = name
+    return forward
 
 
 def _float_accumulator(op: Op) -> Callable:
@@ -170,68 +192,68 @@ def _dot_grad(m, g, out, *wxb):
     return [g * x for x in wxb[n:2 * n]] + [g * w for w in wxb[:n]] + [g] * (len(wxb) & 1)
 
 
-ADD = Op("add", "+", 2, lambda m, a, b: a + b, lambda m, g, out, a, b: (g, g))
-SUB = Op("sub", "-", 2, lambda m, a, b: a - b, lambda m, g, out, a, b: (g, -g))
-MUL = Op("mul", "*", 2, lambda m, a, b: a * b, lambda m, g, out, a, b: (g * b, g * a))
+ADD = Op("add", "+", 2, _apply("add"), lambda m, g, out, a, b: (g, g))
+SUB = Op("sub", "-", 2, _apply("sub"), lambda m, g, out, a, b: (g, -g))
+MUL = Op("mul", "*", 2, _apply("mul"), lambda m, g, out, a, b: (g * b, g * a))
 DIV = Op(
     "div", "/", 2,
-    lambda m, a, b: m.div(a, b),
+    _apply("div"),
     lambda m, g, out, a, b: (g / b, -g * out / b),
     domain=(0.2, 5.0),
 )
 POW = Op(  # a ** b with a Value exponent: defined for a > 0
     "pow", "**", 2,
-    lambda m, a, b: m.pow(a, b),
+    _apply("pow"),
     lambda m, g, out, a, b: (g * b * m.pow(a, b - 1.0), g * out * m.log(a)),
     domain=(0.2, 3.0),
 )
 POWC = Op(  # x ** k with a constant exponent k
     "powc", "**", 1,
-    lambda m, x, k: m.pow(x, k),
+    _apply("pow"),
     # k = 0 is the constant 1: its derivative is 0 even at x = 0, where x ** -1 fails.
     lambda m, g, out, x, k: g * k * m.pow(x, k - 1.0) if k != 0.0 else g * 0.0,
     has_arg=True,
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
 )
-NEG = Op("neg", "-", 1, lambda m, x: -x, lambda m, g, out, x: -g)
-EXP = Op("exp", "exp", 1, lambda m, x: m.exp(x), lambda m, g, out, x: g * out)
+NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: -g)
+EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: g * out)
 LOG = Op(
-    "log", "log", 1, lambda m, x: m.log(x), lambda m, g, out, x: g / x, domain=(0.1, 10.0)
+    "log", "log", 1, _apply("log"), lambda m, g, out, x: g / x, domain=(0.1, 10.0)
 )
 SQRT = Op(
     "sqrt", "sqrt", 1,
-    lambda m, x: m.sqrt(x),
+    _apply("sqrt"),
     lambda m, g, out, x: g * 0.5 / out,
     domain=(0.1, 10.0),
 )
 TANH = Op(
-    "tanh", "tanh", 1, lambda m, x: m.tanh(x), lambda m, g, out, x: g * (1.0 - out * out)
+    "tanh", "tanh", 1, _apply("tanh"), lambda m, g, out, x: g * (1.0 - out * out)
 )
 SIGMOID = Op(
     "sigmoid", "σ", 1,
-    lambda m, x: m.sigmoid(x),
+    _apply("sigmoid"),
     lambda m, g, out, x: g * out * (1.0 - out),
 )
 RELU = Op(
     "relu", "relu", 1,
-    lambda m, x: m.relu(x),
+    _apply("relu"),
     lambda m, g, out, x: g * m.step(x),
     avoid=(0.0,),
 )
 LEAKY_RELU = Op(
     "leaky_relu", "leaky", 1,
-    lambda m, x, slope: m.leaky_relu(x, slope),
+    _apply("leaky_relu"),
     lambda m, g, out, x, slope: g * m.leaky_step(x, slope),
     has_arg=True,
     avoid=(0.0,),
     sample_args=(0.01, 0.2),
 )
 ABS = Op(
-    "abs", "abs", 1, lambda m, x: m.abs(x), lambda m, g, out, x: g * m.sign(x), avoid=(0.0,)
+    "abs", "abs", 1, _apply("abs"), lambda m, g, out, x: g * m.sign(x), avoid=(0.0,)
 )
-SIN = Op("sin", "sin", 1, lambda m, x: m.sin(x), lambda m, g, out, x: g * m.cos(x))
-COS = Op("cos", "cos", 1, lambda m, x: m.cos(x), lambda m, g, out, x: -g * m.sin(x))
+SIN = Op("sin", "sin", 1, _apply("sin"), lambda m, g, out, x: g * m.cos(x))
+COS = Op("cos", "cos", 1, _apply("cos"), lambda m, g, out, x: -g * m.sin(x))
 SUM = Op(
     "sum", "Σ", 0,
     lambda m, *xs: sum(xs),

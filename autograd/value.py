@@ -210,11 +210,11 @@ def _lift(x: object, op: ops.Op) -> Value:
 
 def _unary_method(op: ops.Op, doc: str):
     """``self.<op>()``: one node with one parent."""
-    forward = op.forward
+    forward = op.on_floats
 
     def method(self):
         v = _new(Value)
-        v.data = forward(FLOATS, self.data)
+        v.data = forward(self.data)
         v.label = None
         v._mark = None
         v._arg = None
@@ -236,13 +236,13 @@ def _unary_method(op: ops.Op, doc: str):
 
 def _parametrised_method(op: ops.Op, doc: str, default: float | None = None):
     """``self.<op>(k)``: one node with one parent and a fixed number k (slope, exponent)."""
-    forward = op.forward
+    forward = op.on_floats
 
     def method(self, k=default):
         if k.__class__ is not float:
             k = _number(k, op)
         v = _new(Value)
-        v.data = forward(FLOATS, self.data, k)
+        v.data = forward(self.data, k)
         v.label = None
         v._mark = None
         if self.grad is not None and MODE.grad_enabled:
@@ -269,9 +269,9 @@ def _binary_method(op: ops.Op, reflected: bool = False):
     With a plain number on one side the node has one parent and keeps the number as
     its fixed parameter (see ``Op.with_constant``).
     """
-    forward = op.forward
+    forward = op.on_floats
     with_constant = ops.WITH_CONSTANT[(op.name, 0 if reflected else 1)]
-    constant_forward = with_constant.forward
+    constant_forward = with_constant.on_floats
 
     def method(self, other):
         v = _new(Value)
@@ -279,7 +279,7 @@ def _binary_method(op: ops.Op, reflected: bool = False):
         v._mark = None
         if other.__class__ is Value:
             a, b = (other, self) if reflected else (self, other)
-            v.data = forward(FLOATS, a.data, b.data)
+            v.data = forward(a.data, b.data)
             if (a.grad is not None or b.grad is not None) and MODE.grad_enabled:
                 v.grad = 0.0
                 v._prev = (a, b)
@@ -293,7 +293,7 @@ def _binary_method(op: ops.Op, reflected: bool = False):
         else:
             if other.__class__ is not float:
                 other = _number(other, op)
-            v.data = constant_forward(FLOATS, self.data, other)
+            v.data = constant_forward(self.data, other)
             if self.grad is not None and MODE.grad_enabled:
                 v.grad = 0.0
                 v._prev = (self,)

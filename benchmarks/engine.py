@@ -115,23 +115,29 @@ def count_nodes(roots) -> int:
     return operations
 
 
-def time_per_node(workload, V, collector: bool, repeat: int) -> tuple[float, int]:
-    """Best of ``repeat``: seconds of forward + backward, and the operation count."""
-    best, nodes = float("inf"), 0
-    workload(V)  # untimed: fills the workload's caches (the wide pairs)
+def time_per_node(workload, engines, collector: bool, repeat: int) -> dict:
+    """Per engine: (best of ``repeat`` seconds of forward + backward per node, nodes).
+
+    The engines take turns within each repetition, so that a slow spell of a shared
+    machine falls on all of them alike instead of on one engine's runs.
+    """
+    best = {name: (float("inf"), 0) for name, _ in engines}
+    for _, V in engines:
+        workload(V)  # untimed: fills the workload's caches (the wide pairs)
     for _ in range(repeat):
-        gc.collect()
-        gc.enable() if collector else gc.disable()
-        start = time.perf_counter()
-        roots = workload(V)
-        for r in roots:
-            r.backward()
-        elapsed = time.perf_counter() - start
-        gc.enable()
-        nodes = count_nodes(roots)
-        del roots
-        best = min(best, elapsed)
-    return best / nodes, nodes
+        for name, V in engines:
+            gc.collect()
+            gc.enable() if collector else gc.disable()
+            start = time.perf_counter()
+            roots = workload(V)
+            for r in roots:
+                r.backward()
+            elapsed = time.perf_counter() - start
+            gc.enable()
+            nodes = count_nodes(roots)
+            del roots
+            best[name] = min(best[name], (elapsed / nodes, nodes))
+    return best
 
 
 def bytes_per_node(workload, V) -> float:
@@ -159,21 +165,23 @@ def deepest_chain(V, depth: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (best)")
     args = parser.parse_args()
 
     engines = [("tapegrad", Value)] + ([("micrograd", MicroValue)] if MicroValue else [])
     if MicroValue is None:
         print("micrograd is not installed (pip install micrograd==0.1.0): tapegrad only")
-    print(f"Python {sys.version.split()[0]}; best of {args.repeat}\n")
+    print(f"Python {sys.version.split()[0]}; best of {args.repeat} runs with the collector "
+          f"off, {max(1, args.repeat - 2)} with it on; the engines take turns\n")
     header = f"{'workload':<8} {'engine':<10} {'ops':>8} {'ns/op gc off':>13} {'ns/op gc on':>12} {'B/op':>7}"
     print(header)
     print("-" * len(header))
     results = {}
     for name, workload in (("chain", chain), ("wide", wide), ("dense", dense)):
+        gc_off = time_per_node(workload, engines, collector=False, repeat=args.repeat)
+        gc_on = time_per_node(workload, engines, collector=True, repeat=max(1, args.repeat - 2))
         for engine, V in engines:
-            off, nodes = time_per_node(workload, V, collector=False, repeat=args.repeat)
-            on, _ = time_per_node(workload, V, collector=True, repeat=max(1, args.repeat - 1))
+            (off, nodes), (on, _) = gc_off[engine], gc_on[engine]
             mem = bytes_per_node(workload, V)
             results[name, engine] = (off * nodes, on * nodes, mem * nodes)
             print(f"{name:<8} {engine:<10} {nodes:>8} {off * 1e9:>13.0f} {on * 1e9:>12.0f} {mem:>7.0f}")

@@ -16,6 +16,7 @@ from op_reference import CALLS, REFERENCES, apply, central_difference, close, re
 from strategies import ALL_OPS, in_domain, op_inputs
 
 from autograd import OPS, Op, Value, grad
+from autograd.mathlib import FLOATS
 from autograd.ops import WITH_CONSTANT
 
 
@@ -105,6 +106,8 @@ def test_op(op_id: str, arg, data):
     expected = reference(op)(*xs) if arg is None else reference(op)(*xs, arg)
     scale = max([1.0, *map(abs, xs)]) ** 2
     assert math.isclose(y.data, expected, rel_tol=1e-12, abs_tol=1e-14 * scale), "forward"
+    inputs = xs if arg is None else [*xs, arg]
+    assert y.data == op.forward(FLOATS, *inputs) == op.on_floats(*inputs), "eager forward"
 
     numeric = _numeric_gradient(op, xs, arg)
     y.backward()
