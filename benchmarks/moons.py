@@ -10,7 +10,7 @@ times faster tapegrad is. micrograd runs with Python's cyclic garbage collector 
 Times are CPU time of this process (``time.process_time``; torch is limited to one
 thread), so other work on a shared machine does not inflate them.
 
-    python benchmarks/moons.py [--steps 10] [--seed 0]
+    python benchmarks/moons.py [--steps 10] [--rounds 3] [--seed 0]
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def run_torch(model: nn.MLP, X: list, Y: list, steps: int) -> tuple[list[float],
     return losses, time.process_time() - start
 
 
-def timed(label: str, run, steps: int, gc_on: bool = True) -> tuple[str, list[float], float]:
-    """Run one warm-up step, then ``steps`` timed steps; (label, losses, ms per step)."""
+def timed(run, steps: int, gc_on: bool = True) -> tuple[list[float], float]:
+    """Run one warm-up step, then ``steps`` timed steps; (losses, ms per step)."""
     run(1)
     gc.collect()
     was_enabled = gc.isenabled()
@@ -119,16 +119,17 @@ def timed(label: str, run, steps: int, gc_on: bool = True) -> tuple[str, list[fl
     finally:
         if was_enabled:
             gc.enable()
-    return label, losses, 1000 * seconds / steps
+    return losses, 1000 * seconds / steps
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per framework")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (best is kept)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data and weights")
     args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
+    if args.steps < 1 or args.rounds < 1:
+        parser.error("--steps and --rounds must be at least 1")
 
     X, y = nn.data.make_moons(100, noise=0.1, seed=args.seed)
     Y = [2 * t - 1 for t in y]
@@ -138,41 +139,59 @@ def main(argv: list[str] | None = None) -> None:
 
     weights = [p.data for p in fresh_model().parameters()]  # for micrograd
 
-    rows = [timed("tapegrad eager", lambda n: run_tapegrad(fresh_model(), X, Y, n), args.steps)]
-    rows.append(timed("tapegrad eager (gc off)",
-                      lambda n: run_tapegrad(fresh_model(), X, Y, n), args.steps, gc_on=False))
+    # label -> (run, collector on, rounds)
+    frameworks = {
+        "tapegrad eager": (lambda n: run_tapegrad(fresh_model(), X, Y, n), True, args.rounds),
+        "tapegrad eager (gc off)":
+            (lambda n: run_tapegrad(fresh_model(), X, Y, n), False, args.rounds),
+    }
     try:
         import micrograd  # noqa: F401
     except ImportError:
         print("micrograd not installed: skipped")
     else:
-        rows.append(timed("micrograd (gc off)",
-                          lambda n: run_micrograd(weights, X, Y, n), args.steps, gc_on=False))
-        rows.append(timed("micrograd (gc on)",
-                          lambda n: run_micrograd(weights, X, Y, n), args.steps))
+        frameworks["micrograd (gc off)"] = (
+            lambda n: run_micrograd(weights, X, Y, n), False, args.rounds)
+        # A step takes seconds with its collector on: one round is enough to show it.
+        frameworks["micrograd (gc on)"] = (lambda n: run_micrograd(weights, X, Y, n), True, 1)
+
+    # The frameworks take turns, round after round, and each keeps its best round: a
+    # slow spell of a shared machine then falls on all of them alike.
+    results: dict[str, tuple[list[float], float]] = {}
+    for r in range(args.rounds):
+        for label, (run, gc_on, rounds) in frameworks.items():
+            if r < rounds:
+                losses, ms = timed(run, args.steps, gc_on)
+                if label not in results or ms < results[label][1]:
+                    results[label] = (losses, ms)
+    # PyTorch last: importing it adds a great many objects that every full collection
+    # of the cyclic collector then walks, which would slow the others' collector-on runs.
     try:
         import torch
     except ImportError:
         print("torch not installed: skipped")
     else:
         torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
-        rows.append(timed("torch float64 eager", lambda n: run_torch(fresh_model(), X, Y, n),
-                          args.steps))
+        results["torch float64 eager"] = min(
+            (timed(lambda n: run_torch(fresh_model(), X, Y, n), args.steps)
+             for _ in range(args.rounds)),
+            key=lambda result: result[1],
+        )
 
-    reference = rows[0][1]
-    base_ms = rows[0][2]
+    reference, base_ms = results["tapegrad eager"]
     print(f"moons step: MLP 2-16-16-1, 100 samples, hinge + {ALPHA:g} L2, full batch, "
-          f"{args.steps} timed steps, seed {args.seed}")
+          f"seed {args.seed}; best of {args.rounds} rounds of {args.steps} timed steps")
     print(f"{'framework':<24} {'ms/step':>10} {'time / tapegrad':>16} {'final loss':>12} "
           f"{'max |loss diff|':>16}")
-    for label, losses, ms in rows:
+    for label, (losses, ms) in results.items():
         diff = max(abs(a - b) for a, b in zip(losses, reference))
         print(f"{label:<24} {ms:>10.2f} {ms / base_ms:>15.2f}x {losses[-1]:>12.6f} "
               f"{diff:>16.1e}")
-    timings = {label: ms for label, _, ms in rows}
-    if "micrograd (gc off)" in timings:
-        print(f"tapegrad eager is {timings['micrograd (gc off)'] / base_ms:.1f}x faster than "
-              "micrograd with its collector off (goal: at least 10x)")
+    if "micrograd (gc off)" in results:
+        micrograd_ms = results["micrograd (gc off)"][1]
+        print(f"tapegrad eager is {micrograd_ms / base_ms:.1f}x faster than micrograd with "
+              f"its collector off, {micrograd_ms / results['tapegrad eager (gc off)'][1]:.1f}x "
+              "with both collectors off (goal: at least 10x)")
 
 
 if __name__ == "__main__":
