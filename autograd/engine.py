@@ -51,7 +51,7 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
             if reset_grads:
                 v.grad = 0.0
             emit(v)
-        elif mark is not closed:  # (closed: pushed twice before it was reached)
+        elif mark is not closed:  # first visit (a closed one was pushed twice: skip it)
             v._mark = opened
             push(v)  # to come back to once its parents are done
             for p in v._prev:
