@@ -177,9 +177,15 @@ def _dot_node(
         data = ops.dot_product([w.data for w in ws], xdata)
         if bias is not None:
             data += bias.data
-    except AttributeError:  # a plain number among the weights or the bias
+    except _NOT_ALL_VALUES:  # a plain number among the weights, inputs or bias
         return _nary(ops.DOT, parents)
     return _node(ops.DOT, data, parents)
+
+
+# What reading ``.data`` of every operand and computing with it raises when a plain
+# number is among them: AttributeError for a float, TypeError for a NumPy scalar,
+# whose ``.data`` is a memoryview of its bytes.
+_NOT_ALL_VALUES = (AttributeError, TypeError)
 
 
 def _number(x: object, op: ops.Op) -> float:
@@ -317,11 +323,10 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     if not xs:
         return Value(0.0, requires_grad=False)
     try:
-        data = [x.data for x in xs]
-    except AttributeError:
+        return _node(op, op.forward(FLOATS, *[x.data for x in xs]), xs)
+    except _NOT_ALL_VALUES:
         xs = tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
-        data = [x.data for x in xs]
-    return _node(op, op.forward(FLOATS, *data), xs)
+        return _node(op, op.forward(FLOATS, *[x.data for x in xs]), xs)
 
 
 def _node(op: ops.Op, data: float, xs: tuple) -> Value:

@@ -181,6 +181,20 @@ def test_dots_are_one_dot_per_row(rows: int, n: int, data):
     assert build(Value.dots) == one_by_one
 
 
+def test_sum_and_dot_take_numpy_scalars_whose_data_is_no_number():
+    # A NumPy scalar has a .data attribute (a memoryview), so it must not be mistaken
+    # for a Value even when it is the only number among the operands.
+    x, y, half = Value(2.0), Value(3.0), np.float64(0.5)
+    nodes = [Value.sum([x, half]), Value.dot([x], [half]), Value.dot([half], [y]),
+             Value.dot([x], [y], half), Value.dots([[x], [y]], [half])[1]]
+    assert [v.data for v in nodes] == [2.5, 1.0, 1.5, 6.5, 1.5]
+    assert all(type(p) is Value for v in nodes for p in v.parents)
+    Value.sum(nodes).backward()
+    assert (x.grad, y.grad) == (1.0 + 0.5 + 3.0, 0.5 + 2.0 + 0.5)
+    with pytest.raises(TypeError, match="sum: unsupported operand array"):
+        Value.sum([x, np.array([1.0, 2.0])])
+
+
 def test_dots_without_biases_and_with_numbers_among_the_inputs():
     w, v = [Value(2.0), Value(3.0)], [Value(-1.0), Value(4.0)]
     x = Value(5.0)
