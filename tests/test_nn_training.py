@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import nn
+import optim
+from autograd import Value
 from nn import functional as F
 
 
@@ -77,6 +81,34 @@ def test_minibatch_training_with_batchnorm_and_dropout():
 
     assert accuracy(Xt, yt) >= 0.95
     assert accuracy(Xv, yv) >= 0.9
+
+
+def test_training_steps_leave_nothing_for_the_cyclic_collector():
+    """The README's advice: an eager loop may run with the collector paused, because
+    reference counting alone frees each step's graph (nn and optim make no cycles)."""
+    X, y = nn.data.make_moons(20, noise=0.1, seed=0)
+    Y = [2 * t - 1 for t in y]
+    model = nn.MLP(2, [8, 1], seed=0)
+    opt = optim.Adam(model.parameters(), lr=0.01)
+
+    def live_values() -> int:
+        return sum(type(o) is Value for o in gc.get_objects())
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = live_values()
+        for _ in range(3):
+            loss = F.hinge_loss([model(x) for x in X], Y) + 1e-4 * F.l2_penalty(
+                model.parameters())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        del loss
+        after = live_values()
+    finally:
+        gc.enable()
+    assert after == before, f"{after - before} Values outlived their step"
 
 
 def _benchmark_module():
