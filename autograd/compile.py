@@ -514,7 +514,6 @@ class _Bridge:
         return grad + np.append(column, 0.0).take(self.to_flat)
 
 
-
 # --- the traced graph ----------------------------------------------------------------
 
 

@@ -159,9 +159,15 @@ class Value:
         try:
             xdata = [x.data for x in xs]
         except AttributeError:  # a plain number among the inputs: lift it once
-            xs = [x if isinstance(x, Value) else _lift(x, ops.DOT) for x in xs]
+            xs = _lifted(xs, ops.DOT)
             xdata = [x.data for x in xs]
         return [_dot_node(ws, xs, xdata, b) for ws, b in zip(rows, biases)]
+
+
+# What reading ``.data`` of every operand and computing with it raises when a plain
+# number is among them: AttributeError for a float, TypeError for a NumPy scalar,
+# whose ``.data`` is a memoryview of its bytes.
+_NOT_ALL_VALUES = (AttributeError, TypeError)
 
 
 def _dot_node(
@@ -180,12 +186,6 @@ def _dot_node(
     except _NOT_ALL_VALUES:  # a plain number among the weights, inputs or bias
         return _nary(ops.DOT, parents)
     return _node(ops.DOT, data, parents)
-
-
-# What reading ``.data`` of every operand and computing with it raises when a plain
-# number is among them: AttributeError for a float, TypeError for a NumPy scalar,
-# whose ``.data`` is a memoryview of its bytes.
-_NOT_ALL_VALUES = (AttributeError, TypeError)
 
 
 def _number(x: object, op: ops.Op) -> float:
@@ -212,6 +212,11 @@ def _lift(x: object, op: ops.Op) -> Value:
     v.label = None
     v._mark = None
     return v
+
+
+def _lifted(xs: Sequence[object], op: ops.Op) -> tuple[Value, ...]:
+    """``xs`` with every plain number made a constant Value (see ``_lift``)."""
+    return tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
 
 
 def _unary_method(op: ops.Op, doc: str):
@@ -325,7 +330,7 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     try:
         return _node(op, op.forward(FLOATS, *[x.data for x in xs]), xs)
     except _NOT_ALL_VALUES:
-        xs = tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
+        xs = _lifted(xs, op)
         return _node(op, op.forward(FLOATS, *[x.data for x in xs]), xs)
 
 

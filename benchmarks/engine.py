@@ -171,15 +171,16 @@ def main() -> None:
     engines = [("tapegrad", Value)] + ([("micrograd", MicroValue)] if MicroValue else [])
     if MicroValue is None:
         print("micrograd is not installed (pip install micrograd==0.1.0): tapegrad only")
+    repeat_on = max(1, args.repeat - 2)  # with the collector on, micrograd is slow
     print(f"Python {sys.version.split()[0]}; best of {args.repeat} runs with the collector "
-          f"off, {max(1, args.repeat - 2)} with it on; the engines take turns\n")
+          f"off, {repeat_on} with it on; the engines take turns\n")
     header = f"{'workload':<8} {'engine':<10} {'ops':>8} {'ns/op gc off':>13} {'ns/op gc on':>12} {'B/op':>7}"
     print(header)
     print("-" * len(header))
     results = {}
     for name, workload in (("chain", chain), ("wide", wide), ("dense", dense)):
         gc_off = time_per_node(workload, engines, collector=False, repeat=args.repeat)
-        gc_on = time_per_node(workload, engines, collector=True, repeat=max(1, args.repeat - 2))
+        gc_on = time_per_node(workload, engines, collector=True, repeat=repeat_on)
         for engine, V in engines:
             (off, nodes), (on, _) = gc_off[engine], gc_on[engine]
             mem = bytes_per_node(workload, V)

@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     module = _module(name)
     parser = argparse.ArgumentParser(prog=f"python -m demos {argv[0]}", description=_summary(name))
     parser.add_argument("--out", type=Path, default=Path("demo_output") / name,
-                        help="folder for the figures (default: demo_output/%(prog)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+                        help="folder for the figures (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)

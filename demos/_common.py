@@ -12,7 +12,8 @@ from typing import TypeVar
 import numpy as np
 
 import nn
-from autograd import Compiled, no_grad
+from autograd import Compiled, Value, compile, no_grad
+from nn import functional as F
 
 T = TypeVar("T")
 
@@ -64,6 +65,21 @@ def grid_outputs(model: nn.Module, xx: np.ndarray, yy: np.ndarray) -> np.ndarray
     with no_grad():
         zz = [model(p)[0].data for p in np.c_[xx.ravel(), yy.ravel()].tolist()]
     return np.array(zz).reshape(xx.shape)
+
+
+def classifier_programs(
+    model: nn.Module, params: list[Value], classes: int
+) -> tuple[Compiled, Compiled]:
+    """The model's per-sample cross-entropy for labels 0 .. classes-1 and its scores,
+    each compiled: the training step and the evaluation of the classifier demos."""
+    loss = compile(lambda x, t: F.cross_entropy([model(x)], [t]), params,
+                   labels={1: range(classes)})
+    return loss, compile(lambda x: model(x), params)
+
+
+def weights_of(model: nn.MLP) -> list[Value]:
+    """The MLP's weights, without the biases (weight decay penalises W only, seed 001)."""
+    return [w for layer in model.layers for neuron in layer.neurons for w in neuron.w]
 
 
 def argmax_accuracy(scores: Compiled, X: np.ndarray, y: np.ndarray) -> float:

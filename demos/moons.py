@@ -31,13 +31,13 @@ def accuracy(model: nn.Module, X: list[list[float]], Y: list[int]) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=100,
-                        help="full-batch SGD steps (default: 100)")
+                        help="full-batch SGD steps (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=100,
-                        help="points in the data set (default: 100)")
+                        help="points in the data set (default: %(default)s)")
     parser.add_argument("--noise", type=float, default=0.1,
-                        help="noise of make_moons (default: 0.1)")
+                        help="noise of make_moons (default: %(default)s)")
     parser.add_argument("--hidden", type=int, default=16,
-                        help="width of both hidden layers (default: 16)")
+                        help="width of both hidden layers (default: %(default)s)")
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:

@@ -64,7 +64,7 @@ def trajectory(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=30, help="updates per optimizer (default: 30)")
+    parser.add_argument("--steps", type=int, default=30, help="updates per optimizer (default: %(default)s)")
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:

@@ -12,14 +12,9 @@ import optim
 from autograd import Value, compile
 from nn import functional as F
 
-from ._common import argmax_accuracy, progress, pyplot, save
+from ._common import argmax_accuracy, progress, pyplot, save, weights_of
 
 RUNS = ("none", "weight decay", "dropout")
-
-
-def weights_of(model: nn.MLP) -> list[Value]:
-    """The weights, without the biases: weight decay penalises W only (seed 001)."""
-    return [w for layer in model.layers for neuron in layer.neurons for w in neuron.w]
 
 
 def dropped_forward(model: nn.MLP, x: list, mask: list) -> list[Value]:
@@ -39,7 +34,7 @@ def dropped_forward(model: nn.MLP, x: list, mask: list) -> list[Value]:
 
 def train_run(
     kind: str, model: nn.MLP, data: dict, args: argparse.Namespace
-) -> dict[str, list[float]]:
+) -> dict[str, list[float] | np.ndarray]:
     """Full-batch SGD with momentum on one per-sample loss, compiled once; the train
     and test accuracy every ``args.eval_every`` steps and the scores on the plot grid."""
     params = model.parameters()
@@ -65,14 +60,16 @@ def train_run(
     flat = step.flat()
     optimizer = optim.SGD([flat], lr=args.lr, momentum=0.9)
     history: dict[str, list[float]] = {"step": [], "train": [], "test": []}
-    for k in progress(range(args.steps + 1), kind):
-        if k % args.eval_every == 0 or k == args.steps:
-            flat.sync()
-            history["step"].append(k)
-            history["train"].append(argmax_accuracy(scores, X, y))
-            history["test"].append(argmax_accuracy(scores, X_test, y_test))
-        if k == args.steps:
-            break
+
+    def evaluate(k: int) -> None:
+        flat.sync()
+        history["step"].append(k)
+        history["train"].append(argmax_accuracy(scores, X, y))
+        history["test"].append(argmax_accuracy(scores, X_test, y_test))
+
+    for k in progress(range(args.steps), kind):
+        if k % args.eval_every == 0:
+            evaluate(k)
         optimizer.zero_grad()
         if kind == "dropout":
             mask = (rng.random((len(X), hidden)) >= args.dropout) / (1.0 - args.dropout)
@@ -80,8 +77,9 @@ def train_run(
         else:
             step(X, y)
         optimizer.step()
+    evaluate(args.steps)
     flat.close()
-    history["grid"] = scores.forward(data["grid"]).tolist()
+    history["grid"] = scores.forward(data["grid"])
     return history
 
 
@@ -129,7 +127,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for kind, h in results.items():
         train, test = h["train"][-1], h["test"][-1]
         summary[kind] = {"train": train, "test": test, "gap": train - test}
-        print(f"  {labels[kind]:<24} train {train:.3f}  test {test:.3f}  gap {train - test:.3f}")
+        print(f"  {labels[kind]:<24} train {train:.3f}  test {test:.3f}  "
+              f"gap {summary[kind]['gap']:.3f}")
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(14, 8), height_ratios=[1, 1.1])
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                title=f"{labels[kind]}: gap {summary[kind]['gap']:.3f}")
         ax.legend(loc="lower right")
         ax = axes[1, col]
-        z = np.array(h["grid"])
+        z = h["grid"]
         ax.contourf(gx, gy, (z[:, 1] - z[:, 0]).reshape(gx.shape), levels=[-1e9, 0, 1e9],
                     colors=["#f4cccc", "#cfe2f3"])
         ax.scatter(data["X"][:, 0], data["X"][:, 1], c=data["y"], cmap="coolwarm_r",

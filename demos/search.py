@@ -13,10 +13,9 @@ import numpy as np
 
 import nn
 import optim
-from autograd import Compiled, compile
-from nn import functional as F
+from autograd import Compiled
 
-from ._common import argmax_accuracy, progress, pyplot, save
+from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save
 from ._mnist import load_digits
 
 LR_RANGE = (1e-6, 1e-2)  # seed 001 6.5: lr = 10^U(-6, -2)
@@ -33,9 +32,7 @@ def _programs(nin: int, hidden: tuple[int, ...]) -> tuple[nn.MLP, Compiled, Comp
     key = (nin, hidden)
     if key not in cache:
         model = nn.MLP(nin, [*hidden, 10])
-        step = compile(lambda x, t: F.cross_entropy([model(x)], [t]), model.parameters(),
-                       labels={1: range(10)})
-        scores = compile(lambda x: model(x), model.parameters())
+        step, scores = classifier_programs(model, model.parameters(), 10)
         # compile() marks "tracing" in a process-wide flag: threads take turns to trace.
         with _TRACE_LOCK:
             step.forward(np.zeros((1, nin)), np.zeros(1))

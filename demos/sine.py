@@ -9,6 +9,7 @@ import numpy as np
 
 import nn
 import optim
+from autograd import no_grad
 
 from ._common import progress, pyplot, save
 
@@ -26,11 +27,11 @@ def build(seed: int) -> nn.MLP:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=1000,
-                        help="passes over the 100 points (default: 1000; the seed's full "
+                        help="passes over the points (default: %(default)s; the seed's full "
                              "run is 5000, about five times as long)")
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: %(default)s)")
     parser.add_argument("--points", type=int, default=100,
-                        help="evenly spaced training points on [-2, 2] (default: 100)")
+                        help="evenly spaced training points on [-2, 2] (default: %(default)s)")
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     opt = optim.SGD(params, lr=args.lr)
     print(f"fitting 1 + sin(pi/4 p) at {len(X)} points of [-2, 2] with {model!r}")
     print(f"per-sample SGD, lr {args.lr}, {args.epochs} epochs ({args.epochs * len(X):,} updates)")
-    before = [model(x)[0].data for x in X]
+    with no_grad():
+        before = [model(x)[0].data for x in X]
     history = []
     for _ in progress(range(args.epochs), "epochs"):
         total = 0.0
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             opt.step()
             total += error.data ** 2
         history.append(total / len(X))
-    after = [model(x)[0].data for x in X]
+    with no_grad():
+        after = [model(x)[0].data for x in X]
     mse = sum((z - t) ** 2 for z, t in zip(after, Y)) / len(Y)
     max_error = max(abs(z - t) for z, t in zip(after, Y))
     print(f"mean squared error over the points: {history[0]:.5f} in epoch 1 -> {mse:.2e} "

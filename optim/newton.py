@@ -56,12 +56,15 @@ class Newton(Optimizer):
         if self.param_groups:
             raise ValueError("Newton takes a single parameter group: the Hessian couples them all")
         super().add_param_group(param_group)
-        if not all(isinstance(p, Value) for p in self.param_groups[0]["params"]):
-            self.param_groups.clear()
+
+    def _param_list(self, params: Any) -> list[Value]:
+        params = super()._param_list(params)
+        if not all(isinstance(p, Value) for p in params):
             raise TypeError(
                 "Newton needs Values (it differentiates the graph twice), not a "
                 "compiled FlatParameters"
             )
+        return params
 
     def update(self, x: float, g: float, state: State, group: Mapping[str, Any]) -> float:
         """Refused: a Newton step couples every parameter through the Hessian."""

@@ -1,10 +1,12 @@
-"""Shared pytest setup: the hypothesis profile every property test runs under.
+"""Shared pytest setup: the hypothesis profile every property test runs under, and a
+fixture that silences the demos' progress bars.
 
 ``HYPOTHESIS_PROFILE=thorough pytest`` runs ten times as many examples.
 """
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -16,3 +18,9 @@ settings.register_profile(
 )
 settings.register_profile("thorough", parent=settings.get_profile("tapegrad"), max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tapegrad"))
+
+
+@pytest.fixture
+def quiet(monkeypatch):
+    """Demos run without progress bars (the TAPEGRAD_QUIET switch of demos._common)."""
+    monkeypatch.setenv("TAPEGRAD_QUIET", "1")

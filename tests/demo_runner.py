@@ -6,6 +6,8 @@ import argparse
 import importlib
 from pathlib import Path
 
+import pytest
+
 
 def run_demo(name: str, out: Path, argv: list[str]) -> dict:
     """Parse ``argv`` with the demo's own options and run it, writing into ``out``."""
@@ -19,8 +21,6 @@ def run_demo(name: str, out: Path, argv: list[str]) -> dict:
 def run_demos(tmp_path_factory, settings: dict[str, list[str]]) -> dict:
     """Each demo of ``settings`` run once, quietly, with its options:
     name -> (the numbers it returned, its output folder)."""
-    import pytest
-
     done = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TAPEGRAD_QUIET", "1")

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import TOL, assert_close
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import expressions
@@ -20,13 +21,6 @@ import nn
 import optim
 from autograd import CompileError, Value, compile
 from nn import functional as F
-
-TOL = 1e-12
-
-
-def assert_close(actual, expected) -> None:
-    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float),
-                               rtol=TOL, atol=TOL)
 
 
 def grads(params) -> list[float]:

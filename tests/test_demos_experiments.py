@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from demo_runner import assert_files_written, run_demos
 
+pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
@@ -199,10 +201,9 @@ def digits():
     return (X - mean) / std, y, (X_val - mean) / std, y_val
 
 
-def test_search_runs_its_trials_on_any_executor_and_finds_a_learning_rate(digits, monkeypatch):
+def test_search_runs_its_trials_on_any_executor_and_finds_a_learning_rate(digits):
     from demos.search import search
 
-    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
     executor = _InlineExecutor()
     history = search(*digits, rounds=1, trials=3, keep=1, lr_range=(0.03, 0.1),
                      hidden=(16,), epochs=8, executor=executor)
@@ -213,10 +214,9 @@ def test_search_runs_its_trials_on_any_executor_and_finds_a_learning_rate(digits
     assert history[0]["narrowed"]["lr"] == (best["lr"], best["lr"])
 
 
-def test_search_trials_do_not_depend_on_the_executor(digits, monkeypatch):
+def test_search_trials_do_not_depend_on_the_executor(digits):
     from demos.search import search
 
-    monkeypatch.setenv("TAPEGRAD_QUIET", "1")
     options = dict(rounds=1, trials=2, keep=1, hidden=(8,), epochs=2, seed=3)
     inline = search(*digits, executor=_InlineExecutor(), **options)
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import collector_off, live_values
 from op_reference import CALLS, apply, key
 from strategies import ALL_OPS
 
@@ -178,10 +179,6 @@ def test_million_node_chain_with_default_recursion_limit():
         sys.setrecursionlimit(limit)
 
 
-def _live_values() -> int:
-    return sum(type(o) is Value for o in gc.get_objects())
-
-
 def _build_and_drop() -> None:
     """Graphs of every kind, differentiated every way, then dropped on return."""
     xs = [Value(0.1 * i - 1.0) for i in range(40)]
@@ -202,14 +199,10 @@ def _build_and_drop() -> None:
 
 
 def test_dropped_graphs_are_freed_by_reference_counting_alone():
-    gc.collect()
-    gc.disable()
-    try:
-        before = _live_values()
+    with collector_off():
+        before = live_values()
         _build_and_drop()
-        after = _live_values()
-    finally:
-        gc.enable()
+        after = live_values()
     assert after == before, f"{after - before} Values outlived their graph (a reference cycle)"
 
 

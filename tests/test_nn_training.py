@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-
 import pytest
+from helpers import collector_off, live_values
 
 import nn
 import optim
-from autograd import Value
 from nn import functional as F
 
 
@@ -91,12 +89,7 @@ def test_training_steps_leave_nothing_for_the_cyclic_collector():
     model = nn.MLP(2, [8, 1], seed=0)
     opt = optim.Adam(model.parameters(), lr=0.01)
 
-    def live_values() -> int:
-        return sum(type(o) is Value for o in gc.get_objects())
-
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         before = live_values()
         for _ in range(3):
             loss = F.hinge_loss([model(x) for x in X], Y) + 1e-4 * F.l2_penalty(
@@ -106,8 +99,6 @@ def test_training_steps_leave_nothing_for_the_cyclic_collector():
             opt.step()
         del loss
         after = live_values()
-    finally:
-        gc.enable()
     assert after == before, f"{after - before} Values outlived their step"
 
 

@@ -1,0 +1,36 @@
+"""Small helpers that several test files share."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from autograd import Value
+
+TOL = 1e-12  # compiled mode must equal eager mode to this, relative and absolute
+
+
+def assert_close(actual, expected) -> None:
+    """Element-wise equal to ``TOL``."""
+    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float),
+                               rtol=TOL, atol=TOL)
+
+
+def live_values() -> int:
+    """How many Value objects exist now."""
+    return sum(type(o) is Value for o in gc.get_objects())
+
+
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """The cyclic collector collected once, then paused for the block: whatever is
+    freed inside was freed by reference counting alone."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
