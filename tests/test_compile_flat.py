@@ -97,6 +97,8 @@ def test_flat_state_holds_the_per_value_states_as_arrays(make):
     _, _, flat_opt = train(make, flat=True, steps=3)
     per_value = values_opt.state_dict()["state"]
     (flat_state,) = flat_opt.state_dict()["state"].values()
+    assert len(per_value) == len(setup()[0].parameters())
+    assert all(state.keys() == flat_state.keys() for state in per_value.values())
     for key, saved in flat_state.items():
         column = [per_value[i][key] for i in range(len(per_value))]
         if isinstance(saved, list):
@@ -202,7 +204,7 @@ def test_reload_reads_values_changed_by_hand():
 
 
 def test_flat_training_with_frozen_parameters_matches_values():
-    def run(flat: bool) -> list[float]:
+    def run(flat: bool) -> tuple[list[float], float, float]:
         model, compiled = setup()
         frozen = model.layers[0].neurons[1].w[2]
         frozen.requires_grad = False
@@ -214,13 +216,18 @@ def test_flat_training_with_frozen_parameters_matches_values():
             opt.zero_grad()
             compiled(X, Y)
             opt.step()
+        before = compiled(X, Y)
         frozen.data += 0.5  # frozen Values are still read at every call
-        compiled(X, Y)
+        after = compiled(X, Y)
         if flat:
             compiled.flat().sync()
-        return [p.data for p in model.parameters()]
+        return [p.data for p in model.parameters()], before, after
 
-    assert_close(run(flat=True), run(flat=False))
+    params_flat, before_flat, after_flat = run(flat=True)
+    params_values, before_values, after_values = run(flat=False)
+    assert_close(params_flat, params_values)
+    assert_close([before_flat, after_flat], [before_values, after_values])
+    assert after_flat != before_flat
 
 
 def test_grad_cannot_be_none():

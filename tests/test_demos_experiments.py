@@ -176,7 +176,8 @@ def test_search_samples_inside_each_round_range_and_narrows_to_the_best(results)
             assert h["narrowed"][name] == (min(t[name] for t in kept), max(t[name] for t in kept))
     assert rounds[1]["ranges"] == rounds[0]["narrowed"]
     assert r["best"]["val_accuracy"] == max(t["val_accuracy"] for h in rounds for t in h["trials"])
-    assert 0.0 <= r["test_accuracy"] <= 1.0
+    correct = r["test_accuracy"] * 50  # a share of the 50 test digits
+    assert correct == pytest.approx(round(correct), abs=1e-9)
 
 
 class _InlineExecutor(Executor):
@@ -222,6 +223,18 @@ def test_search_trials_do_not_depend_on_the_executor(digits):
     with ThreadPoolExecutor(max_workers=2) as pool:
         threaded = search(*digits, executor=pool, **options)
     assert inline == threaded
+
+
+def test_the_test_score_trains_like_a_trial_and_scores_the_held_out_digits(digits):
+    from demos.search import score_on_test
+
+    X, y, X_test, y_test = digits
+    task = {"X": X, "y": y, "lr": 0.05, "weight_decay": 0.0, "hidden": (16,),
+            "epochs": 8, "batch_size": 20, "seed": 0}
+    accuracy = score_on_test(task, X_test, y_test)
+    assert accuracy > 0.5  # chance is 0.1
+    correct = accuracy * len(y_test)
+    assert correct == pytest.approx(round(correct), abs=1e-9)
 
 
 def test_search_refuses_to_keep_more_trials_than_it_runs(digits):
