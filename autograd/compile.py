@@ -389,14 +389,14 @@ class FlatParameters:
     its numbers, as a float would.
     """
 
-    __slots__ = ("_bridges", "_compiled", "_data", "_grad", "params")
+    __slots__ = ("_cached_bridge", "_compiled", "_data", "_grad", "params")
 
     def __init__(self, compiled: Compiled) -> None:
         self._compiled = compiled
         self.params = [p for p in compiled.params if p.grad is not None]
         self._data = _numbers(_DATA, self.params)
         self._grad = _numbers(_GRAD, self.params)
-        self._bridges: dict[int, _Bridge] = {}
+        self._cached_bridge: _Bridge | None = None  # made by the first call
 
     @property
     def data(self) -> np.ndarray:
@@ -471,10 +471,9 @@ class FlatParameters:
         return f"FlatParameters({len(self.params)} parameters of {self._compiled.name}, {state})"
 
     def _bridge(self, program: _Program) -> _Bridge:
-        bridge = self._bridges.get(id(program))
-        if bridge is None:
-            bridge = self._bridges[id(program)] = _Bridge(program, self.params)
-        return bridge
+        if self._cached_bridge is None:  # a Compiled traces its program once and keeps it
+            self._cached_bridge = _Bridge(program, self.params)
+        return self._cached_bridge
 
 
 class _Bridge:
@@ -487,8 +486,7 @@ class _Bridge:
         self.frozen = [p for p, i in zip(program.layout, index.tolist()) if i < 0]
         self.frozen_rows = np.flatnonzero(index < 0)
         self.from_flat = index  # layout row -> flat position (-1: a frozen Value)
-        self.identity = (not self.frozen and len(index) == n
-                         and bool((index == np.arange(n)).all()))
+        self.identity = np.array_equal(index, np.arange(n))
         # flat position -> layout row, or the extra zero row for a parameter the
         # program does not differentiate (frozen at tracing, or unused by fn)
         rows = np.full(n, len(index), dtype=np.intp)
@@ -1089,7 +1087,7 @@ class _Program:
             + "\n        return roots, g0\n" + footer
         )
         # The source is built here from the op table and index arrays only: no user text.
-        exec(compile_source(self.source, f"<compiled {self.name}>", "exec"), src.names)
+        exec(compile_source(self.source, f"<compiled {self.name}>", "exec"), src.names)  # noqa: S102
         self.forward, self.train = src.names["forward"], src.names["train"]
 
     def _failure(self, stage: int, error: Exception) -> Exception:

@@ -130,10 +130,7 @@ class Value:
         """One node: sum_i ws[i] * xs[i] (+ bias), the affine map inside every neuron."""
         if len(ws) != len(xs):
             raise ValueError(f"dot: lengths differ ({len(ws)} weights, {len(xs)} inputs)")
-        try:
-            xdata = [x.data for x in xs]
-        except AttributeError:  # a plain number among the inputs: _nary lifts it
-            return _nary(ops.DOT, (*ws, *xs) if bias is None else (*ws, *xs, bias))
+        xs, xdata = _dot_inputs(xs)
         return _dot_node(ws, xs, xdata, bias)
 
     @staticmethod
@@ -156,11 +153,7 @@ class Value:
                 raise ValueError(
                     f"dots: row {i} has {len(ws)} weights for {len(xs)} inputs"
                 )
-        try:
-            xdata = [x.data for x in xs]
-        except AttributeError:  # a plain number among the inputs: lift it once
-            xs = _lifted(xs, ops.DOT)
-            xdata = [x.data for x in xs]
+        xs, xdata = _dot_inputs(xs)
         return [_dot_node(ws, xs, xdata, b) for ws, b in zip(rows, biases)]
 
 
@@ -168,6 +161,16 @@ class Value:
 # number is among them: AttributeError for a float, TypeError for a NumPy scalar,
 # whose ``.data`` is a memoryview of its bytes.
 _NOT_ALL_VALUES = (AttributeError, TypeError)
+
+
+def _dot_inputs(xs: Sequence[Value | float]) -> tuple[Sequence[Value], list[float]]:
+    """A dot node's inputs as Values, a plain number lifted to a constant once, and
+    their numbers."""
+    try:
+        return xs, [x.data for x in xs]
+    except AttributeError:
+        xs = _lifted(xs, ops.DOT)
+        return xs, [x.data for x in xs]
 
 
 def _dot_node(
@@ -328,10 +331,11 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     if not xs:
         return Value(0.0, requires_grad=False)
     try:
-        return _node(op, op.forward(FLOATS, *[x.data for x in xs]), xs)
+        data = op.forward(FLOATS, *[x.data for x in xs])
     except _NOT_ALL_VALUES:
         xs = _lifted(xs, op)
-        return _node(op, op.forward(FLOATS, *[x.data for x in xs]), xs)
+        data = op.forward(FLOATS, *[x.data for x in xs])
+    return _node(op, data, xs)
 
 
 def _node(op: ops.Op, data: float, xs: tuple) -> Value:

@@ -139,21 +139,25 @@ def main(argv: list[str] | None = None) -> None:
 
     weights = [p.data for p in fresh_model().parameters()]  # for micrograd
 
+    def tapegrad_steps(n: int) -> tuple[list[float], float]:
+        return run_tapegrad(fresh_model(), X, Y, n)
+
+    def micrograd_steps(n: int) -> tuple[list[float], float]:
+        return run_micrograd(weights, X, Y, n)
+
     # label -> (run, collector on, rounds)
     frameworks = {
-        "tapegrad eager": (lambda n: run_tapegrad(fresh_model(), X, Y, n), True, args.rounds),
-        "tapegrad eager (gc off)":
-            (lambda n: run_tapegrad(fresh_model(), X, Y, n), False, args.rounds),
+        "tapegrad eager": (tapegrad_steps, True, args.rounds),
+        "tapegrad eager (gc off)": (tapegrad_steps, False, args.rounds),
     }
     try:
         import micrograd  # noqa: F401
     except ImportError:
         print("micrograd not installed: skipped")
     else:
-        frameworks["micrograd (gc off)"] = (
-            lambda n: run_micrograd(weights, X, Y, n), False, args.rounds)
+        frameworks["micrograd (gc off)"] = (micrograd_steps, False, args.rounds)
         # A step takes seconds with its collector on: one round is enough to show it.
-        frameworks["micrograd (gc on)"] = (lambda n: run_micrograd(weights, X, Y, n), True, 1)
+        frameworks["micrograd (gc on)"] = (micrograd_steps, True, 1)
 
     # The frameworks take turns, round after round, and each keeps its best round: a
     # slow spell of a shared machine then falls on all of them alike.

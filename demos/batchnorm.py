@@ -213,10 +213,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                              sharex=True, sharey=True)
     total = args.epochs * steps_per_epoch
     for ax, r in zip(axes.flat, results):
-        for key, style, label in (("bn", "-", "with BN"), ("plain", "--", "without BN")):
+        for key, style, color, label in (("bn", "-", "tab:blue", "with BN"),
+                                         ("plain", "--", "tab:red", "without BN")):
             curve = _smooth(r[key], window)
-            ax.plot(np.arange(len(curve)), curve, style, color="tab:blue" if key == "bn" else "tab:red",
-                    label=label)
+            ax.plot(curve, style, color=color, label=label)
             if len(r[key]) < total:  # diverged: mark where it stopped
                 ax.plot(len(curve) - 1, min(curve[-1], 3.4), "x", color="tab:red", ms=8)
         ax.axhline(np.log(10), color="0.7", lw=0.8, ls=":")

@@ -104,7 +104,7 @@ def _plot(X, Y, history, losses: list[float], fix_v: bool, out: Path) -> None:
     ax_fit.legend(fontsize=8)
 
     ax_loss.semilogy(losses, color="tab:blue")
-    ax_loss.axhline(TARGET_LOSS, color="tab:red", linestyle=":", label="stop at 0.001")
+    ax_loss.axhline(TARGET_LOSS, color="tab:red", linestyle=":", label=f"stop at {TARGET_LOSS:g}")
     ax_loss.set(xlabel="iteration", ylabel="mean squared error",
                 title=f"loss: {losses[0]:.3f} -> {loss:.4f} in {len(losses) - 1} updates")
     ax_loss.legend(fontsize=8)

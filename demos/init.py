@@ -153,8 +153,8 @@ def _plot_symmetry(models: dict, X, y, result: dict, out: Path) -> None:
         for col, layer in enumerate(model.layers[:2]):
             w = _weights(layer)
             ax = axes[row, col]
-            image = ax.imshow(w, cmap="coolwarm", vmin=-np.abs(w).max() - 1e-12,
-                              vmax=np.abs(w).max() + 1e-12, aspect="auto")
+            top = np.abs(w).max() + 1e-12  # all-zero weights still need a colour range
+            image = ax.imshow(w, cmap="coolwarm", vmin=-top, vmax=top, aspect="auto")
             ax.set_xticks(range(w.shape[1]),
                           [f"w{i}" for i in range(w.shape[1] - 1)] + ["b"], fontsize=7)
             ax.set_yticks(range(w.shape[0]))

@@ -24,11 +24,12 @@ def maximum(a: Any, b: Any) -> Any:
     """max(a, b): b if b > a else a, element-wise for arrays."""
     if type(a) is np.ndarray or type(b) is np.ndarray:
         return np.where(b > a, b, a)
-    return max(a, b)
+    # max(a, b) exactly, at half its cost: update rules call this once per Value per step
+    return b if b > a else a
 
 
 def minimum(a: Any, b: Any) -> Any:
     """min(a, b): b if b < a else a, element-wise for arrays."""
     if type(a) is np.ndarray or type(b) is np.ndarray:
         return np.where(b < a, b, a)
-    return min(a, b)
+    return b if b < a else a  # min(a, b) exactly, see maximum

@@ -1,4 +1,5 @@
-"""Running one demo from a test, as ``python -m demos NAME ARGS`` would."""
+"""Running demos from tests, as ``python -m demos NAME ARGS`` would, and checking
+their files."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def run_demo(name: str, out: Path, argv: list[str]) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
     module.add_arguments(parser)
-    return module.run(parser.parse_args(argv), Path(out))
+    return module.run(parser.parse_args(argv), out)
 
 
 def run_demos(tmp_path_factory, settings: dict[str, list[str]]) -> dict:

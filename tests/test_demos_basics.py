@@ -10,8 +10,9 @@ import sys
 import warnings
 
 import pytest
-from demos import DEMOS
 from demo_runner import assert_files_written, run_demo, run_demos
+
+from demos import DEMOS
 
 pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 

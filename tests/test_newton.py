@@ -8,7 +8,7 @@ import re
 import pytest
 
 import optim
-from autograd import Value
+from autograd import Value, compile
 
 
 def seed_001(v):
@@ -164,9 +164,7 @@ def test_newton_refuses_the_per_parameter_update() -> None:
 
 
 def test_newton_refuses_a_flat_parameter_vector() -> None:
-    import autograd
-
     w = Value(1.0)
-    flat = autograd.compile(lambda x: (w * x - 1.0) ** 2, [w]).flat()
+    flat = compile(lambda x: (w * x - 1.0) ** 2, [w]).flat()
     with pytest.raises(TypeError, match="Newton needs Values"):
         optim.Newton([flat])

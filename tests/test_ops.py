@@ -103,10 +103,10 @@ def test_op(op_id: str, arg, data):
     y, values = _node(op, xs, arg)
     assert type(y) is Value
     assert (y.op, y.parents, y.arg) == (op.name, tuple(values), arg)
-    expected = reference(op)(*xs) if arg is None else reference(op)(*xs, arg)
+    inputs = xs if arg is None else [*xs, arg]
+    expected = reference(op)(*inputs)
     scale = max([1.0, *map(abs, xs)]) ** 2
     assert math.isclose(y.data, expected, rel_tol=1e-12, abs_tol=1e-14 * scale), "forward"
-    inputs = xs if arg is None else [*xs, arg]
     assert y.data == op.forward(FLOATS, *inputs) == op.on_floats(*inputs), "eager forward"
 
     numeric = _numeric_gradient(op, xs, arg)
