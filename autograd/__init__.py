@@ -1,4 +1,8 @@
-"""tapegrad's autograd: a scalar engine whose graphs you can read, draw and check."""
+"""tapegrad: a scalar autograd engine whose graphs you can read, draw and check.
+
+The engine's names live here; ``tapegrad.nn`` builds networks on it and
+``tapegrad.optim`` trains them (the shape of torch, torch.nn and torch.optim).
+"""
 
 from .check import GradcheckError, gradcheck, gradgradcheck
 from .compile import Compiled, CompileError, compile
@@ -9,9 +13,11 @@ from .mode import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
 from .value import Value
 
+from . import nn, optim  # noqa: E402  (they build on the names above)
+
 __all__ = [
     "Value", "Op", "OPS", "no_grad", "enable_grad", "detect_anomaly",
     "backward", "grad", "topological_order", "jacobian", "hessian", "hvp",
     "gradcheck", "gradgradcheck", "GradcheckError", "draw_graph", "save_graph",
-    "compile", "Compiled", "CompileError",
+    "compile", "Compiled", "CompileError", "nn", "optim",
 ]

@@ -18,7 +18,7 @@ class _Mode:
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
-        # True while autograd.compile records a function on placeholder inputs: a layer
+        # True while tapegrad.compile records a function on placeholder inputs: a layer
         # that is random or couples the samples of a batch can check it and refuse.
         self.tracing = False
         # While anomaly detection is on: id(node) -> (node, "file:line in function").

@@ -40,10 +40,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import autograd
-import nn
-import optim
-from nn import functional as F
+import tapegrad
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad.nn import functional as F
 
 LR = 0.05
 ALPHA = 1e-4
@@ -100,11 +100,11 @@ def _sample_loss(w: Workload, model: nn.MLP) -> tuple[Callable, dict]:
     return lambda x, t: F.cross_entropy([model(x)], [t]), {1: range(w.sizes[-1])}
 
 
-def _compiled(w: Workload, weights) -> tuple[nn.MLP, autograd.Compiled]:
+def _compiled(w: Workload, weights) -> tuple[nn.MLP, tapegrad.Compiled]:
     """A model with the shared weights and its compiled per-sample loss."""
     model = _model(w, weights)
     fn, labels = _sample_loss(w, model)
-    return model, autograd.compile(fn, model.parameters(), labels=labels)
+    return model, tapegrad.compile(fn, model.parameters(), labels=labels)
 
 
 def tapegrad_eager(w: Workload, weights) -> Callable[[], float]:

@@ -30,7 +30,7 @@ from operator import add, mul
 # Run from a checkout without installing: the packages sit beside benchmarks/.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from autograd import Value
+from tapegrad import Value
 
 try:
     from micrograd.engine import Value as MicroValue

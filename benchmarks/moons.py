@@ -23,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import nn
-from nn import functional as F
+from tapegrad import nn
+from tapegrad.nn import functional as F
 
 ALPHA = 1e-4
 

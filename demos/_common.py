@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import numpy as np
 
-import nn
-from autograd import Compiled, Value, compile, no_grad
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import Compiled, Value, compile, no_grad
+from tapegrad.nn import functional as F
 
 T = TypeVar("T")
 

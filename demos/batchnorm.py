@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
-from autograd import Compiled, Value, compile
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import Compiled, Value, compile
 
 from ._common import progress, pyplot, save
 from ._mnist import load_digits

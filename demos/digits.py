@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
+from tapegrad import nn
+from tapegrad import optim
 
 from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save, weights_of
 from ._mnist import DIGITS, load_digits

@@ -12,9 +12,9 @@ from typing import TypeVar
 
 import numpy as np
 
-import nn
-from autograd import no_grad
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import no_grad
+from tapegrad.nn import functional as F
 
 from ._common import progress, pyplot, save
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
-from autograd import Value, grad, hessian
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import Value, grad, hessian
 
 from ._common import progress, pyplot, save
 from .optimizers import START, f

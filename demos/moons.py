@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
-from autograd import Value, draw_graph, no_grad, save_graph
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import Value, draw_graph, no_grad, save_graph
+from tapegrad.nn import functional as F
 
 from ._common import grid_outputs, progress, pyplot, save
 

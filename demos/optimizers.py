@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-import optim
-from autograd import Value
+from tapegrad import optim
+from tapegrad import Value
 
 from ._common import progress, pyplot, save
 

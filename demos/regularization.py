@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
-from autograd import Value, compile
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import Value, compile
+from tapegrad.nn import functional as F
 
 from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save, weights_of
 

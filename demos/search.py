@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
-from autograd import Compiled
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import Compiled
 
 from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save
 from ._mnist import load_digits

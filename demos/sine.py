@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-import optim
-from autograd import no_grad
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import no_grad
 
 from ._common import progress, pyplot, save
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-import nn
-from autograd import Value, draw_graph, save_graph
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import Value, draw_graph, save_graph
+from tapegrad.nn import functional as F
 
 from ._common import progress, pyplot, save
 

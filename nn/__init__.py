@@ -1,6 +1,6 @@
 """Neural networks from scalar Values: modules, layers, init schemes, losses, data.
 
-    import nn
+    from tapegrad import nn
     model = nn.MLP(2, [16, 16, 1], seed=0)        # relu hidden layers, linear output
     X, y = nn.data.make_moons(100, noise=0.1, seed=0)
     scores = [model(x)[0] for x in X]              # one sample in, a list out

@@ -16,7 +16,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 
-from autograd import Value
+from tapegrad import Value
 
 # --- activations -----------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from autograd import Value
-from autograd.compile import CompileError
-from autograd.mode import MODE
+from tapegrad import Value
+from tapegrad.compile import CompileError
+from tapegrad.mode import MODE
 
 from . import functional as F
 from .init import Initializer, _positive, make_rng

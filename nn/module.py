@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping
 from itertools import repeat
 from typing import Any
 
-from autograd import Value
+from tapegrad import Value
 
 FORMAT = "tapegrad-module"
 FORMAT_VERSION = 1

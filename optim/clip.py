@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from autograd import Value
-from autograd.compile import FlatParameters
+from tapegrad import Value
+from tapegrad.compile import FlatParameters
 
 from ._math import maximum, minimum
 from .checks import flag, in_range, positive

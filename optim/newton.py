@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from autograd import Value, enable_grad, grad, hessian
+from tapegrad import Value, enable_grad, grad, hessian
 
 from .checks import LR, Check, positive
 from .optimizer import Optimizer, Params, State
@@ -74,7 +74,7 @@ class Newton(Optimizer):
         """Recompute the loss with ``closure()``, take one Newton step, return the loss.
 
         The closure only builds the loss from the parameters; it need not call
-        ``backward()`` (gradient and Hessian come from ``autograd.grad``, and ``.grad``
+        ``backward()`` (gradient and Hessian come from ``tapegrad.grad``, and ``.grad``
         fields are left as they are).
         """
         if closure is None:

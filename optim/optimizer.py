@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from autograd import Value, enable_grad
-from autograd.compile import FlatParameters
+from tapegrad import Value, enable_grad
+from tapegrad.compile import FlatParameters
 
 from .checks import LR, MAXIMIZE, WEIGHT_DECAY, Check
 

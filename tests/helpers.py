@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from autograd import Value
+from tapegrad import Value
 
 TOL = 1e-12  # compiled mode must equal eager mode to this, relative and absolute
 

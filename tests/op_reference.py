@@ -1,6 +1,6 @@
 """What the engine tests compare against: every op written independently with ``math``.
 
-``REFERENCES`` holds one reference per entry of ``autograd.OPS`` (the tests fail when
+``REFERENCES`` holds one reference per entry of ``tapegrad.OPS`` (the tests fail when
 an op has none); ``CALLS`` says how the public Value API reaches each op. Helpers apply
 an op to Values and take central finite differences of a reference.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from autograd import Op, Value
-from autograd.mathlib import FLOATS
+from tapegrad import Op, Value
+from tapegrad.mathlib import FLOATS
 
 
 def _sigmoid(x: float) -> float:

@@ -17,8 +17,8 @@ from functools import cache
 from hypothesis import strategies as st
 from op_reference import apply, reference
 
-from autograd import OPS, Op, Value
-from autograd.ops import WITH_CONSTANT
+from tapegrad import OPS, Op, Value
+from tapegrad.ops import WITH_CONSTANT
 
 ALL_OPS: tuple[Op, ...] = (*OPS.values(), *WITH_CONSTANT.values())
 KINK_MARGIN = 1e-3  # no input closer than this to a point in an op's ``avoid``

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Value
-from optim import clip_grad_norm_, clip_grad_value_
+from tapegrad import Value
+from tapegrad.optim import clip_grad_norm_, clip_grad_value_
 
 
 def params_with(grads: list[float | None]) -> list[Value]:

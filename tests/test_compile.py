@@ -17,10 +17,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import expressions
 
-import nn
-import optim
-from autograd import CompileError, Value, compile
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import CompileError, Value, compile
+from tapegrad.nn import functional as F
 
 
 def grads(params) -> list[float]:

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from helpers import TOL, assert_close
 
-import nn
-import optim
-from autograd import Value, compile
-from autograd.compile import FlatParameters
-from nn import functional as F
-from optim import lr_scheduler
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad import Value, compile
+from tapegrad.compile import FlatParameters
+from tapegrad.nn import functional as F
+from tapegrad.optim import lr_scheduler
 
 STEPS = 5
 

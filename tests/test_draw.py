@@ -7,7 +7,7 @@ import warnings
 import graphviz
 import pytest
 
-from autograd import Value, draw_graph, save_graph
+from tapegrad import Value, draw_graph, save_graph
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' missing")
 

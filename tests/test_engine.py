@@ -13,7 +13,7 @@ from helpers import collector_off, live_values
 from op_reference import CALLS, apply, key
 from strategies import ALL_OPS
 
-from autograd import (
+from tapegrad import (
     Value,
     detect_anomaly,
     enable_grad,

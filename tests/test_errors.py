@@ -9,7 +9,7 @@ import sys
 import pytest
 from op_reference import record
 
-from autograd import (
+from tapegrad import (
     GradcheckError,
     Op,
     Value,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from op_reference import central_difference, close
 from strategies import expressions
 
-from autograd import Value, grad, gradcheck, topological_order
+from tapegrad import Value, grad, gradcheck, topological_order
 
 KINK_CLEARANCE = 1e-2  # finite differences must not straddle a kink of relu, abs, ...
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from op_reference import close
 from strategies import expressions
 
-from autograd import Value, grad, gradcheck, gradgradcheck, hessian, hvp, jacobian
+from tapegrad import Value, grad, gradcheck, gradgradcheck, hessian, hvp, jacobian
 
 MAX_ORDER = 4
 

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-import optim
-from autograd import Value
-from optim import lr_scheduler
+from tapegrad import optim
+from tapegrad import Value
+from tapegrad.optim import lr_scheduler
 
 
 def sgd(lr: float = 0.1, groups: int = 1) -> optim.SGD:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-import optim
-from autograd import Value, compile
+from tapegrad import optim
+from tapegrad import Value, compile
 
 
 def seed_001(v):

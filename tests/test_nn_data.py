@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nn import data
+from tapegrad.nn import data
 
 GENERATORS = [
     ("moons", lambda **kw: data.make_moons(101, **kw), 101, {0, 1}),

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import Value, gradcheck
-from nn import functional as F
+from tapegrad import Value, gradcheck
+from tapegrad.nn import functional as F
 
 # (name, loss, predictions, targets, kwargs, torch loss, torch d loss / d prediction)
 LOSS_CASES = [

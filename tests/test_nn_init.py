@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-import nn
-from autograd import no_grad
-from nn import init
+from tapegrad import nn
+from tapegrad import no_grad
+from tapegrad.nn import init
 
 FAN_IN, FAN_OUT, COUNT = 400, 100, 40_000
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import nn
-from autograd import Value, gradcheck, no_grad
-from autograd.engine import topological_order
+from tapegrad import nn
+from tapegrad import Value, gradcheck, no_grad
+from tapegrad.engine import topological_order
 
 
 def with_parameters(module: nn.Module, values) -> None:

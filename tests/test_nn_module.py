@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nn
-from autograd import Value
+from tapegrad import nn
+from tapegrad import Value
 
 
 class Block(nn.Module):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import collector_off, live_values
 
-import nn
-import optim
-from nn import functional as F
+from tapegrad import nn
+from tapegrad import optim
+from tapegrad.nn import functional as F
 
 
 def _sgd(params, lr: float) -> None:

@@ -1,6 +1,6 @@
 """Every entry of the op table: forward against math, derivatives against finite differences.
 
-Driven by ``autograd.OPS`` and ``ops.WITH_CONSTANT``: a new entry is tested here as soon
+Driven by ``tapegrad.OPS`` and ``ops.WITH_CONSTANT``: a new entry is tested here as soon
 as it has a reference in ``op_reference.REFERENCES`` (a test fails until it does).
 """
 
@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from op_reference import CALLS, REFERENCES, apply, central_difference, close, reference
 from strategies import ALL_OPS, in_domain, op_inputs
 
-from autograd import OPS, Op, Value, grad
-from autograd.mathlib import FLOATS
-from autograd.ops import WITH_CONSTANT
+from tapegrad import OPS, Op, Value, grad
+from tapegrad.mathlib import FLOATS
+from tapegrad.ops import WITH_CONSTANT
 
 
 def _op_id(op: Op) -> str:

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import optim
-from autograd import Value
+from tapegrad import optim
+from tapegrad import Value
 
 X0 = (0.5, -1.5, 2.0)
 

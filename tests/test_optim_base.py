@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-import optim
-from autograd import Value, no_grad
+from tapegrad import optim
+from tapegrad import Value, no_grad
 
 # --- every hyper-parameter is checked, with PyTorch's wording -------------------------
 
