@@ -13,7 +13,8 @@ The state dict groups a list of Values into one entry, so its keys are the
 
 Model file (``save``/``load``): UTF-8 JSON, one state entry per line, written to a
 temporary file in the same directory and renamed over the target, so a crash never
-leaves a half-written model behind::
+leaves a half-written model behind (see ``_write_atomically`` for links, permissions
+and the leftovers of a killed save)::
 
     {
       "format": "tapegrad-module",
@@ -334,7 +335,13 @@ def _size(entry: Value | list[Value] | _Buffer) -> int | None:
 
 
 def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite real number that a float can hold (an int of 400 digits is not one)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
 
 
 def _size_problem(value: object, size: int | None) -> str | None:
@@ -355,16 +362,33 @@ def _size_problem(value: object, size: int | None) -> str | None:
     return None
 
 
+# A save writes "<dir>/.<name>.<pid>.tapegrad-save" first: the process id says whose it
+# is, so the next save to the same path can remove the leftovers of a killed one.
+_TEMP_SUFFIX = ".tapegrad-save"
+
+
 def _write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A symbolic link is followed (the target is written, the link stays), the file
+    keeps the permission bits of the one it replaces (a new file gets what the umask
+    gives), and temporary files left by a save that was killed are removed.
+    """
+    path = os.path.realpath(path)
+    directory, name = os.path.split(path)
+    _remove_stale_temporaries(directory, name)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=_TEMP_SUFFIX,
+                               dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -372,6 +396,41 @@ def _write_atomically(path: str, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Remove temporary files of earlier saves to ``name`` whose process is gone."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except OSError:
+                pass  # removed by another save meanwhile, or not ours to remove
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
 
 
 def read_model_file(path: str | os.PathLike) -> dict:
@@ -392,6 +451,10 @@ def read_model_file(path: str | os.PathLike) -> dict:
     except json.JSONDecodeError as error:
         raise ValueError(
             f"{path!r} is not valid JSON (truncated or corrupt?): {error}"
+        ) from None
+    except (RecursionError, ValueError) as error:  # nested too deep; an integer too long
+        raise ValueError(
+            f"{path!r} is not a tapegrad model file: its JSON cannot be read ({error})"
         ) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(
