@@ -2,7 +2,7 @@
 
 An update rule is written once with operators and these helpers, so the same code
 steps one Value's float or a ``FlatParameters`` vector. The float path stays the
-builtin (``math.sqrt``, ``max``); arrays get the NumPy function with the same result
+builtin (``math.sqrt``, ``max``, ``/``); arrays get the NumPy function with the same result
 element by element (``np.where(b > a, b, a)`` is exactly what ``max(a, b)`` returns,
 NaN included, where ``np.maximum`` would differ).
 """
@@ -18,6 +18,20 @@ import numpy as np
 def sqrt(x: Any) -> Any:
     """math.sqrt(x) for a number, np.sqrt(x) for an array (both correctly rounded)."""
     return np.sqrt(x) if type(x) is np.ndarray else math.sqrt(x)
+
+
+def div(a: Any, b: Any) -> Any:
+    """a / b as IEEE arithmetic (and PyTorch) define it: 0/0 is NaN, x/0 is +-inf.
+
+    Python raises ZeroDivisionError instead, which would stop an optimizer's step half
+    way (with eps=0 and a zero gradient); arrays already divide this way.
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or a != a:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def maximum(a: Any, b: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._math import sqrt
+from ._math import div, sqrt
 from .checks import EPS, Check, in_range
 from .optimizer import Optimizer, Params, State
 
@@ -62,6 +62,6 @@ class Adadelta(Optimizer):
         rho, eps = group["rho"], group["eps"]
         state["step"] += 1
         state["square_avg"] = state["square_avg"] * rho + (1 - rho) * g * g
-        delta = sqrt(state["acc_delta"] + eps) / sqrt(state["square_avg"] + eps) * g
+        delta = div(sqrt(state["acc_delta"] + eps), sqrt(state["square_avg"] + eps)) * g
         state["acc_delta"] = state["acc_delta"] * rho + (1 - rho) * delta * delta
         return x - group["lr"] * delta

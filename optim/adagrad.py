@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._math import sqrt
+from ._math import div, sqrt
 from .checks import EPS, Check, in_range
 from .optimizer import Optimizer, Params, State
 
@@ -64,4 +64,4 @@ class Adagrad(Optimizer):
         state["step"] += 1
         lr_t = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] = state["sum"] + g * g
-        return x - lr_t * g / (sqrt(state["sum"]) + group["eps"])
+        return x - div(lr_t * g, sqrt(state["sum"]) + group["eps"])

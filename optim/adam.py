@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._math import maximum, sqrt
+from ._math import div, maximum, sqrt
 from .checks import EPS, Check, betas_pair, flag, in_range
 from .optimizer import Optimizer, Params, State, lerp
 
@@ -79,7 +79,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = second = maximum(state["max_exp_avg_sq"], second)
         step_size = group["lr"] / (1 - beta1**t)
         denom = sqrt(second) / (1 - beta2**t) ** 0.5 + group["eps"]
-        return x - step_size * state["exp_avg"] / denom
+        return x - div(step_size * state["exp_avg"], denom)
 
 
 class AdamW(Adam):
@@ -178,5 +178,5 @@ class NAdam(Optimizer):
         state["exp_avg"] = lerp(state["exp_avg"], g, 1 - beta1)
         state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
         denom = sqrt(state["exp_avg_sq"] / (1 - beta2**t)) + group["eps"]
-        x = x + (-lr * (1.0 - mu) / (1.0 - product)) * g / denom
-        return x + (-lr * mu_next / (1.0 - product * mu_next)) * state["exp_avg"] / denom
+        x = x + div((-lr * (1.0 - mu) / (1.0 - product)) * g, denom)
+        return x + div((-lr * mu_next / (1.0 - product * mu_next)) * state["exp_avg"], denom)

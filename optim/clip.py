@@ -8,6 +8,7 @@ alone) and follow ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``. A
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 
 import numpy as np
@@ -44,7 +45,24 @@ def _norm(grads: np.ndarray, norm_type: float) -> float:
             return largest
         # scaled by the largest entry: no overflow for huge gradients
         return largest * math.sqrt(float(np.dot(grads / largest, grads / largest)))
-    return float(np.sum(size**norm_type)) ** (1.0 / norm_type)
+    return _p_norm(size, largest, norm_type)
+
+
+def _p_norm(size: np.ndarray, largest: float, p: float) -> float:
+    """(sum_i size_i^p)^(1/p) for magnitudes ``size`` whose maximum is ``largest``.
+
+    Where the powers would overflow to inf (gradients of 1e200) or underflow (of
+    1e-200), it is computed as largest * (sum_i (size_i / largest)^p)^(1/p), whose
+    powers all lie in [0, 1]; PyTorch's own p-norm returns inf or 0 there. Elsewhere
+    the direct sum, which rounds exactly as PyTorch's does.
+    """
+    if largest == 0.0 or not math.isfinite(largest):  # NaN anywhere is NaN, as in PyTorch
+        return largest
+    with np.errstate(over="ignore", under="ignore"):
+        total = float(np.sum(size**p))
+    if math.isfinite(total) and largest**p >= sys.float_info.min:
+        return total ** (1.0 / p)
+    return largest * float(np.sum((size / largest) ** p)) ** (1.0 / p)
 
 
 def clip_grad_norm_(
@@ -58,7 +76,8 @@ def clip_grad_norm_(
         total = (sum_i |g_i|^p)^(1/p)          (max_i |g_i| for p = inf)
         g_i <- g_i * min(1, max_norm / (total + 1e-6))
 
-    Returns ``total``, the norm before clipping. With ``error_if_nonfinite`` a NaN or
+    Returns ``total``, the norm before clipping (computed without overflow or
+    underflow for any p). With ``error_if_nonfinite`` a NaN or
     infinite total raises RuntimeError instead of scaling every gradient by 0 or NaN.
     """
     name = "clip_grad_norm_"
@@ -76,7 +95,7 @@ def clip_grad_norm_(
     elif norm_type == 2:
         total = math.hypot(*grads)  # no overflow for huge gradients, unlike sum of squares
     else:
-        total = sum(abs(g) ** norm_type for g in grads) ** (1.0 / norm_type)
+        total = _norm(np.array(grads, dtype=np.float64), norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"{name}: the total norm of order {norm_type} of the gradients is {total}, "

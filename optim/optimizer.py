@@ -207,9 +207,15 @@ class Optimizer(abc.ABC):
                 f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
                 "'param_groups'"
             )
+        saved_state = state_dict["state"]
+        if not isinstance(saved_state, Mapping):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: 'state' is {saved_state!r}, "
+                "expected a dict of per-parameter state"
+            )
         groups, by_index = self._loaded_groups(state_dict["param_groups"])
         state = {}
-        for key, saved in state_dict["state"].items():
+        for key, saved in saved_state.items():
             index = int(key) if isinstance(key, str) and key.isdigit() else key
             if index not in by_index:
                 raise ValueError(
@@ -231,10 +237,17 @@ class Optimizer(abc.ABC):
                 f"{name}: loaded state dict has a different number of parameter groups"
             )
         groups, by_index = [], {}
-        for current, saved in zip(self.param_groups, saved_groups, strict=True):
-            if not isinstance(saved, Mapping) or len(saved.get("params", ())) != len(
-                current["params"]
+        for number, (current, saved) in enumerate(zip(self.param_groups, saved_groups,
+                                                      strict=True)):
+            indices = saved.get("params") if isinstance(saved, Mapping) else None
+            if not isinstance(indices, (list, tuple)) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in indices
             ):
+                raise ValueError(
+                    f"{name}: loaded parameter group {number} is {saved!r}, expected a dict "
+                    "whose 'params' is a list of parameter indices"
+                )
+            if len(indices) != len(current["params"]):
                 raise ValueError(
                     f"{name}: loaded state dict contains a parameter group "
                     "that doesn't match the size of optimizer's group"

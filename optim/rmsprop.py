@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._math import maximum, sqrt
+from ._math import div, maximum, sqrt
 from .checks import EPS, MOMENTUM, Check, flag, in_range
 from .optimizer import Optimizer, Params, State, lerp
 
@@ -83,6 +83,6 @@ class RMSprop(Optimizer):
             variance = maximum(variance - state["grad_avg"] * state["grad_avg"], 0.0)
         scale = sqrt(variance) + group["eps"]
         if group["momentum"] > 0:
-            state["momentum_buffer"] = state["momentum_buffer"] * group["momentum"] + g / scale
+            state["momentum_buffer"] = state["momentum_buffer"] * group["momentum"] + div(g, scale)
             return x - group["lr"] * state["momentum_buffer"]
-        return x - group["lr"] * g / scale
+        return x - div(group["lr"] * g, scale)
