@@ -44,7 +44,7 @@ def _blocks(text: str) -> list[tuple[str, int, str]]:
 def _same(got: object, expected: object) -> bool:
     if isinstance(expected, float) and isinstance(got, float):
         return math.isclose(got, expected, rel_tol=1e-12, abs_tol=1e-300)
-    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
+    if isinstance(expected, (list, tuple)) and type(got) is type(expected):
         return len(got) == len(expected) and all(map(_same, got, expected))
     return type(got) is type(expected) and got == expected
 
