@@ -17,6 +17,7 @@ import io
 import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -27,8 +28,15 @@ EXPECT = re.compile(r"^(?P<indent>\s*)(?P<expr>\S.*?)\s+# -> (?P<literal>.+?)\s*
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
-def _blocks(text: str) -> list[tuple[str, int, str]]:
-    """(info string, line number of the first code line, code) of every fenced block."""
+class Block(NamedTuple):
+    info: str  # the fence's info string: "python", "bash", "" ...
+    first: int  # line number of the first code line
+    last: int  # line number of the closing fence
+    code: str
+
+
+def _blocks(text: str) -> list[Block]:
+    """Every fenced block of a Markdown text, in order."""
     blocks, lines, i = [], text.splitlines(), 0
     while i < len(lines):
         start = FENCE.match(lines[i])
@@ -36,7 +44,7 @@ def _blocks(text: str) -> list[tuple[str, int, str]]:
             i += 1
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-        blocks.append((start.group(1).strip(), i + 2, "\n".join(lines[i + 1:end])))
+        blocks.append(Block(start.group(1).strip(), i + 2, end + 1, "\n".join(lines[i + 1:end])))
         i = end + 1
     return blocks
 
@@ -67,21 +75,20 @@ def _checked(code: str, path: Path, first_line: int) -> str:
     return "\n".join(out)
 
 
-def _python_examples(path: Path) -> list[tuple[int, str, str | None]]:
-    """(line, code, expected output or None) of every python block of a page."""
-    blocks = _blocks(path.read_text(encoding="utf-8"))
+def _python_examples(path: Path) -> list[tuple[Block, str | None]]:
+    """Every python block of a page, with the output it must print (or None): the
+    plain block right after it, separated by blank lines only."""
+    text = path.read_text(encoding="utf-8")
+    lines, blocks = text.splitlines(), _blocks(text)
     examples = []
-    for k, (info, line, code) in enumerate(blocks):
-        if info.split()[:1] != ["python"]:
+    for block, after in zip(blocks, [*blocks[1:], None]):
+        if block.info.split()[:1] != ["python"]:
             continue
-        follows = blocks[k + 1] if k + 1 < len(blocks) else None
         printed = None
-        if follows is not None and follows[0] == "":
-            between = path.read_text(encoding="utf-8").splitlines()[
-                line + code.count("\n"):follows[1] - 2]
-            if not any(s.strip() for s in between):
-                printed = follows[2]
-        examples.append((line, code, printed))
+        if after is not None and after.info == "":
+            if not any(s.strip() for s in lines[block.last:after.first - 2]):
+                printed = after.code
+        examples.append((block, printed))
     return examples
 
 
@@ -93,15 +100,15 @@ def _pages_with_python() -> list[Path]:
 def test_python_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__readme__", "_expect": _expect}
-    for line, code, printed in _python_examples(page):
+    for block, printed in _python_examples(page):
         # Leading newlines keep the page's line numbers in tracebacks.
-        source = "\n" * (line - 1) + _checked(code, page, line)
+        source = "\n" * (block.first - 1) + _checked(block.code, page, block.first)
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
             exec(compile(source, str(page), "exec"), namespace)  # noqa: S102
         if printed is not None:
             assert stdout.getvalue().rstrip("\n") == printed, (
-                f"{page.name}:{line}: the block prints something else than the page shows"
+                f"{page.name}:{block.first}: the block prints something else than the page shows"
             )
 
 
@@ -110,6 +117,19 @@ def test_expectations_are_checked() -> None:
     code = _checked("1 + 1  # -> 3", Path("page.md"), 1)
     with pytest.raises(AssertionError, match="page.md:1: the example says 3"):
         exec(code, {"_expect": _expect})  # noqa: S102
+
+
+def test_printed_output_is_the_plain_block_right_after(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nprint(1)\n```\n\n```\n1\n```\n\n"
+        "```python\nprint(2)\n```\nsome words\n```\nnot output\n```\n",
+        encoding="utf-8",
+    )
+    assert [(b.first, b.code, printed) for b, printed in _python_examples(page)] == [
+        (2, "print(1)", "1"),
+        (10, "print(2)", None),
+    ]
 
 
 def _anchors(path: Path) -> set[str]:
