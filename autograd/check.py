@@ -72,7 +72,9 @@ def numeric_grad(
     try:
         point = [float(x) for x in point]
     except (TypeError, ValueError) as error:
-        raise TypeError(f"numeric_grad: the point must be a sequence of numbers ({error})") from None
+        raise TypeError(
+            f"numeric_grad: the point must be a sequence of numbers ({error})"
+        ) from None
 
     def value(p: list[float]) -> list[float]:
         ys = _outputs(f, p)
