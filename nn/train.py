@@ -164,7 +164,13 @@ def _sign(outputs: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean((outputs[:, 0] > 0) == (targets > 0)))
 
 
-ACCURACIES: dict[str, Metric] = {"argmax": _argmax, "sign": _sign}
+def _threshold(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Fraction of samples whose single output, read as the probability of class 1
+    (a sigmoid output), is above 1/2 exactly when their label is 1."""
+    return float(np.mean((outputs[:, 0] > 0.5) == (targets == 1)))
+
+
+ACCURACIES: dict[str, Metric] = {"argmax": _argmax, "sign": _sign, "threshold": _threshold}
 
 
 def _metric(accuracy: str | Metric | None) -> Metric | None:
@@ -310,7 +316,8 @@ def fit(
 
     After each epoch: ``val`` (X_val, y_val) is scored (its mean loss, and accuracy);
     ``accuracy`` ("argmax": highest output is the label, "sign": the single output's
-    sign is the target's, or a function (outputs (n, k) array, targets) -> float) is
+    sign is the target's, "threshold": the single output, a probability, is above 1/2
+    for label 1 only, or a function (outputs (n, k) array, targets) -> float) is
     measured on the training set and ``val`` at the epoch's end; ``scheduler.step()``
     runs (``step(val loss)``, or the training loss without ``val``, for
     ReduceLROnPlateau); with ``early_stopping=patience`` training stops once the

@@ -157,6 +157,15 @@ def test_sign_accuracy_for_a_single_output():
     assert history.train_acc == [0.5]
 
 
+def test_threshold_accuracy_reads_a_sigmoid_output_as_a_probability():
+    model = nn.Neuron(1, "sigmoid", init="zeros")
+    model.w[0].data = 1.0
+    X, y = [[-2.0], [-1.0], [1.0], [3.0], [0.0]], [0, 1, 1, 0, 0]  # p = 1/2 at 0 is class 0
+    history = nn.fit(model, F.mse_loss, (X, y), optim.SGD(model.parameters(), lr=0.0),
+                     accuracy="threshold")
+    assert history.train_acc == [0.6]
+
+
 def test_verbose_prints_one_row_per_epoch_and_no_bar_off_a_terminal(capsys):
     model, opt = _line()
     nn.fit(model, F.mse_loss, ([[1.0]], [2.0]), opt, epochs=2, verbose=True)
