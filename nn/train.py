@@ -101,31 +101,34 @@ class History:
         if not self.epochs:
             raise ValueError("History.plot: nothing to plot, no epoch was recorded")
         panels = 3 if self.train_acc else 2
+        dots = len(self.epochs) <= 40  # markers on short runs; on long ones they make a band
+        train, val = ("o-", "s-") if dots else ("-", "-")
         fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4))
         ax = axes[0]
         steps = len(self.step_loss)
         per_epoch = steps / len(self.epochs)
         ax.plot([(k + 1) / per_epoch for k in range(steps)], self.step_loss, color="tab:blue",
                 alpha=0.35, lw=1, label="each update")
-        ax.plot(self.epochs, self.train_loss, "o-", color="tab:blue", ms=3,
+        ax.plot(self.epochs, self.train_loss, train, color="tab:blue", ms=3,
                 label="training (epoch mean)")
         if self.val_loss:
-            ax.plot(self.epochs, self.val_loss, "s-", color="tab:orange", ms=3, label="validation")
+            ax.plot(self.epochs, self.val_loss, val, color="tab:orange", ms=3, label="validation")
         ax.set(xlabel="epoch", ylabel="loss", title="loss")
         if min(self.step_loss + self.train_loss) > 0 and _spans_decades(self.step_loss):
             ax.set_yscale("log")
         ax.legend()
         if self.train_acc:
             ax = axes[1]
-            ax.plot(self.epochs, self.train_acc, "o-", color="tab:blue", ms=3, label="training")
+            ax.plot(self.epochs, self.train_acc, train, color="tab:blue", ms=3, label="training")
             if self.val_acc:
-                ax.plot(self.epochs, self.val_acc, "s-", color="tab:orange", ms=3,
+                ax.plot(self.epochs, self.val_acc, val, color="tab:orange", ms=3,
                         label="validation")
             ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
             ax.legend()
         ax = axes[-1]
-        ax.plot(self.epochs, self.lr, "o-", color="tab:green", ms=3, label="learning rate")
+        ax.plot(self.epochs, self.lr, train, color="tab:green", ms=3, label="learning rate")
         ax.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+        ax.set_ylim(bottom=0)
         ax.legend()
         fig.suptitle(title)
         fig.tight_layout()
