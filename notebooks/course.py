@@ -17,6 +17,21 @@ os.environ.setdefault("TAPEGRAD_QUIET", "1")
 OUT = Path(tempfile.mkdtemp(prefix="tapegrad-course-"))
 
 
+def _inline_figures() -> None:
+    """Figures drawn in a notebook show below their cell (the demos switch to Agg, so the
+    inline backend must be active before a demo runs to be restored after it)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):
+        shell.run_line_magic("matplotlib", "inline")
+
+
+_inline_figures()
+
+
 def demo(name: str, *options: str) -> Path:
     """Run ``python -m demos NAME OPTIONS`` (its printout appears below the cell), show
     every figure it wrote, and return the folder holding them."""

@@ -198,7 +198,7 @@ def test_history_plot_draws_loss_accuracy_and_rate():
     fig = history.plot("two points")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy", "learning rate"]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
-        "each update", "training (epoch mean)", "validation"]
+        "each update", "training (epoch mean)", "validation", "lowest validation loss (epoch 3)"]
     assert list(fig.axes[2].get_lines()[0].get_ydata()) == [0.1, 0.1, 0.1]
 
 
