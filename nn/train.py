@@ -119,7 +119,7 @@ class History:
         ax.set(xlabel="epoch", ylabel="loss", title="loss")
         if min(self.step_loss + self.train_loss) > 0 and _spans_decades(self.step_loss):
             ax.set_yscale("log")
-        ax.legend()
+        ax.legend(fontsize=8)
         if self.train_acc:
             ax = axes[1]
             ax.plot(self.epochs, self.train_acc, train, color="tab:blue", ms=3, label="training")
@@ -127,12 +127,12 @@ class History:
                 ax.plot(self.epochs, self.val_acc, val, color="tab:orange", ms=3,
                         label="validation")
             ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-            ax.legend()
+            ax.legend(fontsize=8)
         ax = axes[-1]
         ax.plot(self.epochs, self.lr, train, color="tab:green", ms=3, label="learning rate")
         ax.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
         ax.set_ylim(bottom=0)
-        ax.legend()
+        ax.legend(fontsize=8)
         fig.suptitle(title)
         fig.tight_layout()
         return fig

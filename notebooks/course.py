@@ -32,9 +32,10 @@ def _inline_figures() -> None:
 _inline_figures()
 
 
-def demo(name: str, *options: str) -> Path:
+def demo(name: str, *options: str, show: tuple[str, ...] | None = None) -> Path:
     """Run ``python -m demos NAME OPTIONS`` (its printout appears below the cell), show
-    every figure it wrote, and return the folder holding them."""
+    the figures it wrote (those named in ``show``, file names without .png, or all),
+    and return the folder holding them."""
     import matplotlib
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
@@ -48,5 +49,6 @@ def demo(name: str, *options: str) -> Path:
     finally:  # the demos draw on Agg (files only); the notebook's figures show inline again
         plt.switch_backend(backend)
     for png in sorted(out.glob("*.png")):
-        display(Image(filename=str(png)))
+        if show is None or png.stem in show:
+            display(Image(filename=str(png)))
     return out
