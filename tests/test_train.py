@@ -74,6 +74,14 @@ def test_compiled_and_eager_give_the_same_history(flat):
                                [p.data for p in eager.parameters()], rtol=0, atol=1e-12)
 
 
+def test_a_compiled_loss_trains_without_a_model_and_restores_nothing_it_did_not_set():
+    model = nn.Neuron(1, "linear", init="zeros", bias=False)
+    loss = compile(lambda x, t: (model(x) - t) ** 2, model.parameters())
+    history = nn.fit(None, loss, ([[1.0]], [2.0]), optim.SGD([loss.flat()], lr=0.1), epochs=3)
+    np.testing.assert_allclose(history.step_loss, [4.0, 2.56, 1.6384], rtol=1e-15)
+    assert model.w[0].data == pytest.approx(2 - 2 * 0.8**3, abs=1e-15)  # synced from flat
+
+
 def _line(lr=0.1):
     """y = w x from w = 0 on the single sample (1, 2): w_t = 2 - 2 (1 - 2 lr)^t."""
     model = nn.Neuron(1, "linear", init="zeros", bias=False)
