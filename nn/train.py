@@ -12,8 +12,14 @@ Each epoch shuffles the training set into mini-batches and, for every batch::
     optimizer.step()
 
 then measures the epoch (validation loss, accuracies) and steps the scheduler. A
-compiled loss runs the same loop at array speed: pass ``compile(...)``'s result as
-``loss_fn`` (see ``BatchLoss``). The engine's compiler is never imported here.
+compiled loss runs the same loop at array speed, each batch one call on arrays (see
+``BatchLoss``; the engine's compiler is never imported here)::
+
+    loss = tapegrad.compile(lambda x, t: F.cross_entropy([model(x)], [t]), params,
+                            labels={1: range(10)})
+    scores = tapegrad.compile(model, params)      # only to measure accuracy
+    history = nn.fit(scores, loss, (X, y), optim.SGD([loss.flat()], lr=0.1), epochs=20,
+                     batch_size=32, val=(X_val, y_val), accuracy="argmax")
 """
 
 from __future__ import annotations
@@ -53,9 +59,9 @@ class BatchLoss(Protocol):
 @dataclass
 class History:
     """What ``fit`` measured. Per update: ``step_loss``. Per epoch (``epochs`` = 1, 2,
-    ...): ``lr`` (the rate used in that epoch), ``train_loss`` (mean of the epoch's
-    batch losses, weighted by batch size), ``val_loss``, ``train_acc``, ``val_acc``
-    (empty when not measured). ``best_epoch`` has the lowest validation loss (training
+    ...): ``lr`` (the first parameter group's rate in that epoch), ``train_loss`` (mean
+    of the epoch's batch losses, weighted by batch size), ``val_loss``, ``train_acc``,
+    ``val_acc`` (empty when not measured). ``best_epoch`` has the lowest validation loss (training
     loss without validation); ``stopped_early`` says whether early stopping ended it.
     """
 
