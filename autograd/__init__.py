@@ -8,6 +8,7 @@ from .check import GradcheckError, gradcheck, gradgradcheck
 from .compile import Compiled, CompileError, compile
 from .draw import draw_graph, save_graph
 from .engine import backward, grad, topological_order
+from .explain import Explanation, explain
 from .functional import hessian, hvp, jacobian
 from .mode import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
@@ -19,5 +20,6 @@ __all__ = [
     "Value", "Op", "OPS", "no_grad", "enable_grad", "detect_anomaly",
     "backward", "grad", "topological_order", "jacobian", "hessian", "hvp",
     "gradcheck", "gradgradcheck", "GradcheckError", "draw_graph", "save_graph",
+    "explain", "Explanation",
     "compile", "Compiled", "CompileError", "nn", "optim",
 ]

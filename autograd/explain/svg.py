@@ -1,0 +1,94 @@
+"""A laid-out graph as inline SVG: one box per Value (name, op, data, gradient) and a
+curve per edge, with the role of each input written on it where the order matters.
+
+Every text is escaped, so any label renders verbatim. The page animates these
+elements through their ids and data attributes; the diagram fallback draws them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from .layout import BOX_HEIGHT, BOX_WIDTH, Layout
+from .record import Node
+from .terms import number
+
+# Ops whose inputs are not interchangeable: their edges say which input is which.
+_POSITIONAL = {"subtract", "divide", "power"}
+_MAX_NAME = 14  # characters of a name that fit in a box
+
+
+def grad_caption(root: str) -> str:
+    """What a box's gradient line is: ``dL/d·`` for a root named L."""
+    return f"d{root}/d·" if len(root) <= 6 else "grad"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_NAME else text[:_MAX_NAME - 1] + "…"
+
+
+def _edge(nodes: Sequence[Node], layout: Layout, child: int, k: int) -> str:
+    node, parent = nodes[child], nodes[child].parents[k]
+    px, py = layout.boxes[parent]
+    cx, cy = layout.boxes[child]
+    x1, y1 = px + BOX_WIDTH, py + BOX_HEIGHT / 2
+    # Spread a box's inputs along its left side so that their labels do not overlap.
+    n = len(node.parents)
+    x2, y2 = cx, cy + BOX_HEIGHT * (k + 1) / (n + 1)
+    bend = max(abs(x2 - x1) / 2, 30)
+    path = (f'<path class="edge" id="e{child}-{k}" data-from="{parent}" data-to="{child}" '
+            f'd="M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} '
+            f'{x2:.1f},{y2:.1f}"/>')
+    role = node.roles[k]
+    if node.op == "weighted sum" or (node.op in _POSITIONAL and len(node.parents) == 2):
+        if n <= 12:
+            path += (f'<text class="role" x="{x2 - 4:.1f}" y="{y2 - 3:.1f}" '
+                     f'text-anchor="end">{escape(role)}</text>')
+    return path
+
+
+def render_svg(
+    nodes: Sequence[Node],
+    layout: Layout,
+    grads: Mapping[int, str],
+    shown: bool,
+) -> str:
+    """The SVG of the laid-out nodes. ``grads`` maps a node to its ``data-grad``
+    (Python's repr of the gradient; missing means not computed yet); ``shown`` says
+    whether data and gradients are written in the boxes (the page fills them as it
+    steps)."""
+    root = nodes[-1].name
+    caption = grad_caption(root)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" '
+             f'width="{layout.width:.0f}" height="{layout.height:.0f}" '
+             f'viewBox="0 0 {layout.width:.0f} {layout.height:.0f}">', '<g class="edges">']
+    for i in layout.boxes:
+        for k, p in enumerate(nodes[i].parents):
+            if p in layout.boxes:
+                parts.append(_edge(nodes, layout, i, k))
+    parts.append('</g><g class="values">')
+    for i, (x, y) in layout.boxes.items():
+        node = nodes[i]
+        kind = "constant" if node.constant else ("input" if node.op is None else "computed")
+        grad = grads.get(i, "")
+        label = "" if node.label is None else f' data-label="{escape(node.label)}"'
+        data_text = number(node.data) if shown or node.op is None else ""
+        grad_text = number(float(grad)) if shown and grad else "—"
+        if node.constant:
+            grad_text = "none needed"
+        parts.append(
+            f'<g class="value {kind}" id="v{i}" data-index="{i}" data-name="{escape(node.name)}"'
+            f'{label} data-value="{node.data!r}" data-grad="{grad}" '
+            f'transform="translate({x:.1f},{y:.1f})">'
+            f'<title>{escape(node.name)}{": " + escape(node.formula) if node.formula else ""}'
+            f'</title>'
+            f'<rect width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6"/>'
+            f'<text class="name" x="8" y="17">{escape(_short(node.name))}</text>'
+            f'<text class="op" x="{BOX_WIDTH - 8}" y="17" text-anchor="end">'
+            f'{escape(node.symbol)}</text>'
+            f'<text class="data" x="8" y="35">data <tspan class="num">{data_text}</tspan></text>'
+            f'<text class="grad" x="8" y="51">{escape(caption)} '
+            f'<tspan class="num">{grad_text}</tspan></text></g>')
+    parts.append("</g></svg>")
+    return "".join(parts)
