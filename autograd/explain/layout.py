@@ -57,7 +57,9 @@ def _columns(nodes: Sequence[Node], kept: list[int]) -> dict[int, int]:
     return column
 
 
-def _ordered_rows(nodes: Sequence[Node], kept: list[int], column: dict[int, int]) -> list[list[int]]:
+def _ordered_rows(
+    nodes: Sequence[Node], kept: list[int], column: dict[int, int]
+) -> list[list[int]]:
     layers: list[list[int]] = [[] for _ in range(max(column.values()) + 1)]
     for i in kept:
         layers[column[i]].append(i)

@@ -102,7 +102,8 @@ shown as — until backward reaches it. Click a Value for its history; keys: ←
 <button id="prev" type="button" title="one step back (←)">◀ back</button>
 <button id="play" type="button" title="play or pause (space)">▶ play</button>
 <button id="next" type="button" title="one step forward (→)">next ▶</button>
-<button id="to-backward" type="button" title="skip to the start of backward">▶| to backward</button>
+<button id="to-backward" type="button" title="skip to the start of backward">▶| to
+backward</button>
 <label>speed <input id="speed" type="range" min="1" max="20" value="3"> steps/s</label>
 <span id="step" data-index="0" data-total="{total}">step 0 of {total}</span>
 </nav>
@@ -112,7 +113,8 @@ shown as — until backward reaches it. Click a Value for its history; keys: ←
 gradient was added up.</p></aside></main>
 <footer class="legend"><span class="key input">input</span>
 <span class="key computed">computed</span><span class="key constant">constant (no gradient)</span>
-<span class="key current">this step's node</span><span class="key related">its inputs / parents</span>
+<span class="key current">this step's node</span>
+<span class="key related">its inputs / parents</span>
 </footer>
 <script type="application/json" id="record">{data}</script>
 <script>{_asset("page.js")}</script>

@@ -25,7 +25,13 @@ def grad_caption(root: str) -> str:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _MAX_NAME else text[:_MAX_NAME - 1] + "…"
+    """A name that fits its box; a dotted parameter name keeps its end
+    (``…neurons.3.w.2``), where the parts that tell parameters apart are."""
+    if len(text) <= _MAX_NAME:
+        return text
+    if "." in text:
+        return "…" + text[-(_MAX_NAME - 1):]
+    return text[:_MAX_NAME - 1] + "…"
 
 
 def _edge(nodes: Sequence[Node], layout: Layout, child: int, k: int) -> str:

@@ -97,7 +97,9 @@ def _join(a: Term, symbol: str, b: Term, strength: int, right: int) -> Term:
         return Term(a.names + " …", a.numbers + " …", strength, strength)
     an, anum = _wrap(a, strength)
     bn, bnum = _wrap(b, right)
-    if symbol in "+-" and bnum.startswith("-"):  # "2 - -3" reads badly
+    # "2 - -3" and "2 + -3" read badly; "2 + -1 * 3" is clear enough.
+    negative_atom = b.number_strength == _NEGATION
+    if bnum.startswith("-") and (symbol == "-" or (symbol == "+" and negative_atom)):
         bnum = f"({bnum})"
     return Term(f"{an} {symbol} {bn}", f"{anum} {symbol} {bnum}", strength, strength)
 
