@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from .record import Node
 
-BOX_WIDTH, BOX_HEIGHT = 150, 58
-COLUMN_GAP, ROW_GAP, BAND_GAP, MARGIN = 70, 22, 50, 20
+BOX_WIDTH, BOX_HEIGHT = 136, 52
+COLUMN_GAP, ROW_GAP, BAND_GAP, MARGIN = 64, 14, 44, 16
 
 
 @dataclass(frozen=True)

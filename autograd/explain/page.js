@@ -124,7 +124,7 @@
       const g = state.grad.get(id);
       box.setAttribute("data-grad", g ? g[0] : "");
       setNumber(box, "data", state.computed.has(id) ? n.short : "");
-      setNumber(box, "grad", n.constant ? "none needed" : g ? g[1] : "—");
+      setNumber(box, "grad", n.constant ? "none" : g ? g[1] : "—");
       box.classList.toggle("pending", !state.computed.has(id));
     }
     clearMarks();

@@ -130,7 +130,7 @@ def symbol(v: Value) -> str:
         return f"{c} {op.symbol}" if op.constant_at == 0 else f"{op.symbol} {c}"
     if op.has_arg:
         return f"{op.symbol} {number(v.arg)}"
-    return op.symbol
+    return "Σ w·x" if op.name == "dot" else op.symbol
 
 
 def _edge_order(v: Value) -> list[int]:

@@ -16,7 +16,8 @@ from .terms import number
 
 # Ops whose inputs are not interchangeable: their edges say which input is which.
 _POSITIONAL = {"subtract", "divide", "power"}
-_MAX_NAME = 14  # characters of a name that fit in a box
+_MAX_NAME = 13  # characters of a name that fit in a box beside its op
+_MAX_LEAF_NAME = 17  # and in a box without one
 
 
 def grad_caption(root: str) -> str:
@@ -24,14 +25,14 @@ def grad_caption(root: str) -> str:
     return f"d{root}/d·" if len(root) <= 6 else "grad"
 
 
-def _short(text: str) -> str:
-    """A name that fits its box; a dotted parameter name keeps its end
-    (``…neurons.3.w.2``), where the parts that tell parameters apart are."""
-    if len(text) <= _MAX_NAME:
+def _short(text: str, room: int) -> str:
+    """A name that fits in ``room`` characters; a dotted parameter name keeps its end
+    (``…1.neurons.3.w.2``), where the parts that tell parameters apart are."""
+    if len(text) <= room:
         return text
     if "." in text:
-        return "…" + text[-(_MAX_NAME - 1):]
-    return text[:_MAX_NAME - 1] + "…"
+        return "…" + text[-(room - 1):]
+    return text[:room - 1] + "…"
 
 
 def _edge(nodes: Sequence[Node], layout: Layout, child: int, k: int) -> str:
@@ -39,19 +40,29 @@ def _edge(nodes: Sequence[Node], layout: Layout, child: int, k: int) -> str:
     px, py = layout.boxes[parent]
     cx, cy = layout.boxes[child]
     x1, y1 = px + BOX_WIDTH, py + BOX_HEIGHT / 2
-    # Spread a box's inputs along its left side so that their labels do not overlap.
+    # Spread a box's inputs along its left side.
     n = len(node.parents)
     x2, y2 = cx, cy + BOX_HEIGHT * (k + 1) / (n + 1)
     bend = max(abs(x2 - x1) / 2, 30)
+    c1, c2 = (x1 + bend, y1), (x2 - bend, y2)
     path = (f'<path class="edge" id="e{child}-{k}" data-from="{parent}" data-to="{child}" '
-            f'd="M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} '
+            f'd="M{x1:.1f},{y1:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} '
             f'{x2:.1f},{y2:.1f}"/>')
-    role = node.roles[k]
-    if node.op == "weighted sum" or (node.op in _POSITIONAL and len(node.parents) == 2):
-        if n <= 12:
-            path += (f'<text class="role" x="{x2 - 4:.1f}" y="{y2 - 3:.1f}" '
-                     f'text-anchor="end">{escape(role)}</text>')
+    if (node.op == "weighted sum" and n <= 13) or (node.op in _POSITIONAL and n == 2):
+        # The role on the curve near its start: edges into one box converge at its
+        # side, but leave from different boxes.
+        t = 0.3
+        lx, ly = (sum(w * p for w, p in zip(_bezier_weights(t), (x1, c1[0], c2[0], x2))),
+                  sum(w * p for w, p in zip(_bezier_weights(t), (y1, c1[1], c2[1], y2))))
+        path += (f'<text class="role" x="{lx:.1f}" y="{ly - 3:.1f}" '
+                 f'text-anchor="middle">{escape(node.roles[k])}</text>')
     return path
+
+
+def _bezier_weights(t: float) -> tuple[float, float, float, float]:
+    """Weights of a cubic Bezier curve's four points at parameter ``t``."""
+    u = 1.0 - t
+    return u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t
 
 
 def render_svg(
@@ -82,7 +93,7 @@ def render_svg(
         data_text = number(node.data) if shown or node.op is None else ""
         grad_text = number(float(grad)) if shown and grad else "—"
         if node.constant:
-            grad_text = "none needed"
+            grad_text = "none"
         parts.append(
             f'<g class="value {kind}" id="v{i}" data-index="{i}" data-name="{escape(node.name)}"'
             f'{label} data-value="{node.data!r}" data-grad="{grad}" '
@@ -90,11 +101,11 @@ def render_svg(
             f'<title>{escape(node.name)}{": " + escape(node.formula) if node.formula else ""}'
             f'</title>'
             f'<rect width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6"/>'
-            f'<text class="name" x="8" y="17">{escape(_short(node.name))}</text>'
-            f'<text class="op" x="{BOX_WIDTH - 8}" y="17" text-anchor="end">'
+            f'<text class="name" x="8" y="16">{escape(_short(node.name, _MAX_NAME if node.symbol else _MAX_LEAF_NAME))}</text>'
+            f'<text class="op" x="{BOX_WIDTH - 8}" y="16" text-anchor="end">'
             f'{escape(node.symbol)}</text>'
-            f'<text class="data" x="8" y="35">data <tspan class="num">{data_text}</tspan></text>'
-            f'<text class="grad" x="8" y="51">{escape(caption)} '
+            f'<text class="data" x="8" y="32">data <tspan class="num">{data_text}</tspan></text>'
+            f'<text class="grad" x="8" y="47">{escape(caption)} '
             f'<tspan class="num">{grad_text}</tspan></text></g>')
     parts.append("</g></svg>")
     return "".join(parts)
