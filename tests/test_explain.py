@@ -309,7 +309,7 @@ def test_save_html_and_jupyter(tmp_path):
 def test_page_assets_are_package_data():
     from importlib.resources import files
 
-    for name in ("page.js", "page.css"):
+    for name in ("page.js", "page.css", "graph.css"):
         assert files("tapegrad.explain").joinpath(name).read_text(encoding="utf-8").strip()
 
 

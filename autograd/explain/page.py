@@ -21,16 +21,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
-from importlib.resources import files
 
 from .layout import lay_out, nearest
 from .record import BackwardStep, ForwardStep, Node
-from .svg import grad_caption, render_svg
+from .svg import asset, grad_caption, render_svg
 from .terms import number
-
-
-def _asset(name: str) -> str:
-    return files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def _payload(
@@ -88,7 +83,7 @@ def html_page(
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>backprop through {escape(root)}, step by step</title>
-<style>{_asset("page.css")}</style></head>
+<style>{asset("page.css")}{asset("graph.css")}</style></head>
 <body>
 <header><h1>Backprop through <code>{escape(root)}</code>, step by step</h1>
 <p class="help">Forward computes every Value from its inputs; backward then sends
@@ -117,7 +112,7 @@ gradient was added up.</p></aside></main>
 <span class="key related">its inputs / parents</span>
 </footer>
 <script type="application/json" id="record">{data}</script>
-<script>{_asset("page.js")}</script>
+<script>{asset("page.js")}</script>
 </body></html>
 """
 

@@ -88,9 +88,9 @@ def local_gradients(op: Op, m, g, out, inputs, arg) -> tuple:
     return (grads,) if op.arity == 1 else tuple(grads)
 
 
-def _order(root: Value) -> list[Value]:
-    """Every Value behind ``root``, parents first: leaves just before their first use,
-    the others in the order ``backward()`` reverses."""
+def values_in_order(root: Value) -> list[Value]:
+    """Every Value behind ``root``, parents first, in the record's order: leaves just
+    before their first use, the others in the order ``backward()`` reverses."""
     seen: set[int] = set()
     order: list[Value] = []
     for v in topological_order(root) or [root]:
@@ -150,14 +150,15 @@ def _fail(v: Value, error: Exception) -> Exception:
 
 
 def record(
-    root: Value, given_names: dict[int, str]
+    root: Value, given_names: dict[int, str], backward: bool = True
 ) -> tuple[list[Node], list[ForwardStep | BackwardStep]]:
-    """The nodes behind ``root`` and the steps of one forward and backward pass.
+    """The nodes behind ``root`` and the steps of one forward and (with ``backward``)
+    backward pass.
 
     Gradients start at 0 for every node, as after ``zero_grad()``; no ``.grad``
     field of the graph is read or written.
     """
-    order = _order(root)
+    order = values_in_order(root)
     index = {id(v): i for i, v in enumerate(order)}
     names = _names(order, root, given_names)
     terms = [Term.named(name, v.data) for name, v in zip(names, order)]
@@ -177,7 +178,7 @@ def record(
             i, f"{names[i]} = {formula.names} = {formula.numbers} = {number(v.data)}"))
 
     grads: list[float | None] = [None] * len(order)
-    if root.grad is not None:
+    if backward and root.grad is not None:
         grads[-1] = 1.0
         steps.append(BackwardStep(len(order) - 1, f"d {out_name} / d {out_name} = 1",
                                   1.0, (), kind="seed"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
+from importlib.resources import files
 
 from .layout import BOX_HEIGHT, BOX_WIDTH, Layout
 from .record import Node
@@ -18,6 +19,11 @@ from .terms import number
 _POSITIONAL = {"subtract", "divide", "power"}
 _MAX_NAME = 13  # characters of a name that fit in a box beside its op
 _MAX_LEAF_NAME = 17  # and in a box without one
+
+
+def asset(name: str) -> str:
+    """A text file shipped with this package (the page's script and styles)."""
+    return files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def grad_caption(root: str) -> str:
@@ -109,3 +115,11 @@ def render_svg(
             f'<tspan class="num">{grad_text}</tspan></text></g>')
     parts.append("</g></svg>")
     return "".join(parts)
+
+
+def standalone_svg(nodes: Sequence[Node], layout: Layout, grads: Mapping[int, str]) -> str:
+    """The finished graph as an SVG document that carries its own style (for
+    Jupyter, where no page is around it): data and gradients written in the boxes."""
+    svg = render_svg(nodes, layout, grads, shown=True)
+    head = svg.index(">") + 1
+    return f"{svg[:head]}<style>{asset('graph.css')}</style>{svg[head:]}"
