@@ -6,6 +6,10 @@
   const steps = record.steps;
   const nodes = new Map(record.nodes.map((n) => [n.id, n]));
   const boxes = new Map(record.nodes.map((n) => [n.id, document.getElementById("v" + n.id)]));
+  // Each box's number fields and what they show now: only changes touch the page.
+  const fields = new Map(Array.from(boxes, ([id, box]) => [id, {
+    data: box.querySelector(".data .num"), grad: box.querySelector(".grad .num"),
+    shown: null }]));
   const stepEl = document.getElementById("step");
   const formula = document.getElementById("formula");
   const details = document.getElementById("details");
@@ -45,10 +49,6 @@
     el.textContent = content;
     if (cls) el.className = cls;
     return el;
-  }
-
-  function setNumber(box, cls, value) {
-    box.querySelector("." + cls + " .num").textContent = value;
   }
 
   function clearMarks() {
@@ -122,10 +122,15 @@
     for (const [id, box] of boxes) {
       const n = nodes.get(id);
       const g = state.grad.get(id);
+      const computed = state.computed.has(id);
+      const f = fields.get(id);
+      const shown = [computed, g ? g[0] : ""].join("|");
+      if (f.shown === shown) continue;
+      f.shown = shown;
       box.setAttribute("data-grad", g ? g[0] : "");
-      setNumber(box, "data", state.computed.has(id) ? n.short : "");
-      setNumber(box, "grad", n.constant ? "none" : g ? g[1] : "—");
-      box.classList.toggle("pending", !state.computed.has(id));
+      f.data.textContent = computed ? n.short : "";
+      f.grad.textContent = n.constant ? "none" : g ? g[1] : "—";
+      box.classList.toggle("pending", !computed);
     }
     clearMarks();
     const s = index > 0 ? steps[index - 1] : null;
