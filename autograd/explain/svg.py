@@ -100,6 +100,7 @@ def render_svg(
         grad_text = number(float(grad)) if shown and grad else "—"
         if node.constant:
             grad_text = "none"
+        name = _short(node.name, _MAX_NAME if node.symbol else _MAX_LEAF_NAME)
         parts.append(
             f'<g class="value {kind}" id="v{i}" data-index="{i}" data-name="{escape(node.name)}"'
             f'{label} data-value="{node.data!r}" data-grad="{grad}" '
@@ -107,7 +108,7 @@ def render_svg(
             f'<title>{escape(node.name)}{": " + escape(node.formula) if node.formula else ""}'
             f'</title>'
             f'<rect width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6"/>'
-            f'<text class="name" x="8" y="16">{escape(_short(node.name, _MAX_NAME if node.symbol else _MAX_LEAF_NAME))}</text>'
+            f'<text class="name" x="8" y="16">{escape(name)}</text>'
             f'<text class="op" x="{BOX_WIDTH - 8}" y="16" text-anchor="end">'
             f'{escape(node.symbol)}</text>'
             f'<text class="data" x="8" y="32">data <tspan class="num">{data_text}</tspan></text>'

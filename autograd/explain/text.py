@@ -34,8 +34,8 @@ def render(nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep]) -
     for k, s in enumerate(backward):
         for c in s.contributions:
             last_share[c.parent] = (k, c)
-    lines.append(f"backward: gradients d {root} / d node, from {root} back to the inputs;"
-                 " each node passes upstream x local derivative to each parent")
+    lines.append(f"backward: gradients d {root} / d node, from {root} back to the inputs;\n"
+                 "  each node passes (its gradient) x (local derivative) to each parent")
     for k, s in enumerate(backward):
         node = nodes[s.node]
         if s.kind == "seed":
