@@ -48,7 +48,11 @@ class Explanation:
         return html_page(self.nodes, self.steps, max_values=max_values)
 
     def save_html(self, path: str, max_values: int = 500) -> str:
-        """Write the interactive page to ``path`` and return the path."""
+        """Write the interactive page to ``path`` and return the path.
+
+        One self-contained file (inline SVG, script and style; nothing fetched). Its
+        ids and data attributes are a tested contract: see ``tapegrad.explain.page``.
+        """
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.to_html(max_values=max_values))
         return str(path)
