@@ -130,11 +130,11 @@ def test_constants_get_no_gradient_and_are_shown_as_numbers():
     s = Value.sum([a, 2.0, a * 4.0])
     x = explain(s)
     names = [n.name for n in x.nodes]
-    assert names == ["a", "n1", "2", "out"]  # a leaf just before its first use
-    two = x.nodes[2]
+    assert names == ["a", "2", "n1", "out"]  # reading order: parents left to right
+    two = x.nodes[1]
     assert two.constant and two.grad is None
     assert x.steps[1].text == "out = a + 2 + n1 = 1.5 + 2 + 6 = 9.5"
-    assert all(c.parent != 2 for s in x.steps for c in getattr(s, "contributions", ()))
+    assert all(c.parent != 1 for s in x.steps for c in getattr(s, "contributions", ()))
     assert any(line.split() == ["2", "=", "2", "constant"] for line in str(x).splitlines())
 
 
@@ -319,3 +319,11 @@ def test_nan_and_inf_in_the_record():
     y = x.exp() * 0.0
     nodes = explain(y).nodes
     assert math.isinf(nodes[1].data) and math.isnan(nodes[-1].data)
+
+
+def test_missing_browser_is_named(monkeypatch):
+    from demos import _browser
+
+    monkeypatch.setattr(_browser, "CHROMEDRIVER", "/nonexistent/chromedriver")
+    reason = _browser.missing()
+    assert reason is not None and "apt-get install" in reason

@@ -89,15 +89,23 @@ def local_gradients(op: Op, m, g, out, inputs, arg) -> tuple:
 
 
 def values_in_order(root: Value) -> list[Value]:
-    """Every Value behind ``root``, parents first, in the record's order: leaves just
-    before their first use, the others in the order ``backward()`` reverses."""
-    seen: set[int] = set()
+    """Every Value behind ``root``, parents first, in reading order: each node's
+    parents left to right (``w * x + v * x * x`` computes ``w * x`` first). Without
+    recursion, so graphs of any depth work."""
+    seen = {id(root)}
     order: list[Value] = []
-    for v in topological_order(root) or [root]:
-        for p in (*v.parents, v):
+    stack = [(root, 0)]
+    while stack:
+        v, k = stack[-1]
+        if k < len(v.parents):
+            stack[-1] = (v, k + 1)
+            p = v.parents[k]
             if id(p) not in seen:
                 seen.add(id(p))
-                order.append(p)
+                stack.append((p, 0))
+        else:
+            stack.pop()
+            order.append(v)
     return order
 
 
@@ -182,8 +190,10 @@ def record(
         grads[-1] = 1.0
         steps.append(BackwardStep(len(order) - 1, f"d {out_name} / d {out_name} = 1",
                                   1.0, (), kind="seed"))
-    for i in range(len(order) - 1, -1, -1):
-        v = order[i]
+    # Backward in the order backward() takes, so that a Value's running total adds
+    # the same floats in the same order and ends bit for bit on its gradient.
+    for v in reversed(topological_order(root)):
+        i = index[id(v)]
         op = node_op(v)
         if op is None or grads[i] is None:
             continue
