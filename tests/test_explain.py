@@ -326,4 +326,4 @@ def test_missing_browser_is_named(monkeypatch):
 
     monkeypatch.setattr(_browser, "CHROMEDRIVER", "/nonexistent/chromedriver")
     reason = _browser.missing()
-    assert reason is not None and "apt-get install" in reason
+    assert reason is not None and "install" in reason  # what to install, whatever is missing
