@@ -8,6 +8,7 @@ from .check import GradcheckError, gradcheck, gradgradcheck, numeric_grad
 from .compile import Compiled, CompileError, compile
 from .draw import draw_graph, save_graph
 from .engine import backward, grad, topological_order
+from .explain import Explanation, explain
 from .functional import gradient_and_hessian, hessian, hessian_wrt, hvp, jacobian
 from .mode import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
@@ -20,5 +21,6 @@ __all__ = [
     "backward", "grad", "topological_order", "jacobian", "hessian", "hvp",
     "hessian_wrt", "gradient_and_hessian",
     "gradcheck", "gradgradcheck", "numeric_grad", "GradcheckError", "draw_graph", "save_graph",
+    "explain", "Explanation",
     "compile", "Compiled", "CompileError", "nn", "optim",
 ]
