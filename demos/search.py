@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", type=int, default=4,
                         help="best settings whose span is the next round's range "
                              "(default: %(default)s)")
+    parser.add_argument("--lr-range", type=float, nargs=2, default=list(tune.LR_RANGE),
+                        metavar=("LOW", "HIGH"),
+                        help="the first round's learning rates, sampled on a log scale "
+                             "(default: %(default)s, the book's)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="seeds each setting is trained from, averaged (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=15,
@@ -69,7 +73,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         max_workers=args.workers)
     with pool:
         history = tune.search(X, y, X_val, y_val, rounds=args.rounds, trials=args.trials,
-                              keep=args.keep, repeats=args.repeats, hidden=args.hidden,
+                              keep=args.keep, repeats=args.repeats,
+                              lr_range=tuple(args.lr_range), hidden=args.hidden,
                               epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                               executor=pool, on_run=_progress_bars())
     for h in history:
