@@ -5,9 +5,11 @@ weight decay (compiled with ``tapegrad.compile``) and scores a validation set af
 every epoch. ``search`` is the method of "Deep Learning from Scratch", chapter 6:
 sample settings at random from ranges on a log scale (lr = 10^U(a, b)), train each
 for a few epochs, keep the best and narrow the ranges to them, round after round.
-Two guards keep it honest: a range whose best trial sits at its edge is widened past
-that edge (the optimum may lie outside), and each setting may be trained from several
-seeds and averaged (one run's accuracy is noisy).
+Three guards keep it honest: a range whose best trial sits at its edge is widened past
+that edge (the optimum may lie outside); every trial the validation set cannot tell
+from the best (within two binomial standard errors) is kept with the best, so noise
+does not narrow the range; and each setting may be trained from several seeds and
+averaged (one run's accuracy is noisy too).
 
 Runs go through any ``concurrent.futures.Executor``: a thread or process pool, or a
 Dask cluster's ``client.get_executor()``. A ``Task`` holds its data as arrays and
@@ -22,7 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -128,14 +130,19 @@ class Trial:
 @dataclass(frozen=True)
 class Round:
     """One round of ``search``: the ``ranges`` it sampled from, its ``trials`` (best
-    first), the ``next_ranges`` they give, and ``widened``: (name, "up" or "down") for
-    each range whose best trial sat at its edge, so its next range reaches past it."""
+    first), ``noise`` (the binomial standard error of the best accuracy on the
+    validation set), how many of the trials were ``kept`` (the ``keep`` best and all
+    within 2 * noise of the best), the ``next_ranges`` they span, and ``widened``:
+    (name, "up" or "down") for each range whose best trial sat at its edge, so its
+    next range reaches past it."""
 
     number: int
     ranges: dict[str, Range]
     trials: tuple[Trial, ...]
+    noise: float
+    kept: int
     next_ranges: dict[str, Range]
-    widened: tuple[tuple[str, str], ...] = field(default=())
+    widened: tuple[tuple[str, str], ...] = ()
 
     @property
     def best(self) -> Trial:
@@ -278,7 +285,9 @@ def search(
     seed + 1, ...: the same seeds for every setting, so that settings are compared
     on the same initial weights and batch orders) and ranks the settings by their
     mean validation accuracy. The next round samples from the span of the ``keep``
-    best, widened past an end where the best sits within ``edge`` of it
+    best and of every other setting within two standard errors of the best (the
+    validation set cannot rank those: ``standard_error``), widened past an end where
+    the best sits within ``edge`` of it
     (``next_range``). Runs go through ``executor`` (any ``concurrent.futures.Executor``;
     by default a process pool with one worker per CPU); ``on_run(round, done, total)``
     is called as each finishes. The same arguments give the same numbers whatever
@@ -316,14 +325,17 @@ def search(
             found = [Trial(lr, wd, tuple(runs[i * repeats:(i + 1) * repeats]))
                      for i, (lr, wd) in enumerate(settings)]
             found.sort(key=lambda t: (-t.accuracy, t.lr))
-            best = found[:keep]
+            noise = standard_error(found[0].accuracy, len(y_val))
+            kept = [t for i, t in enumerate(found)
+                    if i < keep or found[0].accuracy - t.accuracy <= 2.0 * noise]
             next_ranges, widened = {}, []
             for name in NAMES:
-                values = [getattr(t, name) for t in best]
+                values = [getattr(t, name) for t in kept]
                 next_ranges[name], side = next_range(ranges[name], values, values[0], edge)
                 if side is not None:
                     widened.append((name, side))
-            history.append(Round(number, ranges, tuple(found), next_ranges, tuple(widened)))
+            history.append(Round(number, ranges, tuple(found), noise, len(kept), next_ranges,
+                                 tuple(widened)))
             ranges = next_ranges
     finally:
         if own:

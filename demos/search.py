@@ -67,8 +67,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"MNIST 14x14, MLP(196, {[*args.hidden, 10]}), SGD, {args.epochs} epochs per run; "
           f"{len(X)} training, {len(X_val)} validation and {len(X_test)} test digits")
     print(f"{args.rounds} rounds of {args.trials} settings x {args.repeats} seed(s) on "
-          f"{args.workers} {args.executor} workers; the {args.keep} best of a round set the "
-          "next round's ranges")
+          f"{args.workers} {args.executor} workers; the {args.keep} best of a round, and all "
+          "that its validation digits cannot tell from the best, set the next round's ranges")
     pool = (ProcessPoolExecutor if args.executor == "process" else ThreadPoolExecutor)(
         max_workers=args.workers)
     with pool:
@@ -78,11 +78,11 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                               epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                               executor=pool, on_run=_progress_bars())
     for h in history:
-        _print_round(h, last=h is history[-1])
+        _print_round(h, args.keep, last=h is history[-1])
 
     best = min((t for h in history for t in h.trials), key=lambda t: (-t.accuracy, t.lr))
     noise = tune.standard_error(best.accuracy, len(y_val))
-    tied = [t for t in history[-1].trials if best.accuracy - t.accuracy < 2 * noise]
+    tied = [t for t in history[-1].trials if best.accuracy - t.accuracy <= 2 * noise]
     print(f"  noise: on {len(y_val)} validation digits an accuracy of {best.accuracy:.3f} has a "
           f"standard error of {noise:.3f}, so trials within {2 * noise:.3f} of the best are "
           f"not told apart: {len(tied)} of round {history[-1].number}'s {len(history[-1].trials)}"
@@ -118,7 +118,7 @@ def _progress_bars() -> Callable[[int, int, int], None]:
     return on_run
 
 
-def _print_round(h: tune.Round, last: bool) -> None:
+def _print_round(h: tune.Round, keep: int, last: bool) -> None:
     lr, wd, best = h.ranges["lr"], h.ranges["weight_decay"], h.best
     learned = sum(t.accuracy > 0.5 for t in h.trials)
     diverged = sum(t.diverged for t in h.trials)
@@ -126,6 +126,9 @@ def _print_round(h: tune.Round, last: bool) -> None:
           f"[{wd[0]:.1e}, {wd[1]:.1e}]: {learned}/{len(h.trials)} above 50%, {diverged} "
           f"diverged; best {best.accuracy:.3f} (lr {best.lr:.2e}, weight decay "
           f"{best.weight_decay:.1e})")
+    if h.kept > keep:
+        print(f"    {h.kept - keep} more within 2 standard errors ({2 * h.noise:.3f}) of the best "
+              f"are kept with the {keep} best: the validation digits cannot rank them")
     for name, side in h.widened:
         edge, reach = _SIDE[side]
         bound = h.next_ranges[name][1 if side == "up" else 0]

@@ -157,9 +157,12 @@ def test_search_samples_inside_its_ranges_ranks_and_narrows(data):
                 assert low <= getattr(t, name) <= high
         keys = [(-t.accuracy, t.lr) for t in h.trials]
         assert keys == sorted(keys)
+        assert h.noise == standard_error(h.best.accuracy, 50)
+        within = [t for t in h.trials if h.best.accuracy - t.accuracy <= 2 * h.noise]
+        assert h.kept == max(2, len(within))  # keep=2, and all the noise cannot rank
         widened = []
         for name in ("lr", "weight_decay"):
-            kept = [getattr(t, name) for t in h.trials[:2]]
+            kept = [getattr(t, name) for t in h.trials[:h.kept]]
             expected, side = next_range(h.ranges[name], kept, kept[0], 0.1)
             assert h.next_ranges[name] == expected
             if side:
@@ -173,6 +176,19 @@ def test_search_gives_the_same_numbers_on_any_executor(data):
     inline = search(*data, executor=InlineExecutor(), **options)
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert search(*data, executor=pool, **options) == inline
+
+
+def test_trials_within_noise_of_the_best_are_kept_with_it(data):
+    # 50 validation points: the standard error near 0.9 is about 0.04, so trials up to
+    # 0.08 below the best are kept although keep=1; chance-level trials are not.
+    h = search(*data, rounds=1, trials=6, keep=1, lr_range=(1e-2, 1.0), seed=0,
+               executor=InlineExecutor(), **SMALL)[0]
+    accuracies = [t.accuracy for t in h.trials]
+    assert h.noise == pytest.approx(math.sqrt(accuracies[0] * (1 - accuracies[0]) / 50))
+    assert h.kept == sum(accuracies[0] - a <= 2 * h.noise for a in accuracies)
+    assert 1 < h.kept < 6
+    lrs = [t.lr for t in h.trials[:h.kept]]
+    assert h.next_ranges["lr"] == (min(lrs), max(lrs))
 
 
 def test_search_finds_a_rate_that_learns(data):
