@@ -58,8 +58,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     (X, y), (X_test, y_test) = load_digits(args.train_size + args.val_size, args.test_size,
                                            seed=args.seed)
     # load_digits draws at random: slicing is the shuffled split the book asks for.
-    X, X_val, y, y_val = X[:args.train_size], X[args.train_size:], y[:args.train_size], \
-        y[args.train_size:]
+    X_val, y_val = X[args.train_size:], y[args.train_size:]
+    X, y = X[:args.train_size], y[:args.train_size]
     # Standardise with the training set's statistics only: SGD learns far faster on
     # zero-mean, unit-variance inputs, and validation and test must not leak into them.
     mean, std = X.mean(), X.std()
@@ -80,13 +80,14 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for h in history:
         _print_round(h, args.keep, last=h is history[-1])
 
-    best = min((t for h in history for t in h.trials), key=lambda t: (-t.accuracy, t.lr))
+    trials = [t for h in history for t in h.trials]
+    best = min(trials, key=lambda t: (-t.accuracy, t.lr))
     noise = tune.standard_error(best.accuracy, len(y_val))
-    tied = [t for t in history[-1].trials if best.accuracy - t.accuracy <= 2 * noise]
+    tied = [t for t in trials if best.accuracy - t.accuracy <= 2 * noise]
     print(f"  noise: on {len(y_val)} validation digits an accuracy of {best.accuracy:.3f} has a "
-          f"standard error of {noise:.3f}, so trials within {2 * noise:.3f} of the best are "
-          f"not told apart: {len(tied)} of round {history[-1].number}'s {len(history[-1].trials)}"
-          f", lr {min(t.lr for t in tied):.1e} to {max(t.lr for t in tied):.1e}")
+          f"standard error of {noise:.3f}, so settings within {2 * noise:.3f} of the best are "
+          f"not told apart: {len(tied)} of the {len(trials)}, lr {min(t.lr for t in tied):.1e} "
+          f"to {max(t.lr for t in tied):.1e}")
     if args.repeats > 1:
         print(f"  over {args.repeats} seeds the best setting's mean has a standard error of "
               f"{best.spread:.3f}")
