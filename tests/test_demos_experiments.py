@@ -5,7 +5,6 @@ numbers are checked, not only that it ran."""
 from __future__ import annotations
 
 import math
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -23,9 +22,9 @@ SMALL = {
     "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
     "finite_differences": ["--widths", "1", "16", "--repeats", "1", "--samples", "8"],
-    "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--epochs", "3",
-               "--digits", "100", "--test-size", "50", "--hidden", "8",
-               "--executor", "thread", "--workers", "2"],
+    "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--repeats", "2",
+               "--lr-range", "0.01", "1", "--epochs", "3", "--train-size", "100", "--val-size", "300",
+               "--test-size", "50", "--hidden", "8", "--executor", "thread", "--workers", "2"],
 }
 
 FILES = {
@@ -157,88 +156,44 @@ def test_the_step_size_trades_truncation_for_round_off(results):
 # --- search ------------------------------------------------------------------------
 
 
-def test_search_samples_inside_each_round_range_and_narrows_to_the_best(results):
+def test_search_reports_its_rounds_and_averages_the_seeds(results):
     r, _ = results["search"]
     rounds = r["rounds"]
-    assert [h["round"] for h in rounds] == [1, 2]
-    assert rounds[0]["ranges"] == {"lr": (1e-6, 1e-2), "weight_decay": (1e-8, 1e-4)}
+    assert [h.number for h in rounds] == [1, 2]
+    assert rounds[0].ranges == {"lr": (0.01, 1.0), "weight_decay": (1e-8, 1e-4)}
+    assert rounds[1].ranges == rounds[0].next_ranges
     for h in rounds:
-        trials = h["trials"]
-        assert len(trials) == 4
-        for t in trials:
-            for name in ("lr", "weight_decay"):
-                low, high = h["ranges"][name]
-                assert low <= t[name] <= high
-        accuracies = [t["val_accuracy"] for t in trials]
-        assert accuracies == sorted(accuracies, reverse=True)
-        kept = trials[:2]
-        for name in ("lr", "weight_decay"):
-            assert h["narrowed"][name] == (min(t[name] for t in kept), max(t[name] for t in kept))
-    assert rounds[1]["ranges"] == rounds[0]["narrowed"]
-    assert r["best"]["val_accuracy"] == max(t["val_accuracy"] for h in rounds for t in h["trials"])
+        assert len(h.trials) == 4
+        assert all(len(t.runs) == 2 for t in h.trials)  # --repeats 2: two seeds averaged
+        for t in h.trials:
+            assert t.accuracy * 300 * 2 == pytest.approx(round(t.accuracy * 600), abs=1e-9)
+
+
+def test_search_reports_the_noise_and_the_trials_it_cannot_tell_apart(results):
+    r, _ = results["search"]
+    best = r["best"]
+    assert best.accuracy == max(t.accuracy for h in r["rounds"] for t in h.trials) > 0.25
+    assert r["standard_error"] == pytest.approx(math.sqrt(best.accuracy * (1 - best.accuracy) / 300))
+    trials = [t for h in r["rounds"] for t in h.trials]
+    assert best in r["tied"]
+    assert r["tied"] == [t for t in trials if best.accuracy - t.accuracy <= 2 * r["standard_error"]]
     correct = r["test_accuracy"] * 50  # a share of the 50 test digits
     assert correct == pytest.approx(round(correct), abs=1e-9)
 
 
-class _InlineExecutor(Executor):
-    """Runs each task at once in the caller: any Executor will do, Dask's included."""
+def test_the_search_demo_says_what_to_look_for_and_each_range_it_widens(tmp_path, capsys, quiet):
+    from demo_runner import run_demo
 
-    def __init__(self):
-        self.submitted = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.submitted += 1
-        future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from demos._mnist import load_digits
-
-    (X, y), (X_val, y_val) = load_digits(200, 100, seed=1)
-    mean, std = X.mean(), X.std()
-    return (X - mean) / std, y, (X_val - mean) / std, y_val
-
-
-def test_search_runs_its_trials_on_any_executor_and_finds_a_learning_rate(digits):
-    from demos.search import search
-
-    executor = _InlineExecutor()
-    history = search(*digits, rounds=1, trials=3, keep=1, lr_range=(0.03, 0.1),
-                     hidden=(16,), epochs=8, executor=executor)
-    assert executor.submitted == 3
-    best = history[0]["trials"][0]
-    assert best["val_accuracy"] > 0.5  # chance is 0.1
-    assert len(best["curve"]) == 8
-    assert history[0]["narrowed"]["lr"] == (best["lr"], best["lr"])
-
-
-def test_search_trials_do_not_depend_on_the_executor(digits):
-    from demos.search import search
-
-    options = dict(rounds=1, trials=2, keep=1, hidden=(8,), epochs=2, seed=3)
-    inline = search(*digits, executor=_InlineExecutor(), **options)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        threaded = search(*digits, executor=pool, **options)
-    assert inline == threaded
-
-
-def test_the_test_score_trains_like_a_trial_and_scores_the_held_out_digits(digits):
-    from demos.search import score_on_test
-
-    X, y, X_test, y_test = digits
-    task = {"X": X, "y": y, "lr": 0.05, "weight_decay": 0.0, "hidden": (16,),
-            "epochs": 8, "batch_size": 20, "seed": 0}
-    accuracy = score_on_test(task, X_test, y_test)
-    assert accuracy > 0.5  # chance is 0.1
-    correct = accuracy * len(y_test)
-    assert correct == pytest.approx(round(correct), abs=1e-9)
-
-
-def test_search_refuses_to_keep_more_trials_than_it_runs(digits):
-    from demos.search import search
-
-    with pytest.raises(ValueError, match="keep must be between 1 and trials \\(3\\), got 4"):
-        search(*digits, trials=3, keep=4, executor=_InlineExecutor())
+    r = run_demo("search", tmp_path, [
+        "--rounds", "2", "--trials", "3", "--keep", "1", "--epochs", "2", "--train-size", "60",
+        "--val-size", "100", "--test-size", "20", "--hidden", "4", "--executor", "thread",
+        "--workers", "1"])
+    out = capsys.readouterr().out
+    assert "In the figure, look for the plateau of good rates" in out
+    assert "standard error of" in out and "not told apart" in out
+    widened = [(name.replace("_", " "), {"up": "top", "down": "bottom"}[side])
+               for h in r["rounds"] for name, side in h.widened]
+    assert out.count("sits at the") == len(widened)
+    for name, edge in widened:
+        assert f"the best {name} sits at the {edge} edge of its range" in out
+    assert (tmp_path / "search.png").stat().st_size > 1000
