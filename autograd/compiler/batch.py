@@ -54,6 +54,11 @@ def read_batch(name: str, labels: Labels, batch: tuple,
     labels) to trace with. ``shapes``: the traced sample shapes (None before tracing)."""
     if not batch:
         raise TypeError(f"compiled {name}: expected at least one batch array")
+    if shapes is not None and len(batch) != len(shapes):
+        raise TypeError(
+            f"compiled {name}: fn takes {len(shapes)} batch array(s), one per argument "
+            f"(as traced), got {len(batch)}"
+        )
     for position in labels.values:
         if position >= len(batch):
             raise ValueError(
@@ -65,7 +70,7 @@ def read_batch(name: str, labels: Labels, batch: tuple,
     for position, x in enumerate(batch):
         kind = "labels" if position in labels.values else "inputs"
         try:
-            x = np.asarray(x, dtype=np.float64)
+            x = np.asarray(_real(x), dtype=np.float64)
         except (TypeError, ValueError) as error:
             raise TypeError(
                 f"compiled {name}: argument {position} must be an array of "
@@ -102,6 +107,22 @@ def read_batch(name: str, labels: Labels, batch: tuple,
     inputs = [None if x is None else x.reshape(size, -1).T for x in arrays]
     first = [None if x is None else x[0] for x in arrays]
     return Batch(inputs, label_index, size), first
+
+
+def _real(x: Any) -> np.ndarray:
+    """``x`` as an array of real numbers (bool, int or float), as eager mode's Value
+    takes them. TypeError for complex numbers, strings and other objects, which a
+    conversion to float would truncate, parse, or turn into NaN."""
+    array = np.asarray(x)
+    if array.dtype.kind in "biuf":
+        return array
+    if array.dtype.kind == "O":
+        for element in array.flat:
+            if not isinstance(element, numbers.Real):
+                raise TypeError(f"{type(element).__name__} {element!r} is not a real number")
+        return array
+    example = f" (e.g. {array.flat[0].item()!r})" if array.size else ""
+    raise TypeError(f"{array.dtype} entries{example} are not real numbers")
 
 
 def _label_index(name: str, labels: Labels, position: int, y: np.ndarray) -> np.ndarray:

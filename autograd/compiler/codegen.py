@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..mathlib import ARRAYS
+from ..mathlib import ARRAYS, FLOATS
 from .schedule import (
     PARAMS,
     Group,
@@ -91,7 +91,7 @@ def generate(plan: Schedule, name: str) -> Program:
     train = src.lines[len(forward):]
     header = f"    ({', '.join(inputs)},) = inputs\n    stage = -1\n    try:\n"
     footer = ("    except (ArithmeticError, ValueError) as error:\n"
-              "        raise fail(stage, error) from error\n")
+              "        raise fail(stage, error, locals()) from error\n")
     source = (
         "def forward(s0, inputs):\n" + header + "\n".join(forward)
         + "\n        return roots\n" + footer + "\n\n"
@@ -100,23 +100,58 @@ def generate(plan: Schedule, name: str) -> Program:
     )
     # The source is built here from the op table and index arrays only: no user text.
     exec(builtins.compile(source, f"<compiled {name}>", "exec"), src.names)  # noqa: S102
-    return Program(source, src.names["forward"], src.names["train"],
+    # Taken out of the namespace they run in: a function kept in its own globals would
+    # be a reference cycle, and a dropped program would wait for the cyclic collector.
+    return Program(source, src.names.pop("forward"), src.names.pop("train"),
                    plan.outputs_per_sample, plan.roots.n)
 
 
 class _Failure:
-    """The error of the generated code, naming the group that raised it."""
+    """The error of the generated code, naming the group that raised it.
+
+    An error of an elementwise group is replaced by the error eager mode raises on
+    the first element where the op's rule fails on floats, naming that element's
+    input and sample (a division by zero in NumPy is a FloatingPointError, see
+    ``runtime``; on floats it is eager mode's ZeroDivisionError).
+    """
 
     def __init__(self, plan: Schedule, name: str) -> None:
         self.plan, self.name = plan, name
 
-    def __call__(self, stage: int, error: Exception) -> Exception:
+    def __call__(self, stage: int, error: Exception, scope: dict[str, Any]) -> Exception:
         groups = self.plan.groups
         group = groups[stage % len(groups)]
         node = describe_node(self.plan.nodes, self.plan.nodes[group.nodes[0]])
-        where = "backward" if stage >= len(groups) else "forward"
+        backward = stage >= len(groups)
+        if isinstance(group, MapGroup):
+            error = _on_floats(group, scope, backward) or error
+        where = "backward" if backward else "forward"
         return type(error)(f"compiled {self.name}: {where} of {group.size} node(s) like "
                            f"{node} failed: {error}")
+
+
+def _on_floats(group: MapGroup, scope: dict[str, Any], backward: bool) -> Exception | None:
+    """The error the op's rule raises on floats (as in eager mode) at the first element
+    of the group where it raises, naming the input; None if it raises nowhere."""
+    s, op = group.slot, group.op
+    xs = [scope[f"x{s}_{j}"] for j in range(len(group.operands))]
+    arg = () if group.arg is None else (group.arg,)
+    if backward:
+        arrays = np.broadcast_arrays(scope[f"g{s}"], scope[f"s{s}"], *xs)
+        rule = getattr(op, "grad")
+    else:
+        arrays = np.broadcast_arrays(*xs)
+        rule = getattr(op, "forward")
+    for index in np.ndindex(arrays[0].shape):
+        numbers = [float(a[index]) for a in arrays]
+        try:
+            rule(FLOATS, *numbers, *arg)
+        except (ArithmeticError, ValueError) as found:
+            shown = f"{op.name}({', '.join(map(repr, [*numbers[-len(xs):], *arg]))})"
+            sample = f", sample {index[1]}" if group.batch else ""
+            return type(found)(f"{'backward through' if backward else ''} {shown}"
+                               f"{sample}: {found}".strip())
+    return None
 
 
 # --- reading and scattering operands -------------------------------------------------

@@ -51,6 +51,10 @@ def forward_backward(program: Program, params: np.ndarray, batch: Batch,
     else:
         seed = np.zeros((program.root_rows, size))
         seed[batch.label_index, np.arange(size)] = weight
-    roots, grads = program.train(params, batch.inputs, seed)
+    # Eager mode raises ZeroDivisionError where a rule divides by zero (the derivative
+    # of sqrt at 0), where NumPy would give inf: here such a division raises too, and
+    # the program reports it as eager mode does.
+    with np.errstate(divide="raise"):
+        roots, grads = program.train(params, batch.inputs, seed)
     total = float(_per_sample(program, batch, roots)[0].sum())
     return (total / size if reduction == "mean" else total), grads
