@@ -138,10 +138,10 @@ def _on_floats(group: MapGroup, scope: dict[str, Any], backward: bool) -> Except
     arg = () if group.arg is None else (group.arg,)
     if backward:
         arrays = np.broadcast_arrays(scope[f"g{s}"], scope[f"s{s}"], *xs)
-        rule = getattr(op, "grad")
+        rule = op.grad
     else:
         arrays = np.broadcast_arrays(*xs)
-        rule = getattr(op, "forward")
+        rule = op.forward
     for index in np.ndindex(arrays[0].shape):
         numbers = [float(a[index]) for a in arrays]
         try:
