@@ -118,7 +118,7 @@ def test_unfreezing_while_a_flat_view_is_active_is_refused():
     compiled(np.array([1.0]))
     b.requires_grad = True
     with pytest.raises(CompileError, match="was frozen when <lambda> was traced and requires "
-                                           "grad now.*close\\(\\) the view"):
+                                           "grad now.*close\\(\\) the flat\\(\\) view"):
         compiled(np.array([1.0]))
     flat.close()
     w.grad = 0.0

@@ -195,14 +195,14 @@ class Compiled:
 
     def _unfrozen(self) -> None:
         """A parameter frozen at tracing requires grad now: the program treats it as a
-        constant, so trace again (refused while a ``flat()`` view, which does not hold
-        that parameter, is active)."""
+        constant, so trace again (refused while a ``flat()`` view is active: its vector
+        and the new program would disagree on the parameters)."""
         p = next(p for p in self._frozen if p.grad is not None)
         if self._active_flat() is not None:
             raise CompileError(
                 f"compiled {self.name}: parameter {p!r} was frozen when {self.name} was "
-                "traced and requires grad now, which the active flat() view does not "
-                "hold: close() the view, then call again (the function is traced again)"
+                "traced and requires grad now, so the program treats it as a constant: "
+                "close() the flat() view, then call again (the function is traced again)"
             )
         self._schedule = self._program = None
         self._bridge = None

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -92,7 +93,7 @@ def make_rows(positions: Sequence[tuple[int, int]], need: Sequence[bool],
 
 
 @dataclass(frozen=True, eq=False)
-class Group:
+class Group(abc.ABC):
     """The nodes of one level computed by one NumPy call into slot ``slot``.
 
     ``batch``: one value per sample; ``grad``: some node needs a gradient, so the
@@ -114,9 +115,9 @@ class Group:
         """Whether this group's contribution to ``operand`` has one column per sample."""
         return self.batch
 
+    @abc.abstractmethod
     def label(self) -> str:
         """A short description for ``describe()``."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, eq=False)
