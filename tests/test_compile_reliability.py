@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tapegrad import CompileError, Value, compile, nn
 
@@ -160,3 +162,42 @@ def test_relu_at_its_kink_has_derivative_zero_in_both_modes():
         model([Value(0.0, requires_grad=False)] * 3)[0].backward()
         assert got == [p.grad for p in model.parameters()]
         assert got[-1] == 1.0 and not any(got[:-1])  # only the output bias sees a gradient
+
+
+# --- random bad batches at the compiled call's boundary -------------------------------
+
+_junk = st.one_of(
+    st.none(), st.text(max_size=3), st.binary(max_size=2), st.complex_numbers(),
+    st.integers(min_value=-(10**400), max_value=10**400), st.floats(), st.booleans(),
+    st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
+    st.builds(Value, st.floats(-2.0, 2.0)),
+)
+_batch = st.one_of(
+    _junk,
+    st.lists(_junk, max_size=3),
+    st.lists(st.lists(_junk, max_size=2), max_size=2),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-5, max_value=5),
+             min_size=1, max_size=3),
+)
+
+
+@given(first=_batch, second=st.one_of(st.none(), _batch), extra=st.booleans())
+def test_a_compiled_call_on_random_input_works_or_says_why(first, second, extra):
+    """Any input: a number per sample, or a TypeError/ValueError/OverflowError that names
+    the compiled function; the parameter's gradient unchanged when it raises."""
+    w = Value(0.5, label="w")
+    compiled = compile(lambda x, t: (w * x - t) ** 2, [w], labels={1: (0, 1)})
+    compiled(np.array([1.0, 2.0]), np.array([0, 1]))  # traced; w.grad = 0 + its gradient
+    before = w.grad
+    args = [first] if second is None else [first, second]
+    if extra:
+        args.append(first)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss = compiled(*args)
+    except (TypeError, ValueError, OverflowError) as error:
+        assert str(error).startswith("compiled <lambda>: "), repr(error)
+        assert w.grad == before
+    else:
+        assert isinstance(loss, float) and len(args) == 2

@@ -76,6 +76,11 @@ def read_batch(name: str, labels: Labels, batch: tuple,
                 f"compiled {name}: argument {position} must be an array of "
                 f"numbers ({kind}), got {type(batch[position]).__name__}: {error}"
             ) from None
+        except OverflowError as error:  # an int beyond float's range, as Value(10**400)
+            raise OverflowError(
+                f"compiled {name}: argument {position} holds a number too large for a "
+                f"float ({kind}): {error}"
+            ) from None
         if x.ndim == 0:
             raise ValueError(
                 f"compiled {name}: argument {position} is a single number; "
