@@ -5,6 +5,10 @@ recorded graph over a batch. Code that draws random numbers, or that mixes the
 samples of a batch, cannot be replayed that way. Such code calls ``refuse_tracing``
 with its own explanation: outside tracing the call does nothing, while tracing it
 raises ``CompileError``. Layers use this module and never import the compiler.
+
+A compiled program reads the parameters it was traced with. When a model replaces
+one (``layer.b = Value(1.0)``), ``parameters_replaced`` counts it, and a compiled
+function traced before the change traces again at its next call.
 """
 
 from __future__ import annotations
@@ -17,6 +21,24 @@ from .mode import MODE
 # What compile is tracing, kept in MODE.tracing (False when it is not tracing).
 ONE_SAMPLE = "one sample"
 WHOLE_BATCH = "whole batch"  # compile(..., sample_is_batch=True): fn takes a mini-batch
+
+
+class _Replacements:
+    """How many times a Module attribute holding parameters was replaced."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+REPLACEMENTS = _Replacements()
+
+
+def parameters_replaced() -> None:
+    """Say that a model now reads other parameter Values (a Module attribute holding
+    Values or Modules was replaced): compiled functions traced earlier trace again."""
+    REPLACEMENTS.count += 1
 
 
 class CompileError(ValueError):

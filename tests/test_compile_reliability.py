@@ -127,6 +127,50 @@ def test_unfreezing_while_a_flat_view_is_active_is_refused():
     assert compiled(np.array([1.0])) == 9.0 and (w.grad, b.grad) == (6.0, 6.0)
 
 
+def test_a_parameter_replaced_on_the_model_is_refused_or_read():
+    """layer.b = Value(10.0) after tracing: the next call traces again, so it refuses a
+    new Value that requires grad, and reads a new constant as eager mode does."""
+    model = nn.MLP(2, [3, 1], seed=0)
+    X = np.array([[1.0, 2.0], [0.5, -1.0]])
+    compiled = compile(lambda x: model(x)[0] ** 2, model.parameters())
+    compiled(X)
+    model.layers[1].neurons[0].b = Value(10.0, label="new b")
+    with pytest.raises(CompileError, match="label='new b'.*neither an input nor one of params"):
+        compiled(X)
+    model.layers[1].neurons[0].b = Value(10.0, requires_grad=False)
+    eager = sum(model([Value(v, requires_grad=False) for v in x])[0] ** 2 for x in X.tolist()) / 2
+    assert compiled(X) == pytest.approx(eager.data, rel=1e-12)
+    model.layers = [model.layers[0], nn.Linear(3, 1, seed=5)]  # a new layer, new Values
+    with pytest.raises(CompileError, match="neither an input nor one of params"):
+        compiled(X)
+
+
+def test_only_replacing_parameters_makes_compiled_functions_trace_again():
+    from tapegrad.tracing import REPLACEMENTS
+
+    start = REPLACEMENTS.count
+    model = nn.MLP(2, [3, 1], seed=0)  # new attributes are no replacement
+    model.eval()
+    model.train()
+    model.layers[0].neurons[0].label = "renamed"  # not a parameter
+    assert REPLACEMENTS.count == start
+    model.layers[0].neurons[0].w = [Value(1.0), Value(2.0)]
+    model.layers[0].neurons[1].b = None  # a parameter removed
+    assert REPLACEMENTS.count == start + 2
+
+
+def test_a_flat_view_survives_replacing_a_parameter_of_another_model():
+    w = Value(2.0)
+    compiled = compile(lambda x: (w * x) ** 2, [w])
+    with compiled.flat() as flat:
+        compiled(np.array([1.0]))
+        other = nn.Linear(1, 1, seed=0)
+        other.neurons[0].b = Value(3.0)  # traces again at the next call
+        flat.zero_grad()
+        assert compiled(np.array([3.0])) == 36.0
+        assert flat.grad.tolist() == [36.0]  # d/dw (w x)^2 = 2 w x^2
+
+
 def _programs_alive() -> int:
     return sum(1 for o in gc.get_objects() if type(o) is types.FunctionType
                and o.__code__.co_filename.startswith("<compiled "))

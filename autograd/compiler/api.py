@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tracing import CompileError
+from ..tracing import REPLACEMENTS, CompileError
 from ..value import Value
 from . import runtime
 from .batch import Batch, check_labels, read_batch
@@ -55,9 +55,12 @@ def compile(
     ``fn`` (Dropout in training mode), found by tracing twice. Layers that normalise
     over the batch (BatchNorm1d in training) raise while tracing one sample.
 
-    The parameters are the Values given here: one frozen at tracing and unfrozen
-    later (``requires_grad = True``) makes the next call trace again, but a Value
-    replaced on the model (``layer.b = Value(1.0)``) is not seen: compile again.
+    The program reads the Values it was traced with. A parameter frozen at tracing
+    and unfrozen later (``requires_grad = True``), or a Value or layer replaced on a
+    Module (``layer.b = Value(1.0)``), makes the next call trace again; tracing then
+    refuses a new Value that requires grad but is not in ``params`` (compile again
+    with the model's new parameters). An item replaced inside a list
+    (``neuron.w[0] = Value(1.0)``) is not seen: compile again after one.
     Results equal eager mode's to about 1e-12, not bit for bit: a dense layer's sum
     is a matrix product, which adds in another order. Both modes take relu'(0) = 0
     (PyTorch's convention) at a kink, but a pre-activation that is exactly 0 in one
@@ -107,6 +110,7 @@ class Compiled:
         self._flat: FlatParameters | None = None
         self._bridge: Bridge | None = None
         self._frozen: tuple[Value, ...] = ()  # params traced as constants (grad None)
+        self._replacements = 0  # REPLACEMENTS.count when traced
 
     # --- public calls ----------------------------------------------------------------
 
@@ -177,7 +181,10 @@ class Compiled:
         checked, first = read_batch(self.name, self._labels, batch, shapes)
         if self._frozen and any(p.grad is not None for p in self._frozen):
             self._unfrozen()
+        if REPLACEMENTS.count != self._replacements:  # a model replaced a parameter
+            self._schedule = self._program = self._bridge = None
         if self._schedule is None or self._program is None:
+            replacements = REPLACEMENTS.count
             graph = trace(self.fn, self.name, self.params, first, self.labels,
                           self.sample_is_batch)
             plan = schedule(graph)
@@ -185,6 +192,7 @@ class Compiled:
             self._schedule = plan
             # param i is node i; a parameter frozen now was traced as a constant
             self._frozen = tuple(p for p, node in zip(self.params, graph.nodes) if not node.grad)
+            self._replacements = replacements
         plan, program = self._schedule, self._program
         if training and program.outputs_per_sample != 1:
             raise TypeError(
