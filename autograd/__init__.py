@@ -5,7 +5,7 @@ The engine's names live here; ``tapegrad.nn`` builds networks on it and
 """
 
 from .check import GradcheckError, gradcheck, gradgradcheck, numeric_grad
-from .compile import Compiled, CompileError, compile
+from .compiler import Compiled, CompileError, compile
 from .draw import draw_graph, save_graph
 from .engine import backward, grad, topological_order
 from .explain import Explanation, explain

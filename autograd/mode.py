@@ -18,9 +18,9 @@ class _Mode:
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
-        # True while tapegrad.compile records a function on placeholder inputs: a layer
-        # that is random or couples the samples of a batch can check it and refuse.
-        self.tracing = False
+        # What tapegrad.compile is tracing (False when it is not): see tracing.py,
+        # whose refuse_tracing lets a random or batch-coupling layer refuse.
+        self.tracing: str | bool = False
         # While anomaly detection is on: id(node) -> (node, "file:line in function").
         # The node is kept alive so that its id cannot be reused within the context.
         self.sites: dict[int, tuple[object, str]] = {}

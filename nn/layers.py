@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tapegrad import Value
-from tapegrad.compile import CompileError
-from tapegrad.mode import MODE
+from tapegrad.tracing import refuse_tracing
 
 from . import functional as F
 from .init import Initializer, _positive, make_rng
@@ -196,12 +195,11 @@ class Dropout(Module):
     def forward(self, x: Sample) -> list[Value | float]:
         if not self.training or self.p == 0.0:
             return list(x)
-        if MODE.tracing:
-            raise CompileError(
-                "Dropout in training mode draws a new random mask for every sample and "
-                "step, which a compiled graph cannot replay: call eval() on it before "
-                "compiling, or train this model in eager mode"
-            )
+        refuse_tracing(
+            "Dropout in training mode draws a new random mask for every sample and "
+            "step, which a compiled graph cannot replay: call eval() on it before "
+            "compiling, or train this model in eager mode"
+        )
         keep = (self._rng.random(len(x)) >= self.p).tolist()
         scale = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
         return [v * scale if k else Value(0.0, requires_grad=False) for v, k in zip(x, keep)]
@@ -252,11 +250,14 @@ class BatchNorm1d(Module):
         for i, sample in enumerate(batch):
             _check_features(name, sample, n, i)
         m = len(batch)
-        if self.training and MODE.tracing:
-            raise CompileError(
+        if self.training:
+            refuse_tracing(
                 "BatchNorm1d in training mode normalises over the mini-batch, which a "
                 "per-sample compiled graph cannot express: call eval() on it before "
-                "compiling (it then uses its running statistics), or train in eager mode"
+                "compiling (it then uses its running statistics), compile a function of "
+                "a whole mini-batch (compile(..., sample_is_batch=True)), or train in "
+                "eager mode",
+                couples_samples=True,
             )
         if self.training and m < 2:
             raise ValueError(
