@@ -52,10 +52,12 @@ def save(fig, out: Path, name: str) -> Path:
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
-    """A tqdm progress bar on the terminal; silent when TAPEGRAD_QUIET is set (tests)."""
+    """A tqdm progress bar when the output is a terminal; none when it is not (a log
+    file, a notebook cell running ``!python -m demos ...``), where a bar's redraws would
+    interleave with the printed rows, nor when TAPEGRAD_QUIET is set."""
     from tqdm import tqdm
 
-    quiet = bool(os.environ.get("TAPEGRAD_QUIET"))
+    quiet = bool(os.environ.get("TAPEGRAD_QUIET")) or not sys.stdout.isatty()
     return iter(tqdm(iterable, desc=desc, total=total, disable=quiet, file=sys.stdout,
                      leave=False, dynamic_ncols=True))
 
