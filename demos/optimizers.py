@@ -14,6 +14,7 @@ from tapegrad import Value
 from ._common import progress, pyplot, save
 
 START = (-7.0, 2.0)
+DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
 
 # (name, factory, settings shown in the panel title). SGD, Momentum, AdaGrad and Adam
 # use the book's learning rates; the others are chosen so that each reaches the
@@ -35,7 +36,6 @@ OPTIMIZERS: list[tuple[str, Callable[[list[Value]], optim.Optimizer], str]] = [
     ("AMSGrad", lambda p: optim.Adam(p, lr=0.3, amsgrad=True), "lr 0.3"),
     ("NAdam", lambda p: optim.NAdam(p, lr=0.4), "lr 0.4"),
 ]
-
 
 def f(x: Value | np.ndarray, y: Value | np.ndarray) -> Value | np.ndarray:
     """The book's anisotropic bowl: f(x, y) = x^2 / 20 + y^2, minimum 0 at (0, 0)."""

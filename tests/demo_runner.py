@@ -3,20 +3,19 @@ their files."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from pathlib import Path
 
 import pytest
 
+from demos.__main__ import demo_parser
+
 
 def run_demo(name: str, out: Path, argv: list[str]) -> dict:
-    """Parse ``argv`` with the demo's own options and run it, writing into ``out``."""
+    """Parse ``argv`` with the demo's options (as ``python -m demos`` does) and run it,
+    writing into ``out``."""
     module = importlib.import_module(f"demos.{name}")
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(argv), out)
+    return module.run(demo_parser(name).parse_args(argv), out)
 
 
 def run_demos(tmp_path_factory, settings: dict[str, list[str]]) -> dict:
