@@ -119,6 +119,15 @@ def test_sgd_lands_on_its_closed_form(results):
     assert r["sgd_closed_form"] == pytest.approx((x, y), abs=1e-12)
 
 
+def test_the_loss_panel_plots_f_along_each_path(results):
+    r, _ = results["optimizers"]
+    sgd = [(-7 * (1 - 0.095) ** k) ** 2 / 20 + (2 * (1 - 1.9) ** k) ** 2 for k in range(31)]
+    assert r["losses"]["SGD"] == pytest.approx(sgd, rel=1e-12)
+    assert set(r["losses"]) == set(TORCH_ENDS)
+    # The printed explanation: Adam at lr 0.3 ends higher than SGD at lr 0.95.
+    assert r["losses"]["Adam"][-1] > 5 * r["losses"]["SGD"][-1]
+
+
 @pytest.mark.parametrize("name", list(TORCH_ENDS))
 def test_optimizer_end_points_equal_torch(results, name):
     r, _ = results["optimizers"]
