@@ -20,7 +20,7 @@ pytest.importorskip("tqdm")
 SMALL = {
     "regularization": ["--test-size", "300"],
     "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
-    "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
+    "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--chain-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
     "finite_differences": ["--widths", "1", "16", "--repeats", "1", "--samples", "8"],
     "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--epochs", "3",
@@ -31,7 +31,7 @@ SMALL = {
 FILES = {
     "regularization": ["regularization.png"],
     "batchnorm": ["batchnorm.png"],
-    "vanishing": ["vanishing.png", "vanishing_graph_sigmoid.png", "vanishing_graph_relu.png"],
+    "vanishing": ["vanishing.png", "vanishing_chain.png"],
     "hessian": ["hessian.png"],
     "finite_differences": ["finite_differences.png"],
     "search": ["search.png"],
@@ -96,6 +96,15 @@ def test_sigmoid_gradients_vanish_and_relu_he_gradients_do_not(results):
     layers = r["layer_gradients"]["sigmoid, Xavier"]
     assert len(layers) == 6 + 1
     assert all(a < b for a, b in zip(layers, layers[1:]))  # smaller towards the input
+
+
+def test_the_drawn_sigmoid_chain_fades_towards_the_input_and_relu_does_not(results):
+    chains = results["vanishing"][0]["chain_gradients"]
+    sigmoid, relu = chains["sigmoid, Xavier"], chains["ReLU, He"]
+    assert len(sigmoid) == len(relu) == 3 + 1
+    assert all(a < b for a, b in zip(sigmoid, sigmoid[1:]))
+    assert sigmoid[0] < 0.01 * sigmoid[-1]
+    assert relu[0] > 10 * sigmoid[0]
 
 
 # --- hessian -----------------------------------------------------------------------
