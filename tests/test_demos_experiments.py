@@ -22,7 +22,7 @@ SMALL = {
     "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
     "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--chain-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
-    "finite_differences": ["--widths", "1", "16", "--repeats", "1", "--samples", "8"],
+    "finite_differences": ["--widths", "1", "4", "16", "--repeats", "1", "--samples", "8"],
     "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--epochs", "3",
                "--digits", "100", "--test-size", "50", "--hidden", "8",
                "--executor", "thread", "--workers", "2"],
@@ -146,12 +146,28 @@ def test_neuron_minimum_is_strict_and_its_learning_rate_limit_holds(results):
 
 def test_numeric_gradients_agree_and_cost_two_passes_per_parameter(results):
     r, _ = results["finite_differences"]
-    assert r["parameters"] == [5, 65]  # 2-h-1 networks: 4h + 1 parameters
-    assert r["loss_evaluations"] == [10, 130]
+    assert r["parameters"] == [5, 17, 65]  # 2-h-1 networks: 4h + 1 parameters
+    assert r["loss_evaluations"] == [10, 34, 130]
     assert max(r["max_error"]) < 1e-8
     # Backprop costs about one forward and one backward pass whatever the size; the
     # numeric gradient's cost grows with the number of parameters.
-    assert r["time_ratio"][1] > 2 * r["time_ratio"][0]
+    assert r["time_ratio"][2] > 2 * r["time_ratio"][0]
+
+
+@pytest.mark.parametrize("a, b, k", [(1e-3, 2e-6, 2.0), (2.5e-4, 1e-5, 1.0), (0.0, 3e-7, 1.5)])
+def test_the_cost_fit_separates_a_fixed_cost_from_the_growth(a, b, k):
+    from demos.finite_differences import fit_power
+
+    n = np.array([5, 9, 17, 33, 65, 129, 257, 513])
+    fitted = fit_power(n, a + b * n**k)
+    assert fitted == pytest.approx((a, b, k), rel=1e-6, abs=1e-12)
+
+
+def test_finite_differences_needs_three_sizes_to_fit(tmp_path):
+    from demo_runner import run_demo
+
+    with pytest.raises(ValueError, match=r"--widths needs at least 3 different sizes.*\[1, 16\]"):
+        run_demo("finite_differences", tmp_path, ["--widths", "1", "16"])
 
 
 def test_the_step_size_trades_truncation_for_round_off(results):
