@@ -106,7 +106,10 @@ def test_moons_without_graphviz_writes_the_dot_source_and_says_how_to_install(
         r = run_demo("moons", tmp_path, ["--steps", "1", "--samples", "10", "--hidden", "2"])
     assert r["graph_file"].name == "neuron_graph.dot"
     assert r["graph_file"].read_text().startswith("digraph")
-    assert "apt-get install graphviz" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "apt-get install graphviz" in printed
+    assert "the hinge loss max(0, 1 - y s)" in printed  # says what the loss is
+    assert "look for:" in printed
 
 
 # --- optimizers --------------------------------------------------------------------
