@@ -4,6 +4,9 @@ their files."""
 from __future__ import annotations
 
 import importlib
+import contextlib
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,14 +23,25 @@ def run_demo(name: str, out: Path, argv: list[str]) -> dict:
 
 def run_demos(tmp_path_factory, settings: dict[str, list[str]]) -> dict:
     """Each demo of ``settings`` run once, quietly, with its options:
-    name -> (the numbers it returned, its output folder)."""
+    name -> (the numbers it returned, its output folder). What it printed is kept in
+    the folder as ``stdout.txt`` (and still shown by pytest when a test fails)."""
     done = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TAPEGRAD_QUIET", "1")
         for name, argv in settings.items():
             out = tmp_path_factory.mktemp(name)
-            done[name] = (run_demo(name, out, argv), out)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                done[name] = (run_demo(name, out, argv), out)
+            (out / "stdout.txt").write_text(printed.getvalue())
+            sys.stdout.write(printed.getvalue())
     return done
+
+
+def assert_says_what_to_look_for(out: Path) -> None:
+    """The demo printed one line starting "look for:" (what its figure shows)."""
+    lines = (out / "stdout.txt").read_text().splitlines()
+    assert sum(line.startswith("look for: ") for line in lines) == 1, lines
 
 
 def assert_files_written(out: Path, files: list[str]) -> None:

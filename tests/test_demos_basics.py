@@ -10,7 +10,7 @@ import sys
 import warnings
 
 import pytest
-from demo_runner import assert_files_written, run_demo, run_demos
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demo, run_demos
 
 from demos import DEMOS
 
@@ -63,6 +63,11 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
     assert_files_written(results[name][1], FILES[name])
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in ("search", "batchnorm")])
+def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
+    assert_says_what_to_look_for(results[name][1])
 
 
 @pytest.mark.parametrize("name", DEMOS)

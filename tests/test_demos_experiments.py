@@ -9,7 +9,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from demo_runner import assert_files_written, run_demos
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demos
 
 pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
@@ -46,6 +46,11 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
     assert_files_written(results[name][1], FILES[name])
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in ("search", "batchnorm")])
+def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
+    assert_says_what_to_look_for(results[name][1])
 
 
 # --- regularization ----------------------------------------------------------------
