@@ -19,5 +19,6 @@ DEMOS = (
     "hessian",
     "finite_differences",
     "search",
+    "learning_rate",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

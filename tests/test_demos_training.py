@@ -1,0 +1,88 @@
+"""The training demos learning-rate, minibatch, universal, schedules and exploding, run
+with small settings: each once per module, its reported numbers checked."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demos
+
+from demos.learning_rate import CRAWL
+
+pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+SMALL = {
+    "learning_rate": ["--epochs", "60", "--points", "30", "--rates", "0.001", "0.01", "0.1",
+                      "0.3", "1", "3"],
+}
+
+FILES = {
+    "learning_rate": ["learning_rate.png"],
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return run_demos(tmp_path_factory, SMALL)
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_every_demo_writes_its_files_and_says_what_to_look_for(results, name):
+    assert_files_written(results[name][1], FILES[name])
+    assert_says_what_to_look_for(results[name][1])
+
+
+# --- learning-rate -----------------------------------------------------------------
+
+
+def _finite_difference_hessian(start: list[float], points: int, eps: float = 1e-5) -> np.ndarray:
+    """The loss's Hessian at ``start`` from central differences of backprop gradients."""
+    from demos.sine import build
+    from tapegrad import nn
+    from tapegrad.nn import functional as F
+
+    X, Y = nn.data.make_sine(points)
+    model = build(0)
+    params = model.parameters()
+
+    def gradient(values):
+        for p, v in zip(params, values):
+            p.data = v
+        model.zero_grad()
+        F.mse_loss([model(x) for x in X], Y).backward()
+        return np.array([p.grad for p in params])
+
+    columns = []
+    for i in range(len(start)):
+        up, down = list(start), list(start)
+        up[i] += eps
+        down[i] -= eps
+        columns.append((gradient(up) - gradient(down)) / (2 * eps))
+    return np.array(columns)
+
+
+def test_the_stable_rate_is_two_over_the_largest_hessian_eigenvalue(results):
+    r, _ = results["learning_rate"]
+    h = _finite_difference_hessian(r["start"], 30)
+    assert r["eigenvalues"] == pytest.approx(np.linalg.eigvalsh((h + h.T) / 2), abs=1e-6)
+    assert r["lr_max"] == pytest.approx(2 / max(r["eigenvalues"]), rel=1e-12)
+    assert 0.3 < r["lr_max"] < 1  # between the grid's best rate and its first diverging one
+
+
+def test_rates_above_two_over_lambda_max_diverge_and_tiny_ones_crawl(results):
+    r, _ = results["learning_rate"]
+    assert r["diverged"] == [rate for rate in r["rates"] if rate > r["lr_max"]] == [1.0, 3.0]
+    assert r["crawled"] == [0.001, 0.01]
+    assert r["best"] == 0.3
+    first = r["first"]
+    for rate, curve in r["curves"].items():
+        assert len(curve) == 60
+        assert curve[0] == pytest.approx(first, rel=1e-12)  # every rate starts from the same weights
+    assert r["final"][0.3] < 0.01 * first
+    assert r["final"][0.001] > CRAWL * first
+    assert not math.isfinite(r["final"][3.0]) or r["final"][3.0] > 1e6 * first
