@@ -20,5 +20,6 @@ DEMOS = (
     "finite_differences",
     "search",
     "learning_rate",
+    "minibatch",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

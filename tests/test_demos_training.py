@@ -19,10 +19,12 @@ pytest.importorskip("tqdm")
 SMALL = {
     "learning_rate": ["--epochs", "60", "--points", "30", "--rates", "0.001", "0.01", "0.1",
                       "0.3", "1", "3"],
+    "minibatch": ["--samples", "60", "--epochs", "4", "--batch-sizes", "16", "1"],
 }
 
 FILES = {
     "learning_rate": ["learning_rate.png"],
+    "minibatch": ["minibatch.png"],
 }
 
 
@@ -86,3 +88,31 @@ def test_rates_above_two_over_lambda_max_diverge_and_tiny_ones_crawl(results):
     assert r["final"][0.3] < 0.01 * first
     assert r["final"][0.001] > CRAWL * first
     assert not math.isfinite(r["final"][3.0]) or r["final"][3.0] > 1e6 * first
+
+
+# --- minibatch ---------------------------------------------------------------------
+
+
+def test_smaller_batches_make_more_and_noisier_updates_per_epoch(results):
+    r, _ = results["minibatch"]
+    runs = r["runs"]
+    assert r["sizes"] == [60, 16, 1]
+    assert [runs[b]["updates"] for b in r["sizes"]] == [4, 4 * 4, 4 * 60]  # ceil(60 / b) a epoch
+    full = runs[60]["history"]
+    assert full.step_loss == full.train_loss  # one update an epoch, on the whole set
+    assert all(b < a for a, b in zip(full.step_loss, full.step_loss[1:]))  # smooth descent
+    spreads = [runs[b]["spread"] for b in r["sizes"]]
+    assert spreads[0] == 0.0 < spreads[1] < spreads[2]
+
+
+def test_batch_size_one_costs_the_most_time_per_epoch_and_accuracies_are_shares(results):
+    r, _ = results["minibatch"]
+    runs = r["runs"]
+    assert runs[1]["seconds_per_epoch"] > 3 * runs[60]["seconds_per_epoch"]  # 60 calls against 1
+    for b in r["sizes"]:
+        h = runs[b]["history"]
+        assert len(h.val_loss) == len(h.val_acc) == 4
+        correct = h.val_acc[-1] * 60  # a share of the 60 validation points
+        assert correct == pytest.approx(round(correct), abs=1e-9)
+    # For the same epochs, more updates get further (here, at this learning rate).
+    assert runs[1]["history"].val_loss[-1] < runs[60]["history"].val_loss[-1]
