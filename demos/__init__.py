@@ -21,5 +21,6 @@ DEMOS = (
     "search",
     "learning_rate",
     "minibatch",
+    "universal",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

@@ -20,11 +20,13 @@ SMALL = {
     "learning_rate": ["--epochs", "60", "--points", "30", "--rates", "0.001", "0.01", "0.1",
                       "0.3", "1", "3"],
     "minibatch": ["--samples", "60", "--epochs", "4", "--batch-sizes", "16", "1"],
+    "universal": ["--widths", "1", "4", "16", "--epochs", "300", "--points", "60"],
 }
 
 FILES = {
     "learning_rate": ["learning_rate.png"],
     "minibatch": ["minibatch.png"],
+    "universal": ["universal.png"],
 }
 
 
@@ -116,3 +118,20 @@ def test_batch_size_one_costs_the_most_time_per_epoch_and_accuracies_are_shares(
         assert correct == pytest.approx(round(correct), abs=1e-9)
     # For the same epochs, more updates get further (here, at this learning rate).
     assert runs[1]["history"].val_loss[-1] < runs[60]["history"].val_loss[-1]
+
+
+# --- universal ---------------------------------------------------------------------
+
+
+def test_wider_hidden_layers_fit_the_bumpy_function_better(results):
+    from demos.universal import bumpy
+
+    r, _ = results["universal"]
+    assert r["parameters"] == {1: 4, 4: 13, 16: 49}  # 1-w-1: 3w + 1
+    grid = r["grid"]
+    assert len(grid) == 1001 and (grid[0], grid[-1]) == (-2.0, 2.0)
+    for w, fit in r["fits"].items():  # the reported error is the plotted fit's
+        assert r["errors"][w] == pytest.approx(np.mean((fit - bumpy(grid)) ** 2), rel=1e-9)
+    errors = [r["errors"][w] for w in r["widths"]]
+    assert all(b < a for a, b in zip(errors, errors[1:]))
+    assert errors[0] < np.var(bumpy(grid))  # even one unit beats the best constant
