@@ -22,5 +22,6 @@ DEMOS = (
     "learning_rate",
     "minibatch",
     "universal",
+    "schedules",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

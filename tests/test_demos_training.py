@@ -21,12 +21,14 @@ SMALL = {
                       "0.3", "1", "3"],
     "minibatch": ["--samples", "60", "--epochs", "4", "--batch-sizes", "16", "1"],
     "universal": ["--widths", "1", "4", "16", "--epochs", "300", "--points", "60"],
+    "schedules": ["--epochs", "20", "--samples", "60", "--batch-size", "10"],
 }
 
 FILES = {
     "learning_rate": ["learning_rate.png"],
     "minibatch": ["minibatch.png"],
     "universal": ["universal.png"],
+    "schedules": ["schedules.png"],
 }
 
 
@@ -135,3 +137,44 @@ def test_wider_hidden_layers_fit_the_bumpy_function_better(results):
     errors = [r["errors"][w] for w in r["widths"]]
     assert all(b < a for a, b in zip(errors, errors[1:]))
     assert errors[0] < np.var(bumpy(grid))  # even one unit beats the best constant
+
+
+# --- schedules ---------------------------------------------------------------------
+
+
+def test_each_schedule_sets_the_rate_by_its_formula(results):
+    r, _ = results["schedules"]
+    h = r["histories"]
+    epochs = range(20)
+    assert h["constant"].lr == [0.1] * 20
+    assert h["StepLR"].lr == pytest.approx([0.1 * 0.3 ** (e // 5) for e in epochs], rel=1e-12)
+    assert h["ExponentialLR"].lr == pytest.approx([0.1 * 0.93**e for e in epochs], rel=1e-12)
+    assert h["CosineAnnealingLR"].lr == pytest.approx(
+        [0.1 * (1 + math.cos(math.pi * e / 20)) / 2 for e in epochs], rel=1e-12)
+
+
+def test_reduce_on_plateau_halves_the_rate_after_three_epochs_without_a_new_best(results):
+    h = results["schedules"][0]["histories"]["ReduceLROnPlateau"]
+    lr, best, bad, expected = 0.1, math.inf, 0, []
+    for loss in h.val_loss:  # PyTorch's rule, threshold 1e-4 relative
+        expected.append(lr)
+        if loss < best * (1 - 1e-4):
+            best, bad = loss, 0
+        else:
+            bad += 1
+        if bad > 3:
+            lr, bad = lr * 0.5, 0
+    assert h.lr == pytest.approx(expected, rel=1e-12)
+    assert h.lr[-1] <= 0.025  # it did stall, at least twice
+
+
+def test_every_schedule_starts_from_the_same_weights_and_batches(results):
+    histories = results["schedules"][0]["histories"]
+    first_steps = {name: h.step_loss[:6] for name, h in histories.items()}  # the first epoch
+    reference = first_steps["constant"]
+    for name, steps in first_steps.items():
+        assert len(steps) == 6  # 60 points in batches of 10
+        assert steps == pytest.approx(reference, rel=1e-12), name
+    # At the end the constant rate still jumps; every decayed rate ends lower.
+    constant = histories["constant"].val_loss[-1]
+    assert all(h.val_loss[-1] < constant for name, h in histories.items() if name != "constant")
