@@ -23,5 +23,6 @@ DEMOS = (
     "minibatch",
     "universal",
     "schedules",
+    "exploding",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

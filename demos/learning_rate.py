@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         # A diverging run overflows to inf and NaN: that is its result, not a warning.
         with np.errstate(all="ignore"):
             history = nn.fit(None, loss_fn, (X, Y), optim.SGD(params, lr=lr),
-                             epochs=args.epochs)
+                             epochs=args.epochs, seed=args.seed)
         curves[lr] = history.train_loss  # full batch: the loss at the start of each step
     first = curves[args.rates[0]][0]
     final = {lr: c[-1] for lr, c in curves.items()}

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         params = model.parameters()
         loss_fn = compile(lambda x, t: (model(x)[0] - t) ** 2, params)
         opt = optim.Adam(params, lr=args.lr)
-        nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs,
+        nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs, seed=args.seed,
                scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs))
         fits[width] = compile(lambda x: model(x)[0], params).forward(grid[:, None])
         errors[width] = float(np.mean(loss_fn.forward(grid[:, None], bumpy(grid))))

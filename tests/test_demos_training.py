@@ -22,6 +22,7 @@ SMALL = {
     "minibatch": ["--samples", "60", "--epochs", "4", "--batch-sizes", "16", "1"],
     "universal": ["--widths", "1", "4", "16", "--epochs", "300", "--points", "60"],
     "schedules": ["--epochs", "20", "--samples", "60", "--batch-size", "10"],
+    "exploding": ["--epochs", "150", "--samples", "40"],
 }
 
 FILES = {
@@ -29,6 +30,7 @@ FILES = {
     "minibatch": ["minibatch.png"],
     "universal": ["universal.png"],
     "schedules": ["schedules.png"],
+    "exploding": ["exploding.png"],
 }
 
 
@@ -178,3 +180,42 @@ def test_every_schedule_starts_from_the_same_weights_and_batches(results):
     # At the end the constant rate still jumps; every decayed rate ends lower.
     constant = histories["constant"].val_loss[-1]
     assert all(h.val_loss[-1] < constant for name, h in histories.items() if name != "constant")
+
+
+# --- exploding ---------------------------------------------------------------------
+
+
+def test_without_clipping_the_loss_overflows_and_with_clipping_it_trains(results):
+    r, _ = results["exploding"]
+    plain, clipped = r["runs"]["no clipping"], r["runs"]["clip_grad_norm_ to 1"]
+    assert r["growth_per_layer"] == pytest.approx(math.sqrt(8), rel=1e-12)  # std 1, 16 units
+    assert plain["norms"][0] == clipped["norms"][0] > 1e3  # the same huge first gradient
+    assert plain["first_nonfinite"] is not None and plain["first_nonfinite"] < 10
+    assert plain["norms"][1] > 1e6 * plain["norms"][0]  # one full step made it explode
+    assert clipped["first_nonfinite"] is None
+    assert all(math.isfinite(v) for v in clipped["losses"] + clipped["norms"])
+    assert clipped["losses"][-1] < 1e-3 * clipped["losses"][0]
+    assert clipped["accuracy"] > 0.65  # chance is 0.5
+    correct = clipped["accuracy"] * 40
+    assert correct == pytest.approx(round(correct), abs=1e-9)
+
+
+def test_the_clipping_optimizer_scales_the_gradient_to_max_norm_before_the_step():
+    from demos.exploding import ClippedOptimizer
+    from tapegrad import Value, optim
+
+    w = [Value(1.0), Value(2.0)]
+    opt = ClippedOptimizer(optim.SGD(w, lr=0.5), max_norm=1.0)
+    opt.zero_grad()
+    (3.0 * w[0] + 4.0 * w[1]).backward()  # gradient (3, 4), norm 5
+    opt.step()
+    scale = 1.0 / (5.0 + 1e-6)  # PyTorch's clip_grad_norm_ rule
+    assert opt.norms == [5.0]
+    assert [p.data for p in w] == pytest.approx([1 - 0.5 * 3 * scale, 2 - 0.5 * 4 * scale],
+                                                rel=1e-15)
+    unclipped = ClippedOptimizer(optim.SGD(w, lr=0.5), max_norm=math.inf)
+    unclipped.zero_grad()
+    (3.0 * w[0]).backward()
+    before = w[0].data
+    unclipped.step()
+    assert unclipped.norms == [3.0] and w[0].data == before - 1.5
