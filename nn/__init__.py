@@ -10,7 +10,8 @@
 
 from . import data, functional, init
 from .functional import log_softmax, softmax
-from .layers import MLP, BatchNorm, BatchNorm1d, Dropout, Layer, LayerNorm, Linear, Neuron
+from .layers import (MLP, BatchNorm, BatchNorm1d, Dropout, GroupNorm, Layer, LayerNorm, Linear,
+                     Neuron)
 from .module import Module, read_model_file
 from .train import History, fit
 
@@ -19,6 +20,7 @@ __all__ = [
     "BatchNorm",
     "BatchNorm1d",
     "Dropout",
+    "GroupNorm",
     "History",
     "Layer",
     "LayerNorm",

@@ -1,4 +1,5 @@
-"""Layers built from Values: Neuron, Linear (Layer), MLP, Dropout, BatchNorm1d, LayerNorm.
+"""Layers built from Values: Neuron, Linear (Layer), MLP, Dropout, BatchNorm1d, LayerNorm,
+GroupNorm.
 
 Calling convention: a model takes ONE sample, a list of Values or numbers, and
 returns a list of Values; a layer always returns a list, even of one element.
@@ -306,15 +307,61 @@ class LayerNorm(Module):
         self.beta = [Value(0.0) for _ in range(num_features)] if elementwise_affine else None
 
     def forward(self, x: Sample) -> list[Value]:
-        n = self.num_features
-        _check_features("LayerNorm", x, n)
-        mean = Value.sum(x) / n
-        centered = [v - mean for v in x]
-        inv_std = (Value.sum([c * c for c in centered]) / n + self.eps) ** -0.5
-        ys = [c * inv_std for c in centered]
-        if self.gamma is not None:
-            ys = [y * g + b for y, g, b in zip(ys, self.gamma, self.beta)]
-        return ys
+        _check_features("LayerNorm", x, self.num_features)
+        return _affine(_standardize(x, self.eps), self.gamma, self.beta)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"
+
+
+def _standardize(x: Sample, eps: float) -> list[Value]:
+    """(x_i - mean(x)) / sqrt(var(x) + eps) over the list x, variance biased."""
+    n = len(x)
+    mean = Value.sum(x) / n
+    centered = [v - mean for v in x]
+    inv_std = (Value.sum([c * c for c in centered]) / n + eps) ** -0.5
+    return [c * inv_std for c in centered]
+
+
+def _affine(ys: list[Value], gamma: list[Value] | None, beta: list[Value] | None) -> list[Value]:
+    """gamma_i * y_i + beta_i, or ys unchanged without learned parameters."""
+    if gamma is None:
+        return ys
+    return [y * g + b for y, g, b in zip(ys, gamma, beta)]
+
+
+class GroupNorm(Module):
+    """Group normalisation (Wu and He, 2018) of one sample's ``num_channels`` features:
+    the channels are cut into ``num_groups`` consecutive groups of equal size and each
+    group is normalised on its own,
+
+        y_i = gamma_i * (x_i - mean_g) / sqrt(var_g + eps) + beta_i,  i in group g,
+
+    var_g biased, gamma and beta per channel (learned when ``affine``), as
+    torch.nn.GroupNorm on an (N, C) input. One group is LayerNorm; ``num_channels``
+    groups normalise every channel alone. Same in training and eval.
+    """
+
+    def __init__(
+        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True
+    ) -> None:
+        self.num_groups = _count("GroupNorm: num_groups", num_groups)
+        self.num_channels = _count("GroupNorm: num_channels", num_channels)
+        if num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_groups must divide num_channels, got {num_groups} groups "
+                f"for {num_channels} channels"
+            )
+        self.eps = _positive("GroupNorm: eps", eps)
+        self.gamma = [Value(1.0) for _ in range(num_channels)] if affine else None
+        self.beta = [Value(0.0) for _ in range(num_channels)] if affine else None
+
+    def forward(self, x: Sample) -> list[Value]:
+        _check_features("GroupNorm", x, self.num_channels)
+        size = self.num_channels // self.num_groups
+        ys = [y for start in range(0, self.num_channels, size)
+              for y in _standardize(x[start : start + size], self.eps)]
+        return _affine(ys, self.gamma, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups} groups, {self.num_channels} channels, eps={self.eps}"

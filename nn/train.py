@@ -12,8 +12,14 @@ Each epoch shuffles the training set into mini-batches and, for every batch::
     optimizer.step()
 
 then measures the epoch (validation loss, accuracies) and steps the scheduler. A
-compiled loss runs the same loop at array speed: pass ``compile(...)``'s result as
-``loss_fn`` (see ``BatchLoss``). The engine's compiler is never imported here.
+compiled loss runs the same loop at array speed, each batch one call on arrays (see
+``BatchLoss``; the engine's compiler is never imported here)::
+
+    loss = tapegrad.compile(lambda x, t: F.cross_entropy([model(x)], [t]), params,
+                            labels={1: range(10)})
+    scores = tapegrad.compile(model, params)      # only to measure accuracy
+    history = nn.fit(scores, loss, (X, y), optim.SGD([loss.flat()], lr=0.1), epochs=20,
+                     batch_size=32, val=(X_val, y_val), accuracy="argmax")
 """
 
 from __future__ import annotations
@@ -53,9 +59,9 @@ class BatchLoss(Protocol):
 @dataclass
 class History:
     """What ``fit`` measured. Per update: ``step_loss``. Per epoch (``epochs`` = 1, 2,
-    ...): ``lr`` (the rate used in that epoch), ``train_loss`` (mean of the epoch's
-    batch losses, weighted by batch size), ``val_loss``, ``train_acc``, ``val_acc``
-    (empty when not measured). ``best_epoch`` has the lowest validation loss (training
+    ...): ``lr`` (the first parameter group's rate in that epoch), ``train_loss`` (mean
+    of the epoch's batch losses, weighted by batch size), ``val_loss``, ``train_acc``,
+    ``val_acc`` (empty when not measured). ``best_epoch`` has the lowest validation loss (training
     loss without validation); ``stopped_early`` says whether early stopping ended it.
     """
 
@@ -101,32 +107,38 @@ class History:
         if not self.epochs:
             raise ValueError("History.plot: nothing to plot, no epoch was recorded")
         panels = 3 if self.train_acc else 2
+        dots = len(self.epochs) <= 40  # markers on short runs; on long ones they make a band
+        train, val = ("o-", "s-") if dots else ("-", "-")
         fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4))
         ax = axes[0]
         steps = len(self.step_loss)
         per_epoch = steps / len(self.epochs)
         ax.plot([(k + 1) / per_epoch for k in range(steps)], self.step_loss, color="tab:blue",
                 alpha=0.35, lw=1, label="each update")
-        ax.plot(self.epochs, self.train_loss, "o-", color="tab:blue", ms=3,
+        ax.plot(self.epochs, self.train_loss, train, color="tab:blue", ms=3,
                 label="training (epoch mean)")
         if self.val_loss:
-            ax.plot(self.epochs, self.val_loss, "s-", color="tab:orange", ms=3, label="validation")
+            ax.plot(self.epochs, self.val_loss, val, color="tab:orange", ms=3, label="validation")
+        if self.val_loss:
+            ax.axvline(self.best_epoch, color="gray", ls=":", lw=1,
+                       label=f"lowest validation loss (epoch {self.best_epoch})")
         ax.set(xlabel="epoch", ylabel="loss", title="loss")
         if min(self.step_loss + self.train_loss) > 0 and _spans_decades(self.step_loss):
             ax.set_yscale("log")
-        ax.legend()
+        ax.legend(fontsize=8)
         if self.train_acc:
             ax = axes[1]
-            ax.plot(self.epochs, self.train_acc, "o-", color="tab:blue", ms=3, label="training")
+            ax.plot(self.epochs, self.train_acc, train, color="tab:blue", ms=3, label="training")
             if self.val_acc:
-                ax.plot(self.epochs, self.val_acc, "s-", color="tab:orange", ms=3,
+                ax.plot(self.epochs, self.val_acc, val, color="tab:orange", ms=3,
                         label="validation")
             ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-            ax.legend()
+            ax.legend(fontsize=8)
         ax = axes[-1]
-        ax.plot(self.epochs, self.lr, "o-", color="tab:green", ms=3, label="learning rate")
+        ax.plot(self.epochs, self.lr, train, color="tab:green", ms=3, label="learning rate")
         ax.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
-        ax.legend()
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
         fig.suptitle(title)
         fig.tight_layout()
         return fig
@@ -164,7 +176,13 @@ def _sign(outputs: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean((outputs[:, 0] > 0) == (targets > 0)))
 
 
-ACCURACIES: dict[str, Metric] = {"argmax": _argmax, "sign": _sign}
+def _threshold(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Fraction of samples whose single output, read as the probability of class 1
+    (a sigmoid output), is above 1/2 exactly when their label is 1."""
+    return float(np.mean((outputs[:, 0] > 0.5) == (targets == 1)))
+
+
+ACCURACIES: dict[str, Metric] = {"argmax": _argmax, "sign": _sign, "threshold": _threshold}
 
 
 def _metric(accuracy: str | Metric | None) -> Metric | None:
@@ -310,7 +328,8 @@ def fit(
 
     After each epoch: ``val`` (X_val, y_val) is scored (its mean loss, and accuracy);
     ``accuracy`` ("argmax": highest output is the label, "sign": the single output's
-    sign is the target's, or a function (outputs (n, k) array, targets) -> float) is
+    sign is the target's, "threshold": the single output, a probability, is above 1/2
+    for label 1 only, or a function (outputs (n, k) array, targets) -> float) is
     measured on the training set and ``val`` at the epoch's end; ``scheduler.step()``
     runs (``step(val loss)``, or the training loss without ``val``, for
     ReduceLROnPlateau); with ``early_stopping=patience`` training stops once the

@@ -74,6 +74,14 @@ def test_compiled_and_eager_give_the_same_history(flat):
                                [p.data for p in eager.parameters()], rtol=0, atol=1e-12)
 
 
+def test_a_compiled_loss_trains_without_a_model_and_restores_nothing_it_did_not_set():
+    model = nn.Neuron(1, "linear", init="zeros", bias=False)
+    loss = compile(lambda x, t: (model(x) - t) ** 2, model.parameters())
+    history = nn.fit(None, loss, ([[1.0]], [2.0]), optim.SGD([loss.flat()], lr=0.1), epochs=3)
+    np.testing.assert_allclose(history.step_loss, [4.0, 2.56, 1.6384], rtol=1e-15)
+    assert model.w[0].data == pytest.approx(2 - 2 * 0.8**3, abs=1e-15)  # synced from flat
+
+
 def _line(lr=0.1):
     """y = w x from w = 0 on the single sample (1, 2): w_t = 2 - 2 (1 - 2 lr)^t."""
     model = nn.Neuron(1, "linear", init="zeros", bias=False)
@@ -157,6 +165,15 @@ def test_sign_accuracy_for_a_single_output():
     assert history.train_acc == [0.5]
 
 
+def test_threshold_accuracy_reads_a_sigmoid_output_as_a_probability():
+    model = nn.Neuron(1, "sigmoid", init="zeros")
+    model.w[0].data = 1.0
+    X, y = [[-2.0], [-1.0], [1.0], [3.0], [0.0]], [0, 1, 1, 0, 0]  # p = 1/2 at 0 is class 0
+    history = nn.fit(model, F.mse_loss, (X, y), optim.SGD(model.parameters(), lr=0.0),
+                     accuracy="threshold")
+    assert history.train_acc == [0.6]
+
+
 def test_verbose_prints_one_row_per_epoch_and_no_bar_off_a_terminal(capsys):
     model, opt = _line()
     nn.fit(model, F.mse_loss, ([[1.0]], [2.0]), opt, epochs=2, verbose=True)
@@ -189,7 +206,7 @@ def test_history_plot_draws_loss_accuracy_and_rate():
     fig = history.plot("two points")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy", "learning rate"]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
-        "each update", "training (epoch mean)", "validation"]
+        "each update", "training (epoch mean)", "validation", "lowest validation loss (epoch 3)"]
     assert list(fig.axes[2].get_lines()[0].get_ydata()) == [0.1, 0.1, 0.1]
 
 
