@@ -113,7 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="two-moons points in the loss (default: %(default)s)")
     parser.add_argument("--inits", type=int, default=3,
                         help="random initialisations averaged (default: %(default)s)")
-    parser.add_argument("--chain-depth", type=int, default=6,
+    parser.add_argument("--graph-depth", type=int, default=6,
                         help="hidden layers of the drawn one-unit chains (default: %(default)s)")
 
 
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         print(f"  {label:<16} layer 1: {g[0]:.2e}   output layer: {g[-1]:.2e}   "
               f"ratio {ratio[label]:.2e} ({per_layer[label]:.2f}x per layer)")
 
-    chains = {label: chain_gradients(activation, args.chain_depth, args.seed)
+    chains = {label: chain_gradients(activation, args.graph_depth, args.seed)
               for label, activation in (("sigmoid, Xavier", "sigmoid"), ("ReLU, He", "relu"))}
     for label, gs in chains.items():
         print(f"  one-unit {label} chain: |dL/dw| {gs[-1]:.1e} at the output layer, "

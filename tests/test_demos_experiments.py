@@ -20,7 +20,7 @@ pytest.importorskip("tqdm")
 SMALL = {
     "regularization": ["--test-size", "300"],
     "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
-    "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--chain-depth", "3"],
+    "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
     "finite_differences": ["--widths", "1", "4", "16", "--repeats", "1", "--samples", "8"],
     "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--epochs", "3",
