@@ -10,7 +10,7 @@ import numpy as np
 from tapegrad import nn
 from tapegrad import optim
 
-from ._common import classifier_programs, pyplot, save, weights_of
+from ._common import bars, classifier_programs, pyplot, save, weights_of
 from ._mnist import DIGITS, load_digits
 
 # name -> (factory, default learning rate). Adam costs three times as much per step as
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
           "would make its score optimistic)")
     history = nn.fit(scores_fn, loss_fn, (X_train, y_train), opt, epochs=args.epochs,
                      batch_size=args.batch_size, val=(X_val, y_val), accuracy="argmax",
-                     scheduler=schedule, seed=args.seed)
+                     scheduler=schedule, seed=args.seed, progress=bars())
     for i in range(len(history.epochs)):
         print("  " + history.row(i))
 

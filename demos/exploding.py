@@ -1,4 +1,4 @@
-"""Exploding gradients: a deep ReLU network with large initial weights, trained with and without clip_grad_norm_."""
+"""Exploding gradients: a deep ReLU net with large initial weights, with and without clip_grad_norm_."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+from tapegrad import nn, optim
 
-from tapegrad import compile, nn, optim
-
-from ._common import progress, pyplot, save
+from ._common import output_program, progress, pyplot, save, squared_error_program
 
 
 class ClippedOptimizer:
@@ -68,12 +67,13 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         model = nn.MLP(2, [16] * args.depth + [1], activation="relu",
                        init=nn.init.normal(args.std), seed=args.seed)
         params = model.parameters()
-        loss_fn = compile(lambda x, t: (model(x)[0] - t) ** 2, params)
+        loss_fn = squared_error_program(model, params)
         opt = ClippedOptimizer(optim.SGD(params, lr=args.lr), max_norm)
         # Without clipping the numbers overflow to inf and NaN: that is the result shown.
         with np.errstate(all="ignore"):
-            history = nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs, seed=args.seed)
-            scores = compile(lambda x: model(x)[0], params).forward(X)
+            history = nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs, seed=args.seed,
+                             progress=False)
+            scores = output_program(model, params).forward(X)
         losses, norms = np.array(history.train_loss), np.array(opt.norms)
         broken = np.flatnonzero(~np.isfinite(losses))
         runs[label] = {
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             "accuracy": float(np.mean((scores > 0) == (Y > 0))),
         }
     for label, r in runs.items():
-        end = (f"the loss overflows (inf, then NaN) at step {r['first_nonfinite'] + 1}" if r["first_nonfinite"] is not None
+        at = r["first_nonfinite"]
+        end = (f"the loss overflows (inf, then NaN) at step {at + 1}" if at is not None
                else f"loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g}, "
                     f"accuracy {r['accuracy']:.0%}")
         print(f"  {label:<22} gradient norm at the start {r['norms'][0]:.3g}: {end}")

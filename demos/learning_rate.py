@@ -1,4 +1,4 @@
-"""Learning rates from far too small to too large on one network: which crawl, which diverge, and 2/lambda_max."""
+"""Learning rates from far too small to too large: which crawl, which diverge, and 2/lambda_max."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-
-from tapegrad import compile, hessian_wrt, nn, optim
+from tapegrad import hessian_wrt, nn, optim
 from tapegrad.nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import progress, pyplot, save, squared_error_program
 from .sine import build
 
 CRAWL = 0.5  # a run whose loss has not even halved by the end crawls
@@ -34,7 +33,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     params = model.parameters()
     start = [p.data for p in params]
     print(f"the 1-2-1 sigmoid network of 'A glimpse of neural networks' ({len(params)} "
-          f"parameters) fitting 1 + sin(pi/4 p) at {len(X)} points; mean squared error, full-batch gradient descent for "
+          f"parameters) fitting 1 + sin(pi/4 p) at {len(X)} points; mean squared error, "
+          "full-batch gradient descent for "
           f"{args.epochs} steps at each rate, from the same initial weights")
 
     # Near the start the loss is ~ L0 + g.d + d.H.d/2: a step of lr multiplies the error
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
           f"{np.array2string(eigenvalues, precision=3)}; largest stable rate "
           f"2/lambda_max = {lr_max:.3g}")
 
-    loss_fn = compile(lambda x, t: (model(x)[0] - t) ** 2, params)
+    loss_fn = squared_error_program(model, params)
     curves = {}
     for lr in progress(args.rates, "learning rates"):
         for p, value in zip(params, start):
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         # A diverging run overflows to inf and NaN: that is its result, not a warning.
         with np.errstate(all="ignore"):
             history = nn.fit(None, loss_fn, (X, Y), optim.SGD(params, lr=lr),
-                             epochs=args.epochs, seed=args.seed)
+                             epochs=args.epochs, seed=args.seed, progress=False)
         curves[lr] = history.train_loss  # full batch: the loss at the start of each step
     first = curves[args.rates[0]][0]
     final = {lr: c[-1] for lr, c in curves.items()}

@@ -1,4 +1,4 @@
-"""Full batch, mini-batches and batch size 1 for the same epochs: noisy against smooth, time per epoch, accuracy."""
+"""Full batch against mini-batches and batch size 1: noisy against smooth, time per epoch, accuracy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from tapegrad import nn, optim
 
 from ._common import classifier_programs, progress, pyplot, save
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         began = time.perf_counter()
         history = nn.fit(scores_fn, loss_fn, (X, y), optim.SGD(params, lr=args.lr),
                          epochs=args.epochs, batch_size=size, val=(X_val, y_val),
-                         accuracy="argmax", seed=args.seed)
+                         accuracy="argmax", seed=args.seed, progress=False)
         runs[size] = {"history": history,
                       "seconds_per_epoch": (time.perf_counter() - began) / args.epochs}
     print(f"  {'batch':>6} {'updates':>8} {'s/epoch':>8} {'val loss':>9} {'train acc':>10} "

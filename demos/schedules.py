@@ -1,4 +1,4 @@
-"""Learning-rate decay: constant, step, exponential, cosine and on-plateau schedules on the same training; the rate and the loss per epoch."""
+"""Learning-rate decay: constant, step, exponential, cosine and on-plateau schedules; rate and loss per epoch."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-from tapegrad import compile, nn, optim
+from tapegrad import nn, optim
 from tapegrad.optim import lr_scheduler
 
-from ._common import progress, pyplot, save
+from ._common import progress, pyplot, save, squared_error_program
 from .universal import bumpy
 
 NOISE = 0.1  # std of the noise added to the targets
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     model = nn.MLP(1, [32, 1], activation="tanh", seed=args.seed)
     params = model.parameters()
     start = [p.data for p in params]
-    loss_fn = compile(lambda x, t: (model(x)[0] - t) ** 2, params)
+    loss_fn = squared_error_program(model, params)
     print(f"a 1-32-1 tanh network on {args.samples} noisy points of the universal demo's bumpy "
           f"function (noise std {NOISE}; validation: {n_val} others); SGD with momentum 0.9 "
           f"from lr {args.lr}, batches of {args.batch_size}, {args.epochs} epochs, the same "
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         opt = optim.SGD(params, lr=args.lr, momentum=0.9)
         histories[name] = nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs,
                                  batch_size=args.batch_size, val=(X_val, Y_val),
-                                 scheduler=make(opt), seed=args.seed)
+                                 scheduler=make(opt), seed=args.seed, progress=False)
     width = max(len(n) for n in histories)
     for name, h in histories.items():
         print(f"  {name:<{width}}  last lr {h.lr[-1]:<9.3g} validation loss: last "

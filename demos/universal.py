@@ -1,4 +1,4 @@
-"""Universal approximation: one hidden layer of width 1 to 64 fitted to a bumpy function; the fits and the error against the width."""
+"""Universal approximation: one hidden layer of width 1 to 64 fitted to a bumpy function."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from tapegrad import nn, optim
 
-from tapegrad import compile, nn, optim
-
-from ._common import progress, pyplot, save
+from ._common import output_program, progress, pyplot, save, squared_error_program
 
 
 def bumpy(x: np.ndarray) -> np.ndarray:
@@ -43,11 +42,12 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for width in progress(args.widths, "widths"):
         model = nn.MLP(1, [width, 1], activation="tanh", seed=args.seed)
         params = model.parameters()
-        loss_fn = compile(lambda x, t: (model(x)[0] - t) ** 2, params)
+        loss_fn = squared_error_program(model, params)
         opt = optim.Adam(params, lr=args.lr)
         nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs, seed=args.seed,
-               scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs))
-        fits[width] = compile(lambda x: model(x)[0], params).forward(grid[:, None])
+               scheduler=optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs),
+               progress=False)
+        fits[width] = output_program(model, params).forward(grid[:, None])
         errors[width] = float(np.mean(loss_fn.forward(grid[:, None], bumpy(grid))))
         parameters[width] = len(params)
         print(f"  width {width:3d}: {parameters[width]:4d} parameters, mean squared error on "

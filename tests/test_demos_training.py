@@ -3,6 +3,7 @@ with small settings: each once per module, its reported numbers checked."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -50,9 +51,10 @@ def test_every_demo_writes_its_files_and_says_what_to_look_for(results, name):
 
 def _finite_difference_hessian(start: list[float], points: int, eps: float = 1e-5) -> np.ndarray:
     """The loss's Hessian at ``start`` from central differences of backprop gradients."""
-    from demos.sine import build
     from tapegrad import nn
     from tapegrad.nn import functional as F
+
+    from demos.sine import build
 
     X, Y = nn.data.make_sine(points)
     model = build(0)
@@ -88,9 +90,9 @@ def test_rates_above_two_over_lambda_max_diverge_and_tiny_ones_crawl(results):
     assert r["crawled"] == [0.001, 0.01]
     assert r["best"] == 0.3
     first = r["first"]
-    for rate, curve in r["curves"].items():
+    for curve in r["curves"].values():  # every rate starts from the same weights
         assert len(curve) == 60
-        assert curve[0] == pytest.approx(first, rel=1e-12)  # every rate starts from the same weights
+        assert curve[0] == pytest.approx(first, rel=1e-12)
     assert r["final"][0.3] < 0.01 * first
     assert r["final"][0.001] > CRAWL * first
     assert not math.isfinite(r["final"][3.0]) or r["final"][3.0] > 1e6 * first
@@ -137,7 +139,7 @@ def test_wider_hidden_layers_fit_the_bumpy_function_better(results):
     for w, fit in r["fits"].items():  # the reported error is the plotted fit's
         assert r["errors"][w] == pytest.approx(np.mean((fit - bumpy(grid)) ** 2), rel=1e-9)
     errors = [r["errors"][w] for w in r["widths"]]
-    assert all(b < a for a, b in zip(errors, errors[1:]))
+    assert all(b < a for a, b in itertools.pairwise(errors))
     assert errors[0] < np.var(bumpy(grid))  # even one unit beats the best constant
 
 
@@ -201,8 +203,9 @@ def test_without_clipping_the_loss_overflows_and_with_clipping_it_trains(results
 
 
 def test_the_clipping_optimizer_scales_the_gradient_to_max_norm_before_the_step():
-    from demos.exploding import ClippedOptimizer
     from tapegrad import Value, optim
+
+    from demos.exploding import ClippedOptimizer
 
     w = [Value(1.0), Value(2.0)]
     opt = ClippedOptimizer(optim.SGD(w, lr=0.5), max_norm=1.0)
