@@ -19,6 +19,11 @@ DEMOS = (
     "hessian",
     "finite_differences",
     "search",
+    "learning_rate",
+    "minibatch",
+    "universal",
+    "schedules",
+    "exploding",
     "backprop",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

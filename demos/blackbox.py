@@ -15,6 +15,7 @@ from tapegrad.nn import functional as F
 from ._common import pyplot, save
 
 TARGET_LOSS = 1e-3
+DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
 
 
 def model(w: Value | float, v: Value | float, x: float) -> Value | float:
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"learned z = {w.data:.4f} x + {v.data:.4f} x^2; the box is z = 2.21 x")
     losses = [h[2] for h in history]
     _plot(X, Y, history, losses, args.fix_v, out)
+    print("look for: the line moving onto the table's points as the loss falls below the "
+          "0.001 target (or, with --fix-v, stopping short of it)")
     return {"iterations": iteration, "loss": loss.data, "reached": reached,
             "w": w.data, "v": v.data, "largest_stable_lr": stable,
             "best_w_with_v_fixed": w_fixed, "best_loss_with_v_fixed": loss_fixed,

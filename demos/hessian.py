@@ -147,6 +147,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "hessian")
+    print("look for: just below 2/lambda_max the loss falls; just above it the steps overshoot "
+          "further each time along the steepest direction and the loss grows (bowl) or "
+          "never settles (neuron)")
 
     return {
         "bowl_hessian": h_bowl.tolist(),

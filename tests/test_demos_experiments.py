@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from demo_runner import assert_files_written, run_demos
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demos
 
 pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
@@ -21,7 +21,7 @@ SMALL = {
     "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
     "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
-    "finite_differences": ["--widths", "1", "16", "--repeats", "1", "--samples", "8"],
+    "finite_differences": ["--widths", "1", "4", "16", "--repeats", "1", "--samples", "8"],
     "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--repeats", "2",
                "--lr-range", "0.01", "1", "--epochs", "3", "--train-size", "100", "--val-size", "300",
                "--test-size", "50", "--hidden", "8", "--executor", "thread", "--workers", "2"],
@@ -30,7 +30,7 @@ SMALL = {
 FILES = {
     "regularization": ["regularization.png"],
     "batchnorm": ["batchnorm.png"],
-    "vanishing": ["vanishing.png", "vanishing_graph_sigmoid.png", "vanishing_graph_relu.png"],
+    "vanishing": ["vanishing.png", "vanishing_chain.png"],
     "hessian": ["hessian.png"],
     "finite_differences": ["finite_differences.png"],
     "search": ["search.png"],
@@ -45,6 +45,11 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
     assert_files_written(results[name][1], FILES[name])
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in ("search", "batchnorm")])
+def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
+    assert_says_what_to_look_for(results[name][1])
 
 
 # --- regularization ----------------------------------------------------------------
@@ -97,6 +102,15 @@ def test_sigmoid_gradients_vanish_and_relu_he_gradients_do_not(results):
     assert all(a < b for a, b in zip(layers, layers[1:]))  # smaller towards the input
 
 
+def test_the_drawn_sigmoid_chain_fades_towards_the_input_and_relu_does_not(results):
+    chains = results["vanishing"][0]["chain_gradients"]
+    sigmoid, relu = chains["sigmoid, Xavier"], chains["ReLU, He"]
+    assert len(sigmoid) == len(relu) == 3 + 1
+    assert all(a < b for a, b in zip(sigmoid, sigmoid[1:]))
+    assert sigmoid[0] < 0.01 * sigmoid[-1]
+    assert relu[0] > 10 * sigmoid[0]
+
+
 # --- hessian -----------------------------------------------------------------------
 
 
@@ -136,21 +150,33 @@ def test_neuron_minimum_is_strict_and_its_learning_rate_limit_holds(results):
 
 def test_numeric_gradients_agree_and_cost_two_passes_per_parameter(results):
     r, _ = results["finite_differences"]
-    assert r["parameters"] == [5, 65]  # 2-h-1 networks: 4h + 1 parameters
-    assert r["loss_evaluations"] == [10, 130]
+    assert r["parameters"] == [5, 17, 65]  # 2-h-1 networks: 4h + 1 parameters
+    assert r["loss_evaluations"] == [10, 34, 130]
     assert max(r["max_error"]) < 1e-8
     # Backprop costs about one forward and one backward pass whatever the size; the
     # numeric gradient's cost grows with the number of parameters.
-    assert r["time_ratio"][1] > 2 * r["time_ratio"][0]
+    assert r["time_ratio"][2] > 2 * r["time_ratio"][0]
 
 
-def test_the_step_size_trades_truncation_for_round_off(results):
+@pytest.mark.parametrize("a, b, k", [(1e-3, 2e-6, 2.0), (2.5e-4, 1e-5, 1.0), (0.0, 3e-7, 1.5)])
+def test_the_cost_fit_separates_a_fixed_cost_from_the_growth(a, b, k):
+    from demos.finite_differences import fit_power
+
+    n = np.array([5, 9, 17, 33, 65, 129, 257, 513])
+    fitted = fit_power(n, a + b * n**k)
+    assert fitted == pytest.approx((a, b, k), rel=1e-6, abs=1e-12)
+
+
+def test_finite_differences_fits_a_plus_b_n_to_the_k_only_from_three_sizes(results, tmp_path):
+    from demo_runner import run_demo
+
     r, _ = results["finite_differences"]
-    central, forward = np.array(r["error_central"]), np.array(r["error_forward"])
-    assert 1e-7 <= r["best_step_central"] <= 1e-3
-    assert central.min() < 1e-10 < forward.min()
-    # Too large a step and too small a step both lose accuracy.
-    assert central[0] > 1e3 * central.min() and central[-1] > 1e3 * central.min()
+    for key in ("fit_backprop", "fit_numeric"):
+        a, b, k = r[key]
+        assert a >= 0 and b > 0 and 0.5 <= k <= 3
+    two = run_demo("finite_differences", tmp_path,
+                   ["--widths", "1", "2", "--repeats", "1", "--samples", "4"])
+    assert two["fit_backprop"] is None and two["fit_numeric"] is None
 
 
 # --- search ------------------------------------------------------------------------
