@@ -95,7 +95,7 @@ def output_program(model: nn.Module, params: list[Value]) -> Compiled:
 
 
 def weights_of(model: nn.MLP) -> list[Value]:
-    """The MLP's weights, without the biases (weight decay penalises W only, seed 001)."""
+    """The MLP's weights, without the biases (weight decay penalises W only, article 001)."""
     return [w for layer in model.layers for neuron in layer.neurons for w in neuron.w]
 
 

@@ -1,4 +1,4 @@
-"""Batch Normalization: training with and without it, across initial weight scales (seed 001 6.3)."""
+"""Batch Normalization: training with and without it, across initial weight scales (article 001 6.3)."""
 
 from __future__ import annotations
 

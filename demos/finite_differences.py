@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def make_model(hidden: int, seed: int) -> nn.MLP:
-    """Seed 000's 2-h-1 network with a sigmoid output read as a probability. The hidden
+    """Article 000's 2-h-1 network with a sigmoid output read as a probability. The hidden
     units are sigmoids too: finite differences need a smooth loss, and a ReLU unit
     sitting within eps of its kink would make the difference quotient wrong."""
     return nn.MLP(2, [hidden, 1], activation="sigmoid", output_activation="sigmoid", seed=seed)

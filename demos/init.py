@@ -1,4 +1,4 @@
-"""Weight initialisation: activation histograms of a 5-layer net; why not zero (seed 001, 6.2)."""
+"""Weight initialisation: activation histograms of a 5-layer net; why not zero (article 001, 6.2)."""
 
 from __future__ import annotations
 

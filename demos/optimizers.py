@@ -1,4 +1,4 @@
-"""Ten optimizers on f(x, y) = x^2/20 + y^2 from (-7, 2), 30 steps each (seed 001, figs 6-3..6-7)."""
+"""Ten optimizers on f(x, y) = x^2/20 + y^2 from (-7, 2), 30 steps each (article 001, figs 6-3..6-7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A 1-2-1 sigmoid network fits 1 + sin(pi/4 p) on [-2, 2] by per-sample SGD (seed 004)."""
+"""A 1-2-1 sigmoid network fits 1 + sin(pi/4 p) on [-2, 2] by per-sample SGD (article 004)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ._common import pyplot, save
 
 
 def build(seed: int) -> nn.MLP:
-    """Seed 004's network: one input, two sigmoid units, one linear output, every
+    """Article 004's network: one input, two sigmoid units, one linear output, every
     weight and bias drawn from N(0, 1) (its np.random.randn)."""
     rng = np.random.default_rng(seed)
     model = nn.MLP(1, [2, 1], activation="sigmoid", init=nn.init.normal(1.0), rng=rng)

@@ -133,7 +133,7 @@ class MLP(Module):
     after every hidden layer and ``output_activation`` after the last.
 
     ``MLP(784, [16, 16, 10])`` has 784*16 + 16*16 + 16*10 = 12,960 weights and
-    16 + 16 + 10 = 42 biases: 13,002 parameters (seed 002).
+    16 + 16 + 10 = 42 biases: 13,002 parameters (article 002).
     """
 
     def __init__(
@@ -176,7 +176,7 @@ class Dropout(Module):
     the survivors are scaled by 1/(1-p), so the expected output equals the input; in
     eval mode the input passes through unchanged.
 
-    Seed 001 describes the other form: drop in training without scaling, then
+    Article 001 describes the other form: drop in training without scaling, then
     multiply every output by the keep ratio (1-p) at test time. Both give layers
     after the dropout the same expected input; scaling during training keeps the
     test-time network untouched. Masks come from ``rng``/``seed`` only.
@@ -217,7 +217,7 @@ def _check_features(name: str, sample: object, n: int, index: int | None = None)
 
 
 class BatchNorm1d(Module):
-    """Batch normalisation (seed 001, 6.3) of each feature over a mini-batch:
+    """Batch normalisation (article 001, 6.3) of each feature over a mini-batch:
 
     y = gamma * (x - mean_B) / sqrt(var_B + eps) + beta
 
@@ -226,7 +226,7 @@ class BatchNorm1d(Module):
     from the batch (at least 2 samples), and the running statistics are updated as
     in PyTorch: running = (1 - momentum) * running + momentum * batch statistic, with
     the unbiased variance. In eval mode the running statistics are used instead, so a
-    batch of one works. ``eps`` is PyTorch's default 1e-5 (seed 001 suggests ~1e-7).
+    batch of one works. ``eps`` is PyTorch's default 1e-5 (article 001 suggests ~1e-7).
     gamma and beta are learned when ``affine``.
     """
 
@@ -293,7 +293,7 @@ BatchNorm = BatchNorm1d
 
 
 class LayerNorm(Module):
-    """Layer normalisation of one sample over its features (seed 002):
+    """Layer normalisation of one sample over its features (article 002):
 
     y_i = gamma_i * (x_i - mean(x)) / sqrt(var(x) + eps) + beta_i, var biased,
     as torch.nn.LayerNorm over the last dimension. Same in training and eval.
