@@ -148,7 +148,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                    edgecolors="k", s=28)
         ax.set(xticks=[], yticks=[],
                title=f"train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}")
-    fig.suptitle(f"article 001, 6.4: a big network memorises {args.train_size} points; weight "
+    fig.suptitle(f"Deep Learning from Scratch, 6.4: a big network memorises {args.train_size} points; weight "
                  "decay and dropout narrow the train/test gap", fontsize=12)
     fig.tight_layout()
     save(fig, out, "regularization")
