@@ -798,10 +798,7 @@ class _Map(_Group):
         s = self.slot
         local = [f"c{s}_{j}" for j in range(len(self.operands))]
         rule = self._call(src, "grad", f"g{s}", f"s{s}")
-        if len(local) == 1:  # a unary rule returns the gradient itself
-            src.line(f"{local[0]} = {rule}")
-        else:
-            src.line(f"{', '.join(local)} = {rule}")
+        src.line(f"{', '.join(local)}, = {rule}")
         for c, rows in zip(local, self.operands):
             if rows.pieces:
                 src.line(f"{c} = full({c}, s{s}.shape)")

@@ -162,8 +162,6 @@ def grad(
             local = op.grad(m, g, out, *args, v._arg)
         else:
             local = op.grad(m, g, out, *args)
-        if op.arity == 1:
-            local = (local,)
         for p, gp in zip(v._prev, local):
             if p.grad is not None:
                 grads[p] = grads[p] + gp if p in grads else gp

@@ -3,15 +3,16 @@
 A node holds its number, its gradient, its parents (an ordered tuple), the op that
 made it, the op's fixed parameter, a label, and a mark for graph traversals; nothing
 else: no closure, so no reference cycle, and a dropped graph is freed by reference
-counting alone. The math of every operator lives in the
-op table (``ops.py``); the methods here only look up the entry and record the node.
+counting alone. The math of every operator lives in the op table (``ops.py``); each
+method here is made from its table entry by one of three factories (unary, with a
+fixed number, binary), and every node an operation makes is built by ``_node``.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from . import ops
 from .mathlib import FLOATS
@@ -20,11 +21,62 @@ from .mode import MODE, user_site
 _new = object.__new__
 
 
+def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
+    """``self.<op>()``: one node with one parent."""
+    forward = op.on_floats
+
+    def method(self: Value) -> Value:
+        return _node(op, forward(self.data), (self,), None)
+
+    method.__name__, method.__doc__ = op.name, doc
+    return method
+
+
+def _parametrised_method(
+    op: ops.Op, doc: str, default: float | None = None
+) -> Callable[..., Value]:
+    """``self.<op>(k)``: one node with one parent and a fixed number k (slope, exponent)."""
+    forward = op.on_floats
+
+    def method(self: Value, k: float | None = default) -> Value:
+        if k.__class__ is not float:
+            k = _number(k, op.name)
+        return _node(op, forward(self.data, k), (self,), k)
+
+    method.__name__, method.__doc__ = op.name, doc
+    return method
+
+
+def _binary_method(op: ops.Op, doc: str, reflected: bool = False) -> Callable[[Value, object], Value]:
+    """``self <op> other`` (or ``other <op> self`` when reflected).
+
+    With a plain number on one side the node has one parent and keeps the number as
+    its fixed parameter (see ``Op.with_constant``).
+    """
+    forward = op.on_floats
+    with_constant = ops.WITH_CONSTANT[(op.name, 0 if reflected else 1)]
+    constant_forward = with_constant.on_floats
+
+    def method(self: Value, other: Value | float) -> Value:
+        cls = other.__class__
+        if cls is Value or (cls is not float and isinstance(other, Value)):
+            a, b = (other, self) if reflected else (self, other)
+            return _node(op, forward(a.data, b.data), (a, b), None)
+        if cls is not float:
+            other = _number(other, op.name)
+        return _node(with_constant, constant_forward(self.data, other), (self,), other)
+
+    method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
+    method.__doc__ = doc
+    return method
+
+
 class Value:
     """A scalar in a computation graph: ``data``, ``grad``, and how it was computed.
 
     ``grad`` is a float that ``backward()`` accumulates into, or None for a Value that
     requires no gradient (a constant, or a result computed under ``no_grad()``).
+    Every operator takes a Value or a plain real number on either side.
     """
 
     __slots__ = ("data", "grad", "_prev", "_op", "_arg", "label", "_mark")
@@ -42,7 +94,8 @@ class Value:
             raise TypeError(
                 f"Value: data must be a real number, got {type(data).__name__} {data!r}"
             )
-        self.data = float(data)
+        # A leaf; every other node is made by _node.
+        self.data = _number(data, "Value")
         self.grad = 0.0 if requires_grad else None
         self._prev = ()
         self._op = None
@@ -70,6 +123,11 @@ class Value:
     def op(self) -> str | None:
         """Name of the operation that produced this Value, None for a leaf."""
         return self._op.name if self._op is not None else None
+
+    @property
+    def primitive(self) -> ops.Op | None:
+        """The op table's entry that produced this Value, None for a leaf."""
+        return self._op
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -110,11 +168,50 @@ class Value:
         return Value(self.data, label=self.label, requires_grad=False)
 
     # --- operators: each is one entry of the op table ------------------------------
-    # The methods are assigned after the class body (see _install_operators): each is
-    # built once from its op, so calling one is a single function call.
 
-    def __pos__(self):  # +self
+    def __pos__(self) -> Value:  # +self
         return self
+
+    __add__ = _binary_method(ops.ADD, "self + other.")
+    __radd__ = _binary_method(ops.ADD, "other + self.", reflected=True)
+    __sub__ = _binary_method(ops.SUB, "self - other.")
+    __rsub__ = _binary_method(ops.SUB, "other - self.", reflected=True)
+    __mul__ = _binary_method(ops.MUL, "self * other.")
+    __rmul__ = _binary_method(ops.MUL, "other * self.", reflected=True)
+    __truediv__ = _binary_method(ops.DIV, "self / other; ZeroDivisionError for 0.")
+    __rtruediv__ = _binary_method(
+        ops.DIV, "other / self; ZeroDivisionError for 0.", reflected=True
+    )
+    __rpow__ = _binary_method(ops.POW, "other ** self, for a number other.", reflected=True)
+
+    def __pow__(self, other: Value | float) -> Value:
+        """self ** other; the exponent may be a number or a Value.
+
+        d/d(self) = other * self ** (other - 1) and d/d(other) = self ** other * log(self),
+        taken as 0 at self = 0 (as PyTorch). An exponent that requires no gradient is
+        used as a number: log(self) is then never evaluated.
+        """
+        if other.__class__ is Value or isinstance(other, Value):
+            if other.grad is not None:
+                return _node(ops.POW, FLOATS.pow(self.data, other.data), (self, other), None)
+            other = other.data
+        return _power(self, other)
+
+    neg = _unary_method(ops.NEG, "-self.")
+    __neg__ = neg
+    exp = _unary_method(ops.EXP, "e ** self.")
+    log = _unary_method(ops.LOG, "Natural logarithm; ValueError for self <= 0.")
+    sqrt = _unary_method(ops.SQRT, "Square root; ValueError for self < 0.")
+    tanh = _unary_method(ops.TANH, "Hyperbolic tangent.")
+    sigmoid = _unary_method(ops.SIGMOID, "1 / (1 + e ** -self), without overflow for large |self|.")
+    relu = _unary_method(ops.RELU, "max(self, 0); derivative 0 at 0, as in PyTorch.")
+    abs = _unary_method(ops.ABS, "|self|; derivative sign(self), 0 at 0.")
+    __abs__ = abs
+    sin = _unary_method(ops.SIN, "Sine (radians).")
+    cos = _unary_method(ops.COS, "Cosine (radians).")
+    leaky_relu = _parametrised_method(
+        ops.LEAKY_RELU, "self if self > 0 else slope * self.", default=0.01
+    )
 
     @staticmethod
     def sum(values: Iterable[Value | float]) -> Value:
@@ -157,6 +254,68 @@ class Value:
         return [_dot_node(ws, xs, xdata, b) for ws, b in zip(rows, biases)]
 
 
+_power = _parametrised_method(ops.POWC, "self ** k for a number k.")
+
+
+def _node(op: ops.Op | None, data: float, parents: tuple, arg: float | None) -> Value:
+    """The Value that ``op`` computes from ``parents`` (and its fixed number ``arg``),
+    its number already computed: the one place a computed Value is made.
+
+    It records ``op`` and ``parents`` when grad mode is on and some parent requires
+    grad; otherwise it is a constant (as is a node with no parents).
+    """
+    v = _new(Value)
+    v.data = data
+    v.label = None
+    v._mark = None
+    # The first parent (a weight, in a neuron) usually decides: no generator for it.
+    if MODE.grad_enabled and parents and (
+        parents[0].grad is not None or any(p.grad is not None for p in parents)
+    ):
+        v.grad = 0.0
+        v._prev = parents
+        v._op = op
+        v._arg = arg
+    else:
+        v.grad = None
+        v._prev = ()
+        v._op = None
+        v._arg = None
+    if MODE.anomaly:
+        _check_forward(op, v, parents, arg)
+    return v
+
+
+def _number(x: object, where: str) -> float:
+    """``x`` as a float; a TypeError or OverflowError naming ``where`` if it is not a
+    real number (a Value, a string, a complex) or too large for a float."""
+    if isinstance(x, Value) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{where}: expected a number, got {type(x).__name__} {x!r}")
+    try:
+        return float(x)
+    except OverflowError:
+        raise OverflowError(
+            f"{where}: the integer of {int(x).bit_length()} bits is too large for a float"
+        ) from None
+
+
+def _lift(x: object, op: ops.Op) -> Value:
+    """A plain number as a constant Value; anything else is a TypeError naming ``op``."""
+    if x.__class__ is not float:
+        if not isinstance(x, numbers.Real):
+            raise TypeError(
+                f"{op.name}: unsupported operand {x!r} of type {type(x).__name__}; "
+                "expected a number or a Value"
+            )
+        x = _number(x, op.name)
+    return _node(None, x, (), None)
+
+
+def _lifted(xs: Sequence[object], op: ops.Op) -> tuple[Value, ...]:
+    """``xs`` with every plain number made a constant Value (see ``_lift``)."""
+    return tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
+
+
 # What reading ``.data`` of every operand and computing with it raises when a plain
 # number is among them: AttributeError for a float, TypeError for a NumPy scalar,
 # whose ``.data`` is a memoryview of its bytes.
@@ -188,224 +347,32 @@ def _dot_node(
             data += bias.data
     except _NOT_ALL_VALUES:  # a plain number among the weights, inputs or bias
         return _nary(ops.DOT, parents)
-    return _node(ops.DOT, data, parents)
-
-
-def _number(x: object, op: ops.Op) -> float:
-    if isinstance(x, Value) or not isinstance(x, numbers.Real):
-        raise TypeError(
-            f"{op.name}: expected a number, got {type(x).__name__} {x!r}"
-        )
-    return float(x)
-
-
-def _lift(x: object, op: ops.Op) -> Value:
-    """A plain number as a constant Value; anything else is a TypeError naming ``op``."""
-    if x.__class__ is not float and not isinstance(x, numbers.Real):
-        raise TypeError(
-            f"{op.name}: unsupported operand {x!r} of type {type(x).__name__}; "
-            "expected a number or a Value"
-        )
-    v = _new(Value)
-    v.data = float(x)
-    v.grad = None
-    v._prev = ()
-    v._op = None
-    v._arg = None
-    v.label = None
-    v._mark = None
-    return v
-
-
-def _lifted(xs: Sequence[object], op: ops.Op) -> tuple[Value, ...]:
-    """``xs`` with every plain number made a constant Value (see ``_lift``)."""
-    return tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
-
-
-def _unary_method(op: ops.Op, doc: str):
-    """``self.<op>()``: one node with one parent."""
-    forward = op.on_floats
-
-    def method(self):
-        v = _new(Value)
-        v.data = forward(self.data)
-        v.label = None
-        v._mark = None
-        v._arg = None
-        if self.grad is not None and MODE.grad_enabled:
-            v.grad = 0.0
-            v._prev = (self,)
-            v._op = op
-        else:
-            v.grad = None
-            v._prev = ()
-            v._op = None
-        if MODE.anomaly:
-            _check_forward(op, v, (self,))
-        return v
-
-    method.__name__, method.__doc__ = op.name, doc
-    return method
-
-
-def _parametrised_method(op: ops.Op, doc: str, default: float | None = None):
-    """``self.<op>(k)``: one node with one parent and a fixed number k (slope, exponent)."""
-    forward = op.on_floats
-
-    def method(self, k=default):
-        if k.__class__ is not float:
-            k = _number(k, op)
-        v = _new(Value)
-        v.data = forward(self.data, k)
-        v.label = None
-        v._mark = None
-        if self.grad is not None and MODE.grad_enabled:
-            v.grad = 0.0
-            v._prev = (self,)
-            v._op = op
-            v._arg = k
-        else:
-            v.grad = None
-            v._prev = ()
-            v._op = None
-            v._arg = None
-        if MODE.anomaly:
-            _check_forward(op, v, (self, k))
-        return v
-
-    method.__name__, method.__doc__ = op.name, doc
-    return method
-
-
-def _binary_method(op: ops.Op, reflected: bool = False):
-    """``self <op> other`` (or ``other <op> self`` when reflected).
-
-    With a plain number on one side the node has one parent and keeps the number as
-    its fixed parameter (see ``Op.with_constant``).
-    """
-    forward = op.on_floats
-    with_constant = ops.WITH_CONSTANT[(op.name, 0 if reflected else 1)]
-    constant_forward = with_constant.on_floats
-
-    def method(self, other):
-        v = _new(Value)
-        v.label = None
-        v._mark = None
-        if other.__class__ is Value:
-            a, b = (other, self) if reflected else (self, other)
-            v.data = forward(a.data, b.data)
-            if (a.grad is not None or b.grad is not None) and MODE.grad_enabled:
-                v.grad = 0.0
-                v._prev = (a, b)
-                v._op = op
-                v._arg = None
-            else:
-                v.grad = None
-                v._prev = ()
-                v._op = None
-                v._arg = None
-        else:
-            if other.__class__ is not float:
-                other = _number(other, op)
-            v.data = constant_forward(self.data, other)
-            if self.grad is not None and MODE.grad_enabled:
-                v.grad = 0.0
-                v._prev = (self,)
-                v._op = with_constant
-                v._arg = other
-            else:
-                v.grad = None
-                v._prev = ()
-                v._op = None
-                v._arg = None
-        if MODE.anomaly:
-            _check_forward(op, v, (other, self) if reflected else (self, other))
-        return v
-
-    method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
-    return method
+    return _node(ops.DOT, data, parents, None)
 
 
 def _nary(op: ops.Op, xs: tuple) -> Value:
     """One node over all of ``xs``; numbers among them become constant leaves."""
     if not xs:
-        return Value(0.0, requires_grad=False)
+        return _lift(0.0, op)
     try:
         data = op.forward(FLOATS, *[x.data for x in xs])
     except _NOT_ALL_VALUES:
         xs = _lifted(xs, op)
         data = op.forward(FLOATS, *[x.data for x in xs])
-    return _node(op, data, xs)
+    return _node(op, data, xs, None)
 
 
-def _node(op: ops.Op, data: float, xs: tuple) -> Value:
-    """The node of n-ary ``op`` over the Values ``xs``, its number already computed."""
-    v = _new(Value)
-    v.data = data
-    v.label = None
-    v._mark = None
-    v._arg = None
-    # xs[0] first: in a neuron it is a weight, so the common case costs one test.
-    if MODE.grad_enabled and (xs[0].grad is not None or any(x.grad is not None for x in xs)):
-        v.grad = 0.0
-        v._prev = xs
-        v._op = op
-    else:
-        v.grad = None
-        v._prev = ()
-        v._op = None
-    if MODE.anomaly:
-        _check_forward(op, v, xs)
-    return v
-
-
-def _pow(self, other):  # self ** other
-    # An exponent that needs no gradient is a number: d/d(exponent) involves log(self),
-    # which must not be evaluated (or fail) for self <= 0 when nobody asks for it.
-    if other.__class__ is Value:
-        if other.grad is not None:
-            return _value_pow(self, other)
-        other = other.data
-    return _constant_pow(self, other)
-
-
-def _install_operators() -> None:
-    """Attach every operator of the op table to Value."""
-    for name, op in (("add", ops.ADD), ("sub", ops.SUB), ("mul", ops.MUL),
-                     ("truediv", ops.DIV)):
-        setattr(Value, f"__{name}__", _binary_method(op))
-        setattr(Value, f"__r{name}__", _binary_method(op, reflected=True))
-    Value.__rpow__ = _binary_method(ops.POW, reflected=True)
-    Value.__pow__ = _pow
-    unary = {
-        ops.NEG: "-self.", ops.EXP: "e ** self.",
-        ops.LOG: "Natural logarithm; ValueError for self <= 0.",
-        ops.SQRT: "Square root; ValueError for self < 0.",
-        ops.TANH: "Hyperbolic tangent.",
-        ops.SIGMOID: "1 / (1 + e ** -self), without overflow for large |self|.",
-        ops.RELU: "max(self, 0); derivative 0 at 0, as in PyTorch.",
-        ops.ABS: "|self|; derivative sign(self), 0 at 0.",
-        ops.SIN: "Sine (radians).", ops.COS: "Cosine (radians).",
-    }
-    for op, doc in unary.items():
-        setattr(Value, op.name, _unary_method(op, doc))
-    Value.__neg__ = Value.neg
-    Value.__abs__ = Value.abs
-    Value.leaky_relu = _parametrised_method(
-        ops.LEAKY_RELU, "self if self > 0 else slope * self.", default=0.01
-    )
-
-
-_value_pow = _binary_method(ops.POW)
-_constant_pow = _parametrised_method(ops.POWC, "self ** k for a number k.")
-_install_operators()
-
-
-def _check_forward(op: ops.Op, v: Value, inputs: tuple) -> None:
+def _check_forward(op: ops.Op | None, v: Value, parents: tuple, arg: float | None) -> None:
     """Anomaly mode: refuse a NaN from inputs without one, or an infinity from finite
     inputs; remember where the node was created, for backward's report."""
+    if op is None:  # a constant made from a number: nothing was computed
+        return
     site = user_site()
-    xs = [float(x) for x in inputs]
+    xs = [p.data for p in parents]
+    if op.base is not None:  # a binary op with a number on one side, in its place
+        xs.insert(op.constant_at, arg)
+    elif arg is not None:
+        xs.append(arg)
     if (math.isnan(v.data) and not any(math.isnan(x) for x in xs)) or (
         math.isinf(v.data) and all(math.isfinite(x) for x in xs)
     ):

@@ -107,8 +107,8 @@ def reference(op: Op) -> Callable[..., float]:
 
 def record(op: Op, inputs: Sequence[Value], arg: float | None = None) -> Value:
     """A node of ``op`` over ``inputs``, built the way value.py builds one (a constant
-    when no input requires grad). For ops no operator reaches: a deliberately wrong test
-    op, or ``("pow", 1)``."""
+    when no input requires grad). For ops no operator reaches, such as a deliberately
+    wrong test op."""
     extra = () if arg is None else (arg,)
     data = op.forward(FLOATS, *[x.data for x in inputs], *extra)
     if not any(x.requires_grad for x in inputs):
