@@ -87,12 +87,24 @@ class FloatMath(_Arithmetic):
     def pow(x: float, k: float) -> float:
         if x == 0.0 and k < 0:
             raise ZeroDivisionError(f"pow: 0 raised to a negative power ({k!r})")
-        if x < 0.0 and k != int(k):
+        # An infinite or NaN exponent is allowed: (-8) ** inf = inf, (-8) ** nan = nan.
+        if x < 0.0 and math.isfinite(k) and k != math.floor(k):
             raise ValueError(f"pow: negative base {x!r} with non-integer exponent {k!r}")
         try:
             return x**k
         except OverflowError:
             return math.inf if x > 0 or k % 2 == 0 else -math.inf
+
+    @staticmethod
+    def pow_slope(x: float, k: float) -> float:
+        """d(x ** k)/dx = k * x ** (k - 1); 0 for k = 0 (x ** 0 is 1, even at x = 0)."""
+        return k * FloatMath.pow(x, k - 1.0) if k != 0.0 else 0.0
+
+    @staticmethod
+    def xlog(y: float, x: float) -> float:
+        """y * log(x), taken as 0 at x = 0: with y = x ** k, d(x ** k)/dk, whose limit
+        as x -> 0+ is 0 for k > 0 (PyTorch gives 0 for every k >= 0 there)."""
+        return 0.0 if x == 0.0 else y * FloatMath.log(x)
 
     @staticmethod
     def div(a: float, b: float) -> float:
@@ -111,6 +123,12 @@ def _value_or_float(name: str):
 
     function.__name__ = name
     return function
+
+
+def _zero():
+    from .value import Value
+
+    return Value(0.0, requires_grad=False)
 
 
 def _constant_of(name: str):
@@ -145,6 +163,16 @@ class ValueMath(_Arithmetic):
     leaky_relu = staticmethod(_value_or_float("leaky_relu"))
     pow = staticmethod(lambda x, k: x**k)
     div = staticmethod(lambda a, b: a / b)
+
+    @staticmethod
+    def pow_slope(x, k):
+        """k * x ** (k - 1), a constant 0 for k = 0 (see ``FloatMath.pow_slope``)."""
+        return k * x ** (k - 1.0) if float(k) != 0.0 else _zero()
+
+    @staticmethod
+    def xlog(y, x):
+        """y * log(x), a constant 0 at x = 0 (see ``FloatMath.xlog``)."""
+        return y * ValueMath.log(x) if float(x) != 0.0 else _zero()
     step = staticmethod(_constant_of("step"))
     sign = staticmethod(_constant_of("sign"))
     leaky_step = staticmethod(_constant_of("leaky_step"))
@@ -204,8 +232,21 @@ class ArrayMath(_Arithmetic):
         if np.any((x == 0.0) & (np.asarray(k) < 0)):
             raise ZeroDivisionError("pow: 0 raised to a negative power")
         _check_array("pow", ">= 0 for a non-integer exponent",
-                     (x < 0.0) & (np.floor(k) != k), x)
+                     (x < 0.0) & np.isfinite(k) & (np.floor(k) != k), x)
         return np.power(x, k)
+
+    @staticmethod
+    def pow_slope(x: np.ndarray, k: np.ndarray | float) -> np.ndarray:
+        """k * x ** (k - 1), 0 where k = 0 (see ``FloatMath.pow_slope``)."""
+        zero = np.asarray(k) == 0.0
+        return np.where(zero, 0.0, k * ArrayMath.pow(np.where(zero, 1.0, x), k - 1.0))
+
+    @staticmethod
+    def xlog(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """y * log(x), 0 where x = 0 (see ``FloatMath.xlog``)."""
+        _check_array("log", "> 0", x < 0.0, x)
+        zero = x == 0.0
+        return np.where(zero, 0.0, y * np.log(np.where(zero, 1.0, x)))
 
     @staticmethod
     def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

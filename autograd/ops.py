@@ -203,18 +203,17 @@ DIV = Op(
     lambda m, g, out, a, b: (g / b, -g * out / b),
     domain=(0.2, 5.0),
 )
-POW = Op(  # a ** b with a Value exponent: defined for a > 0
+POW = Op(  # a ** b with a Value exponent; d/db at a = 0 is 0 (as PyTorch)
     "pow", "**", 2,
     _apply("pow"),
-    lambda m, g, out, a, b: (g * b * m.pow(a, b - 1.0), g * out * m.log(a)),
+    lambda m, g, out, a, b: (g * m.pow_slope(a, b), g * m.xlog(out, a)),
     domain=(0.2, 3.0),
     constant_positions=(0,),  # a number exponent is POWC
 )
 POWC = Op(  # x ** k with a constant exponent k
     "powc", "**", 1,
     _apply("pow"),
-    # k = 0 is the constant 1: its derivative is 0 even at x = 0, where x ** -1 fails.
-    lambda m, g, out, x, k: (g * k * m.pow(x, k - 1.0) if k != 0.0 else g * 0.0,),
+    lambda m, g, out, x, k: (g * m.pow_slope(x, k),),
     has_arg=True,
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
