@@ -9,7 +9,8 @@ same rules on Values, so the gradients it returns can be differentiated again.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 
 from .mathlib import FLOATS, VALUES
 from .mode import MODE
@@ -61,21 +62,30 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
     return order
 
 
-def backward(root: Value, gradient: float = 1.0) -> None:
-    """Accumulate d(root)/d(node) * gradient into ``.grad`` of every node behind root.
+def backward(
+    outputs: Value | Sequence[Value],
+    gradient: float | Sequence[float] | None = None,
+) -> None:
+    """Accumulate sum_k gradient_k * d(outputs_k)/d(node) into ``.grad`` of every node
+    behind ``outputs`` (one Value, or several as ``torch.autograd.backward`` takes).
 
-    Leaves accumulate across calls (call ``zero_grad`` between steps, as in PyTorch);
-    intermediate nodes hold the gradient of this call only, for inspection.
+    ``gradient`` is one real number per output (default 1 each). Leaves accumulate
+    across calls (call ``zero_grad`` between steps, as in PyTorch); intermediate nodes
+    hold the gradient of this call only, for inspection.
     """
-    if root.grad is None:
-        raise RuntimeError(
-            "backward: this Value requires no gradient (a constant, or computed under "
-            "no_grad()), so there is nothing to differentiate"
-        )
-    order = _order(root, reset_grads=True)
-    root.grad += float(gradient)
+    roots = _outputs(outputs, "backward")
+    seeds = [float(s) for s in _seeds(gradient, len(roots), "backward", "gradients")]
+    for root in roots:
+        if root.grad is None:
+            raise RuntimeError(
+                f"backward: this Value requires no gradient ({root!r}: a constant, or "
+                "computed under no_grad()), so there is nothing to differentiate"
+            )
+    order = _order(roots, reset_grads=True)
+    for root, seed in zip(roots, seeds):
+        root.grad += seed
     if MODE.anomaly:
-        _backward_checked(order, root)
+        _backward_checked(order, roots)
         return
     v = None
     try:
@@ -85,16 +95,58 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         raise type(error)(_describe_failure(v, error)) from error
 
 
+def _outputs(values: Value | Sequence[Value], where: str) -> list[Value]:
+    """One Value or an iterable of Values as a list; a TypeError naming ``where`` else."""
+    if isinstance(values, Value):
+        return [values]
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{where}: expected a Value or a sequence of Values, got "
+                        f"{type(values).__name__} {values!r}")
+    values = list(values)
+    for x in values:
+        if not isinstance(x, Value):
+            raise TypeError(f"{where}: expected Values, got {type(x).__name__} {x!r}")
+    return values
+
+
+def _seeds(
+    gradient: float | Value | Sequence[float | Value] | None, n: int, where: str, name: str
+) -> list[float | Value]:
+    """The gradients that start a backward pass, one per output: 1 each by default.
+
+    Each is a real number of any type (int, float, NumPy scalar) or a Value; a string
+    is refused, never parsed.
+    """
+    if gradient is None:
+        return [1.0] * n
+    if isinstance(gradient, (numbers.Real, Value)):
+        seeds = [gradient]
+    elif isinstance(gradient, (str, bytes)) or not isinstance(gradient, Iterable):
+        seeds = [gradient]  # refused below, with its type
+    else:
+        seeds = list(gradient)
+    for s in seeds:
+        if not isinstance(s, (numbers.Real, Value)):
+            raise TypeError(
+                f"{where}: a gradient must be a real number or a Value, got "
+                f"{type(s).__name__} {s!r}"
+            )
+    if len(seeds) != n:
+        raise ValueError(f"{where}: {n} outputs but {len(seeds)} {name}")
+    return seeds
+
+
 def _describe_failure(v: Value, error: Exception) -> str:
     inputs = ", ".join(repr(p.data) for p in v._prev)
     return f"backward through {v.op}({inputs}) failed: {error}"
 
 
-def _backward_checked(order: list[Value], root: Value) -> None:
+def _backward_checked(order: list[Value], roots: list[Value]) -> None:
     """Backward that stops at the first non-finite gradient and names the node, its
     inputs and the line of user code that created it."""
-    if not math.isfinite(root.grad):
-        raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
+    for root in roots:
+        if not math.isfinite(root.grad):
+            raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
         site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
         try:
@@ -125,19 +177,9 @@ def grad(
     outputs, their gradients weighted by ``grad_outputs`` (default 1 each) are summed.
     An input the outputs do not depend on gets 0.
     """
-    outs = [outputs] if isinstance(outputs, Value) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Value) else list(inputs)
-    for x in outs + ins:
-        if not isinstance(x, Value):
-            raise TypeError(f"grad: expected Values, got {type(x).__name__} {x!r}")
-    if grad_outputs is None:
-        seeds = [1.0] * len(outs)
-    elif isinstance(grad_outputs, (int, float, Value)):
-        seeds = [grad_outputs]
-    else:
-        seeds = list(grad_outputs)
-    if len(seeds) != len(outs):
-        raise ValueError(f"grad: {len(outs)} outputs but {len(seeds)} grad_outputs")
+    outs = _outputs(outputs, "grad")
+    ins = _outputs(inputs, "grad")
+    seeds = _seeds(grad_outputs, len(outs), "grad", "grad_outputs")
     for y in outs:
         if y.grad is None:
             raise RuntimeError(

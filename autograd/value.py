@@ -146,6 +146,14 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
+    def __bool__(self) -> bool:
+        """Truth follows the number, as for a float or a 0-d tensor: false only for 0.
+
+        In a function given to ``tapegrad.compile`` a branch on a Value (``if v:``)
+        is decided once, at the traced sample, like any branch on ``.data``.
+        """
+        return self.data != 0.0
+
     def item(self) -> float:
         """The number this Value holds."""
         return self.data
@@ -153,7 +161,8 @@ class Value:
     # --- gradients -----------------------------------------------------------------
 
     def backward(self, gradient: float = 1.0) -> None:
-        """Accumulate d(self)/d(node) * gradient into ``.grad`` of every node behind it."""
+        """Accumulate d(self)/d(node) * gradient into ``.grad`` of every node behind it;
+        ``gradient`` is a real number (a string is refused, not parsed)."""
         from .engine import backward
 
         backward(self, gradient)

@@ -92,3 +92,90 @@ def test_negative_base_to_a_non_finite_value_exponent_names_log_in_backward():
     y = Value(-8.0) ** Value(INF)
     with pytest.raises(ValueError, match=r"backward through pow\(-8.0, inf\) failed: log"):
         y.backward()
+
+
+# --- backward over several outputs, and the gradients that start it --------------------
+
+
+def test_backward_of_several_outputs_as_torch_autograd_backward():
+    x = Value(2.0)
+    tapegrad.backward([x * x, x.exp()])
+    assert x.grad == 11.38905609893065  # torch.autograd.backward([x * x, x.exp()])
+    x.zero_grad()
+    tapegrad.backward((x * x, x.exp()), [2.0, np.float32(0.5)])
+    assert x.grad == 11.694528049465326
+
+
+def test_backward_of_outputs_that_share_nodes_counts_each_once():
+    x = Value(3.0)
+    y = x * x
+    tapegrad.backward([y, y * 2.0, y])  # d/dx of y + 2y + y = 8x
+    assert x.grad == 24.0
+
+
+@pytest.mark.parametrize("outputs, error, message", [
+    ("y", TypeError, "backward: expected a Value or a sequence of Values, got str"),
+    (3.0, TypeError, "backward: expected a Value or a sequence of Values, got float"),
+    ([1.0], TypeError, "backward: expected Values, got float 1.0"),
+])
+def test_backward_refuses_outputs_that_are_not_values(outputs, error, message):
+    with pytest.raises(error, match=message):
+        tapegrad.backward(outputs)
+
+
+@pytest.mark.parametrize("seed", [np.float32(2.0), np.float64(2.0), 2, np.int64(2)])
+def test_a_gradient_seed_may_be_any_real_number_type(seed):
+    x = Value(2.0)
+    (x * x * 3.0).backward(seed)
+    assert x.grad == 24.0  # torch: (3 x^2).backward(2.0) at x = 2
+    assert grad(x * x * 3.0, x, grad_outputs=seed) == (24.0,)
+
+
+@pytest.mark.parametrize("seed", ["2", b"2", "2.0", [1.0, "2"], 2j, object()])
+def test_a_gradient_seed_that_is_no_real_number_is_refused_and_changes_nothing(seed):
+    x = Value(2.0)
+    y = x * x
+    with pytest.raises(TypeError, match="backward: a gradient must be a real number"):
+        tapegrad.backward([y, y] if isinstance(seed, list) else y, seed)
+    assert (x.grad, y.grad) == (0.0, 0.0)
+    with pytest.raises(TypeError, match="grad: a gradient must be a real number"):
+        grad([y, y] if isinstance(seed, list) else y, x, grad_outputs=seed)
+
+
+# --- subclasses, truth, huge integers ----------------------------------------------------
+
+
+class MyValue(Value):
+    __slots__ = ()
+
+
+def test_a_subclass_of_value_is_an_operand_like_value():
+    a, b = Value(2.0), MyValue(3.0)
+    nodes = [a * b, b * a, a + b, a - b, b / a, a**b, b**a, 2.0**b, Value.dot([a], [b]),
+             Value.sum([a, b])]
+    assert [v.data for v in nodes] == [6.0, 6.0, 5.0, -1.0, 1.5, 8.0, 9.0, 8.0, 6.0, 5.0]
+    assert all(b in v.parents for v in nodes)
+    Value.sum(nodes).backward()
+    # d/da: 3 + 3 + 1 + 1 - 1.5/2 + 3*2^2 + 3^2 ln 3 + 0 + 3 + 1; d/db likewise.
+    assert a.grad == pytest.approx(3 + 3 + 1 + 1 - 0.75 + 12 + 9 * math.log(3) + 3 + 1)
+    assert b.grad == pytest.approx(
+        2 + 2 + 1 - 1 + 0.5 + 8 * math.log(2) + 2 * 3 + 8 * math.log(2) + 2 + 1)
+
+
+@pytest.mark.parametrize("x, truth", [(0.0, False), (-0.0, False), (1e-300, True),
+                                      (-2.0, True), (NAN, True), (INF, True)])
+def test_truth_of_a_value_follows_its_number_as_for_a_float(x, truth):
+    assert bool(Value(x)) is truth is bool(x)
+    assert bool(Value(x) * 1.0) is truth
+
+
+def test_an_integer_too_large_for_a_float_is_refused_naming_the_operation():
+    with pytest.raises(OverflowError, match="^Value: the integer of 1329 bits is too large"):
+        Value(10**400)
+    x = Value(2.0)
+    for name, call in [("add", lambda: x + 10**400), ("add", lambda: 10**400 + x),
+                       ("mul", lambda: x * -(10**400)), ("powc?", lambda: x ** 10**400),
+                       ("sum", lambda: Value.sum([x, 10**400])),
+                       ("dot", lambda: Value.dot([x], [10**400]))]:
+        with pytest.raises(OverflowError, match=f"^{name}: the integer of 1329 bits"):
+            call()
