@@ -12,6 +12,7 @@ import math
 import numbers
 from collections.abc import Iterable, Sequence
 
+from . import value as _value
 from .mathlib import FLOATS, VALUES
 from .mode import MODE
 from .value import Value
@@ -31,14 +32,19 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
     traversal owns the marks while it runs, so traversals must not interleave (one
     thread at a time per graph).
     """
-    return _order(roots, reset_grads=False)
+    return _order(roots, reset_grads=False, check=False)
 
 
-def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
+def _order(roots: Value | Sequence[Value], reset_grads: bool, check: bool) -> list[Value]:
     """``topological_order``; with ``reset_grads``, each node's grad is also set to 0
-    as it is emitted, while the node is in the cache, instead of in a second pass."""
+    as it is emitted, while the node is in the cache, instead of in a second pass; with
+    ``check``, a graph whose numbers changed after it was built is refused (see
+    ``check_versions``)."""
     if isinstance(roots, Value):
         roots = (roots,)
+    # A node stamped with the clock's reading now has seen no assignment since it was
+    # made, so neither it nor its parents changed: one comparison per node.
+    latest = _value._clock
     opened, closed = _Mark(), _Mark()
     order: list[Value] = []
     emit = order.append
@@ -53,6 +59,8 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
                 v.grad = 0.0
             emit(v)
         elif mark is not closed:  # first visit (a closed one was pushed twice: skip it)
+            if check and v._version != latest:
+                check_versions(v)
             v._mark = opened
             push(v)  # to come back to once its parents are done
             for p in v._prev:
@@ -81,7 +89,7 @@ def backward(
                 f"backward: this Value requires no gradient ({root!r}: a constant, or "
                 "computed under no_grad()), so there is nothing to differentiate"
             )
-    order = _order(roots, reset_grads=True)
+    order = _order(roots, reset_grads=True, check=True)
     for root, seed in zip(roots, seeds):
         root.grad += seed
     if MODE.anomaly:
@@ -93,6 +101,25 @@ def backward(
             v._op.accumulate(v, v.grad)
     except (ArithmeticError, ValueError) as error:
         raise type(error)(_describe_failure(v, error)) from error
+
+
+def check_versions(v: Value) -> None:
+    """Refuse ``v`` if its number or a parent's was assigned after ``v`` was computed:
+    its backward would mix old and new numbers."""
+    stamp = v._version
+    if stamp < 0:
+        raise RuntimeError(
+            f"backward: the data of {v!r}, the result of {v.op}, was assigned after it "
+            "was computed; compute the graph again instead"
+        )
+    for p in v._prev:
+        if abs(p._version) > stamp:
+            raise RuntimeError(
+                f"backward: {p!r} was changed (its data assigned) after {v.op} used it, "
+                "so the graph would mix old and new numbers; compute the graph again "
+                "after changing data (for example, call opt.step() after "
+                "loss.backward(), not before)"
+            )
 
 
 def _outputs(values: Value | Sequence[Value], where: str) -> list[Value]:
@@ -137,7 +164,7 @@ def _seeds(
 
 
 def _describe_failure(v: Value, error: Exception) -> str:
-    inputs = ", ".join(repr(p.data) for p in v._prev)
+    inputs = ", ".join(repr(p._data) for p in v._prev)
     return f"backward through {v.op}({inputs}) failed: {error}"
 
 
@@ -157,7 +184,7 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
             ) from error
         for p in v._prev:
             if p.grad is not None and not math.isfinite(p.grad):
-                inputs = ", ".join(repr(x.data) for x in v._prev)
+                inputs = ", ".join(repr(x._data) for x in v._prev)
                 raise FloatingPointError(
                     f"anomaly: backward through {v.op}({inputs}) produced gradient "
                     f"{p.grad!r}; the node was created at {site}"
@@ -193,13 +220,13 @@ def grad(
     grads: dict[Value, object] = {}
     for y, s in zip(outs, seeds):
         grads[y] = grads[y] + lift(s) if y in grads else lift(s)
-    for v in reversed(topological_order(outs)):
+    for v in reversed(_order(outs, reset_grads=False, check=True)):
         g = grads.get(v)
         if g is None:
             continue
         op = v._op
-        args = v._prev if create_graph else [p.data for p in v._prev]
-        out = v if create_graph else v.data
+        args = v._prev if create_graph else [p._data for p in v._prev]
+        out = v if create_graph else v._data
         if op.has_arg:
             local = op.grad(m, g, out, *args, v._arg)
         else:

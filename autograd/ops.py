@@ -106,34 +106,34 @@ def _float_accumulator(op: Op) -> Callable:
             def accumulate(v, g):
                 (x,) = v._prev
                 if x.grad is not None:
-                    x.grad += base_rule(m, g, v.data, x.data, v._arg)[keep]
+                    x.grad += base_rule(m, g, v._data, x._data, v._arg)[keep]
 
         else:
 
             def accumulate(v, g):
                 (x,) = v._prev
                 if x.grad is not None:
-                    x.grad += base_rule(m, g, v.data, v._arg, x.data)[keep]
+                    x.grad += base_rule(m, g, v._data, v._arg, x._data)[keep]
 
     elif op.has_arg:
 
         def accumulate(v, g):
             (x,) = v._prev
             if x.grad is not None:
-                x.grad += rule(m, g, v.data, x.data, v._arg)[0]
+                x.grad += rule(m, g, v._data, x._data, v._arg)[0]
 
     elif op.arity == 1:
 
         def accumulate(v, g):
             (x,) = v._prev
             if x.grad is not None:
-                x.grad += rule(m, g, v.data, x.data)[0]
+                x.grad += rule(m, g, v._data, x._data)[0]
 
     elif op.arity == 2:
 
         def accumulate(v, g):
             a, b = v._prev
-            ga, gb = rule(m, g, v.data, a.data, b.data)
+            ga, gb = rule(m, g, v._data, a._data, b._data)
             if a.grad is not None:
                 a.grad += ga
             if b.grad is not None:
@@ -143,7 +143,7 @@ def _float_accumulator(op: Op) -> Callable:
 
         def accumulate(v, g):
             prev = v._prev
-            for p, gp in zip(prev, rule(m, g, v.data, *[p.data for p in prev])):
+            for p, gp in zip(prev, rule(m, g, v._data, *[p._data for p in prev])):
                 if p.grad is not None:
                     p.grad += gp
 
@@ -168,10 +168,10 @@ def _dot_accumulate(v, g):
     for w, x in zip(prev, prev[n:2 * n]):  # stops after the n pairs
         gw = w.grad
         if gw is not None:
-            w.grad = gw + g * x.data
+            w.grad = gw + g * x._data
         gx = x.grad
         if gx is not None:
-            x.grad = gx + g * w.data
+            x.grad = gx + g * w._data
     if len(prev) & 1:
         b = prev[-1]
         if b.grad is not None:

@@ -1,8 +1,8 @@
 """The Value node: a scalar that records every operation applied to it.
 
 A node holds its number, its gradient, its parents (an ordered tuple), the op that
-made it, the op's fixed parameter, a label, and a mark for graph traversals; nothing
-else: no closure, so no reference cycle, and a dropped graph is freed by reference
+made it, the op's fixed parameter, a label, a mark for graph traversals and a version
+stamp (see ``data``); nothing else: no closure, so no reference cycle, and a dropped graph is freed by reference
 counting alone. The math of every operator lives in the op table (``ops.py``); each
 method here is made from its table entry by one of three factories (unary, with a
 fixed number, binary), and every node an operation makes is built by ``_node``.
@@ -20,13 +20,20 @@ from .mode import MODE, user_site
 
 _new = object.__new__
 
+# The write clock: advanced by every assignment to a Value's ``data``. A node made by
+# an operation is stamped with the clock's reading; a Value assigned to is stamped
+# with the new reading (negated for a computed node). A parent whose stamp is above its
+# child's was changed after the child used it: backward refuses the graph (see
+# engine.check_versions). Reading a module global is the cheapest stamp there is.
+_clock = 0
+
 
 def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
     """``self.<op>()``: one node with one parent."""
     forward = op.on_floats
 
     def method(self: Value) -> Value:
-        return _node(op, forward(self.data), (self,), None)
+        return _node(op, forward(self._data), (self,), None)
 
     method.__name__, method.__doc__ = op.name, doc
     return method
@@ -41,7 +48,7 @@ def _parametrised_method(
     def method(self: Value, k: float | None = default) -> Value:
         if k.__class__ is not float:
             k = _number(k, op.name)
-        return _node(op, forward(self.data, k), (self,), k)
+        return _node(op, forward(self._data, k), (self,), k)
 
     method.__name__, method.__doc__ = op.name, doc
     return method
@@ -61,10 +68,10 @@ def _binary_method(op: ops.Op, doc: str, reflected: bool = False) -> Callable[[V
         cls = other.__class__
         if cls is Value or (cls is not float and isinstance(other, Value)):
             a, b = (other, self) if reflected else (self, other)
-            return _node(op, forward(a.data, b.data), (a, b), None)
+            return _node(op, forward(a._data, b._data), (a, b), None)
         if cls is not float:
             other = _number(other, op.name)
-        return _node(with_constant, constant_forward(self.data, other), (self,), other)
+        return _node(with_constant, constant_forward(self._data, other), (self,), other)
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
     method.__doc__ = doc
@@ -79,7 +86,7 @@ class Value:
     Every operator takes a Value or a plain real number on either side.
     """
 
-    __slots__ = ("data", "grad", "_prev", "_op", "_arg", "label", "_mark")
+    __slots__ = ("_data", "grad", "_prev", "_op", "_arg", "label", "_mark", "_version")
     # Makes NumPy scalars defer to Value's reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
@@ -95,7 +102,8 @@ class Value:
                 f"Value: data must be a real number, got {type(data).__name__} {data!r}"
             )
         # A leaf; every other node is made by _node.
-        self.data = _number(data, "Value")
+        self._data = _number(data, "Value")
+        self._version = 0
         self.grad = 0.0 if requires_grad else None
         self._prev = ()
         self._op = None
@@ -104,6 +112,26 @@ class Value:
         self._mark = None
 
     # --- introspection -----------------------------------------------------------
+
+    @property
+    def data(self) -> float:
+        """The number this Value holds (a float).
+
+        Assigning it (as an optimizer step does) marks the Value as changed: a graph
+        that used the old number can no longer be differentiated, and ``backward``
+        raises a RuntimeError naming this Value instead of mixing old and new numbers,
+        as PyTorch's version counters do. Compute the graph again after a change.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, x: float) -> None:
+        global _clock
+        if x.__class__ is not float:
+            x = _number(x, "data")
+        _clock += 1
+        self._data = x
+        self._version = -_clock if self._prev else _clock
 
     @property
     def requires_grad(self) -> bool:
@@ -141,10 +169,10 @@ class Value:
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label is not None else ""
-        return f"Value(data={self.data:.6g}, grad={self.grad if self.grad is None else format(self.grad, '.6g')}{label})"
+        return f"Value(data={self._data:.6g}, grad={self.grad if self.grad is None else format(self.grad, '.6g')}{label})"
 
     def __float__(self) -> float:
-        return self.data
+        return self._data
 
     def __bool__(self) -> bool:
         """Truth follows the number, as for a float or a 0-d tensor: false only for 0.
@@ -152,11 +180,11 @@ class Value:
         In a function given to ``tapegrad.compile`` a branch on a Value (``if v:``)
         is decided once, at the traced sample, like any branch on ``.data``.
         """
-        return self.data != 0.0
+        return self._data != 0.0
 
     def item(self) -> float:
         """The number this Value holds."""
-        return self.data
+        return self._data
 
     # --- gradients -----------------------------------------------------------------
 
@@ -174,7 +202,7 @@ class Value:
 
     def detach(self) -> Value:
         """A new leaf with the same number that requires no gradient."""
-        return Value(self.data, label=self.label, requires_grad=False)
+        return Value(self._data, label=self.label, requires_grad=False)
 
     # --- operators: each is one entry of the op table ------------------------------
 
@@ -202,8 +230,8 @@ class Value:
         """
         if other.__class__ is Value or isinstance(other, Value):
             if other.grad is not None:
-                return _node(ops.POW, FLOATS.pow(self.data, other.data), (self, other), None)
-            other = other.data
+                return _node(ops.POW, FLOATS.pow(self._data, other._data), (self, other), None)
+            other = other._data
         return _power(self, other)
 
     neg = _unary_method(ops.NEG, "-self.")
@@ -274,9 +302,10 @@ def _node(op: ops.Op | None, data: float, parents: tuple, arg: float | None) -> 
     grad; otherwise it is a constant (as is a node with no parents).
     """
     v = _new(Value)
-    v.data = data
+    v._data = data
     v.label = None
     v._mark = None
+    v._version = _clock
     # The first parent (a weight, in a neuron) usually decides: no generator for it.
     if MODE.grad_enabled and parents and (
         parents[0].grad is not None or any(p.grad is not None for p in parents)
@@ -325,20 +354,16 @@ def _lifted(xs: Sequence[object], op: ops.Op) -> tuple[Value, ...]:
     return tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
 
 
-# What reading ``.data`` of every operand and computing with it raises when a plain
-# number is among them: AttributeError for a float, TypeError for a NumPy scalar,
-# whose ``.data`` is a memoryview of its bytes.
-_NOT_ALL_VALUES = (AttributeError, TypeError)
 
 
 def _dot_inputs(xs: Sequence[Value | float]) -> tuple[Sequence[Value], list[float]]:
     """A dot node's inputs as Values, a plain number lifted to a constant once, and
     their numbers."""
     try:
-        return xs, [x.data for x in xs]
+        return xs, [x._data for x in xs]
     except AttributeError:
         xs = _lifted(xs, ops.DOT)
-        return xs, [x.data for x in xs]
+        return xs, [x._data for x in xs]
 
 
 def _dot_node(
@@ -351,10 +376,10 @@ def _dot_node(
     # The hot path of every neuron: the products straight from the Values, without
     # first copying every parent's number into one argument list.
     try:
-        data = ops.dot_product([w.data for w in ws], xdata)
+        data = ops.dot_product([w._data for w in ws], xdata)
         if bias is not None:
-            data += bias.data
-    except _NOT_ALL_VALUES:  # a plain number among the weights, inputs or bias
+            data += bias._data
+    except AttributeError:  # a plain number among the weights, inputs or bias
         return _nary(ops.DOT, parents)
     return _node(ops.DOT, data, parents, None)
 
@@ -364,10 +389,10 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     if not xs:
         return _lift(0.0, op)
     try:
-        data = op.forward(FLOATS, *[x.data for x in xs])
-    except _NOT_ALL_VALUES:
+        data = op.forward(FLOATS, *[x._data for x in xs])
+    except AttributeError:  # a plain number among them
         xs = _lifted(xs, op)
-        data = op.forward(FLOATS, *[x.data for x in xs])
+        data = op.forward(FLOATS, *[x._data for x in xs])
     return _node(op, data, xs, None)
 
 
@@ -377,17 +402,17 @@ def _check_forward(op: ops.Op | None, v: Value, parents: tuple, arg: float | Non
     if op is None:  # a constant made from a number: nothing was computed
         return
     site = user_site()
-    xs = [p.data for p in parents]
+    xs = [p._data for p in parents]
     if op.base is not None:  # a binary op with a number on one side, in its place
         xs.insert(op.constant_at, arg)
     elif arg is not None:
         xs.append(arg)
-    if (math.isnan(v.data) and not any(math.isnan(x) for x in xs)) or (
-        math.isinf(v.data) and all(math.isfinite(x) for x in xs)
+    if (math.isnan(v._data) and not any(math.isnan(x) for x in xs)) or (
+        math.isinf(v._data) and all(math.isfinite(x) for x in xs)
     ):
         shown = ", ".join(repr(x) for x in xs)
         raise FloatingPointError(
-            f"anomaly: {op.name}({shown}) produced {v.data!r} in forward, at {site}"
+            f"anomaly: {op.name}({shown}) produced {v._data!r} in forward, at {site}"
         )
     if v._prev:
         MODE.sites[id(v)] = (v, site)

@@ -179,3 +179,60 @@ def test_an_integer_too_large_for_a_float_is_refused_naming_the_operation():
                        ("dot", lambda: Value.dot([x], [10**400]))]:
         with pytest.raises(OverflowError, match=f"^{name}: the integer of 1329 bits"):
             call()
+
+
+# --- data changed between forward and backward -------------------------------------------
+
+
+def test_an_optimizer_step_before_backward_is_refused_naming_the_changed_value():
+    w = Value(2.0, label="w")
+    loss = w * w * 3.0
+    opt = tapegrad.optim.SGD([w], lr=0.1)
+    w.grad = 1.0
+    opt.step()  # before loss.backward(): the graph holds w = 2, w is now 1.9
+    with pytest.raises(RuntimeError, match=r"backward: Value\(data=1.9, .*label='w'\) was "
+                                           r"changed .* after mul used it"):
+        loss.backward()
+    with pytest.raises(RuntimeError, match="label='w'"):
+        grad(loss, w)
+    assert w.grad == 1.0  # nothing accumulated
+
+
+def test_a_change_in_the_middle_of_a_forward_pass_is_refused():
+    x, w = Value(1.0), Value(2.0, label="w")
+    hidden = x * w
+    w.data = 5.0
+    loss = hidden * w  # uses the new w, but hidden's gradient needs the old one
+    with pytest.raises(RuntimeError, match="label='w'"):
+        loss.backward()
+
+
+def test_assigning_a_computed_value_is_refused_at_backward():
+    x = Value(2.0)
+    y = x.exp()
+    y.data = 1.0
+    with pytest.raises(RuntimeError, match="the data of .* the result of exp, was assigned"):
+        y.backward()
+
+
+def test_changes_before_forward_or_elsewhere_are_fine():
+    w, other = Value(2.0), Value(1.0)
+    w.data = 3.0  # before the graph is built
+    loss = w * w
+    other.data = 7.0  # not in the graph
+    loss.backward()
+    assert w.grad == 6.0
+    loss.backward()  # twice: the same graph, still unchanged
+    assert w.grad == 12.0
+
+
+def test_data_accepts_real_numbers_and_refuses_the_rest_unchanged():
+    v = Value(1.0)
+    v.data = np.float32(0.5)
+    assert v.data == 0.5 and type(v.data) is float
+    v.data = 3
+    assert v.data == 3.0 and type(v.data) is float
+    for bad in ("2", None, 1j, Value(2.0)):
+        with pytest.raises(TypeError, match="data: expected a number"):
+            v.data = bad
+    assert v.data == 3.0
