@@ -4,18 +4,28 @@ The order is computed without recursion, so graphs millions of nodes deep work w
 Python's default recursion limit. First-order backward calls one float accumulator
 per node (built from the op table); ``grad(..., create_graph=True)`` evaluates the
 same rules on Values, so the gradients it returns can be differentiated again.
+
+Threads: every thread may build graphs and differentiate them, also graphs that share
+nodes. A traversal marks the nodes it visits and backward writes their gradients, so
+passes (``backward``, ``grad``, ``topological_order``) take one process-wide lock and
+run one at a time; two threads differentiating the same graph get what two calls one
+after the other give. (Under the GIL they would not run in parallel anyway.)
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import threading
 from collections.abc import Iterable, Sequence
 
 from . import value as _value
 from .mathlib import FLOATS, VALUES
 from .mode import MODE
 from .value import Value
+
+
+_PASS = threading.RLock()  # held by every traversal; re-entrant for nested passes
 
 
 class _Mark:
@@ -29,10 +39,11 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
 
     Depth-first, with an explicit stack. Visited nodes are marked in their own
     ``_mark`` slot rather than kept in a set: no hashing, no allocation per node. A
-    traversal owns the marks while it runs, so traversals must not interleave (one
-    thread at a time per graph).
+    traversal owns the marks while it runs, so traversals take turns (see the module
+    docstring).
     """
-    return _order(roots, reset_grads=False, check=False)
+    with _PASS:
+        return _order(roots, reset_grads=False, check=False)
 
 
 def _order(roots: Value | Sequence[Value], reset_grads: bool, check: bool) -> list[Value]:
@@ -89,6 +100,11 @@ def backward(
                 f"backward: this Value requires no gradient ({root!r}: a constant, or "
                 "computed under no_grad()), so there is nothing to differentiate"
             )
+    with _PASS:
+        _backward(roots, seeds)
+
+
+def _backward(roots: list[Value], seeds: list[float]) -> None:
     order = _order(roots, reset_grads=True, check=True)
     for root, seed in zip(roots, seeds):
         root.grad += seed
@@ -214,6 +230,11 @@ def grad(
                 "under no_grad())"
             )
 
+    with _PASS:
+        return _grad(outs, ins, seeds, create_graph)
+
+
+def _grad(outs: list[Value], ins: list[Value], seeds: list, create_graph: bool) -> tuple:
     m = VALUES if create_graph else FLOATS
     lift = (lambda s: s if isinstance(s, Value) else Value(s, requires_grad=False)) \
         if create_graph else float

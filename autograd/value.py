@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from . import ops
 from .mathlib import FLOATS
-from .mode import MODE, user_site
+from .mode import FAST, MODE, user_site
 
 _new = object.__new__
 
@@ -306,8 +306,9 @@ def _node(op: ops.Op | None, data: float, parents: tuple, arg: float | None) -> 
     v.label = None
     v._mark = None
     v._version = _clock
+    # FAST.default: no thread has switched a mode, so this thread's need not be read.
     # The first parent (a weight, in a neuron) usually decides: no generator for it.
-    if MODE.grad_enabled and parents and (
+    if (FAST.default or MODE.grad_enabled) and parents and (
         parents[0].grad is not None or any(p.grad is not None for p in parents)
     ):
         v.grad = 0.0
@@ -319,7 +320,7 @@ def _node(op: ops.Op | None, data: float, parents: tuple, arg: float | None) -> 
         v._prev = ()
         v._op = None
         v._arg = None
-    if MODE.anomaly:
+    if not FAST.default and MODE.anomaly:
         _check_forward(op, v, parents, arg)
     return v
 
