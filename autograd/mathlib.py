@@ -147,35 +147,34 @@ def _constant_of(name: str):
 class ValueMath(_Arithmetic):
     """The same functions on Values, recording a graph (for derivatives of derivatives).
 
-    Plain numbers are accepted too (constant operands); piecewise-constant
-    derivatives (step, sign, leaky_step) are constants.
+    Every function that is also a Value method (exp, log, tanh, relu, ...) is that
+    method, found by name on first use: a new primitive needs no line here. Plain
+    numbers are accepted too (constant operands); piecewise-constant derivatives
+    (step, sign, leaky_step) are constants.
     """
 
-    exp = staticmethod(_value_or_float("exp"))
-    log = staticmethod(_value_or_float("log"))
-    sqrt = staticmethod(_value_or_float("sqrt"))
-    tanh = staticmethod(_value_or_float("tanh"))
-    sin = staticmethod(_value_or_float("sin"))
-    cos = staticmethod(_value_or_float("cos"))
-    abs = staticmethod(_value_or_float("abs"))
-    sigmoid = staticmethod(_value_or_float("sigmoid"))
-    relu = staticmethod(_value_or_float("relu"))
-    leaky_relu = staticmethod(_value_or_float("leaky_relu"))
     pow = staticmethod(lambda x, k: x**k)
     div = staticmethod(lambda a, b: a / b)
+    step = staticmethod(_constant_of("step"))
+    sign = staticmethod(_constant_of("sign"))
+    leaky_step = staticmethod(_constant_of("leaky_step"))
 
     @staticmethod
     def pow_slope(x, k):
         """k * x ** (k - 1), a constant 0 for k = 0 (see ``FloatMath.pow_slope``)."""
         return k * x ** (k - 1.0) if float(k) != 0.0 else _zero()
 
-    @staticmethod
-    def xlog(y, x):
+    def xlog(self, y, x):
         """y * log(x), a constant 0 at x = 0 (see ``FloatMath.xlog``)."""
-        return y * ValueMath.log(x) if float(x) != 0.0 else _zero()
-    step = staticmethod(_constant_of("step"))
-    sign = staticmethod(_constant_of("sign"))
-    leaky_step = staticmethod(_constant_of("leaky_step"))
+        return y * self.log(x) if float(x) != 0.0 else _zero()
+
+    def __getattr__(self, name: str):
+        # Called only for names not defined above: the Value method of that name.
+        if name.startswith("_") or not hasattr(FloatMath, name):
+            raise AttributeError(f"ValueMath has no function {name!r}")
+        function = _value_or_float(name)
+        setattr(self, name, function)  # found once
+        return function
 
 
 def _check_array(op: str, condition: str, bad, x) -> None:
@@ -256,5 +255,5 @@ class ArrayMath(_Arithmetic):
 
 
 FLOATS = FloatMath
-VALUES = ValueMath
+VALUES = ValueMath()
 ARRAYS = ArrayMath

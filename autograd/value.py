@@ -2,10 +2,11 @@
 
 A node holds its number, its gradient, its parents (an ordered tuple), the op that
 made it, the op's fixed parameter, a label, a mark for graph traversals and a version
-stamp (see ``data``); nothing else: no closure, so no reference cycle, and a dropped graph is freed by reference
-counting alone. The math of every operator lives in the op table (``ops.py``); each
-method here is made from its table entry by one of three factories (unary, with a
-fixed number, binary), and every node an operation makes is built by ``_node``.
+stamp (see ``data``); nothing else: no closure, so no reference cycle, and a dropped
+graph is freed by reference counting alone. The math of every operator lives in the
+op table (``ops.py``); each method here is made from its table entry by one of three
+factories (unary, with a fixed number, binary), and every Value an operation makes is
+built by ``_node`` (a leaf, by ``Value.__init__``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def _parametrised_method(
     return method
 
 
-def _binary_method(op: ops.Op, doc: str, reflected: bool = False) -> Callable[[Value, object], Value]:
+def _binary_method(
+    op: ops.Op, doc: str, reflected: bool = False
+) -> Callable[[Value, object], Value]:
     """``self <op> other`` (or ``other <op> self`` when reflected).
 
     With a plain number on one side the node has one parent and keeps the number as
