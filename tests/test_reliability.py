@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tapegrad
 from tapegrad import Value, grad
@@ -236,3 +238,51 @@ def test_data_accepts_real_numbers_and_refuses_the_rest_unchanged():
         with pytest.raises(TypeError, match="data: expected a number"):
             v.data = bad
     assert v.data == 3.0
+
+
+# --- random bad operands at the Value boundary -------------------------------------------
+
+BAD = st.one_of(
+    st.text(max_size=3), st.binary(max_size=3), st.none(), st.complex_numbers(),
+    st.lists(st.floats(), max_size=2), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
+    st.builds(object), st.decimals(allow_nan=False),
+)
+OPERATORS = {
+    "add": (lambda v, b: v + b, lambda v, b: b + v),
+    "sub": (lambda v, b: v - b, lambda v, b: b - v),
+    "mul": (lambda v, b: v * b, lambda v, b: b * v),
+    "div": (lambda v, b: v / b, lambda v, b: b / v),
+    "pow": (lambda v, b: v**b, lambda v, b: b**v),
+    "leaky_relu": (lambda v, b: v.leaky_relu(b),),
+    "sum": (lambda v, b: Value.sum([v, b]),),
+    "dot": (lambda v, b: Value.dot([v], [b]), lambda v, b: Value.dot([b], [v])),
+}
+
+
+@given(bad=BAD, name=st.sampled_from(sorted(OPERATORS)), data=st.data())
+def test_a_bad_operand_is_a_type_error_naming_the_operation_and_changes_nothing(bad, name, data):
+    v = Value(1.5)
+    call = data.draw(st.sampled_from(OPERATORS[name]))
+    try:
+        call(v, bad)
+    except TypeError as error:
+        # Python's own message when neither side takes the other (b"x" + v) names the
+        # operator symbol instead; ours names the operation.
+        assert str(error).startswith(name) or "unsupported operand type" in str(error)
+    else:
+        raise AssertionError(f"{name} accepted {bad!r}")
+    assert (v.data, v.grad, v.parents) == (1.5, 0.0, ())
+
+
+@given(bad=BAD)
+def test_a_bad_value_or_seed_is_a_type_error_and_changes_nothing(bad):
+    with pytest.raises(TypeError, match="^Value: data must be a real number"):
+        Value(bad)
+    v = Value(2.0)
+    y = v * v
+    with pytest.raises(TypeError, match="^data: expected a number"):
+        v.data = bad
+    if bad is not None and not isinstance(bad, (list, dict)):  # None: the default, 1
+        with pytest.raises(TypeError, match="^backward: a gradient must be a real number"):
+            y.backward(bad)
+    assert (v.data, v.grad) == (2.0, 0.0)
