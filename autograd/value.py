@@ -6,7 +6,7 @@ stamp (see ``data``); nothing else: no closure, so no reference cycle, and a dro
 graph is freed by reference counting alone. The math of every operator lives in the
 op table (``ops.py``); each method here is made from its table entry by one of three
 factories (unary, with a fixed number, binary), and every Value an operation makes is
-built by ``_node`` (a leaf, by ``Value.__init__``).
+built by ``_node`` (a leaf or a constant, by ``Value.__init__``).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class Value:
             raise TypeError(
                 f"Value: data must be a real number, got {type(data).__name__} {data!r}"
             )
-        # A leaf; every other node is made by _node.
+        # A leaf (or a constant); every computed Value is made by _node.
         self._data = _number(data, "Value")
         self._version = 0
         self.grad = 0.0 if requires_grad else None
@@ -297,12 +297,12 @@ class Value:
 _power = _parametrised_method(ops.POWC, "self ** k for a number k.")
 
 
-def _node(op: ops.Op | None, data: float, parents: tuple, arg: float | None) -> Value:
+def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
     """The Value that ``op`` computes from ``parents`` (and its fixed number ``arg``),
     its number already computed: the one place a computed Value is made.
 
-    It records ``op`` and ``parents`` when grad mode is on and some parent requires
-    grad; otherwise it is a constant (as is a node with no parents).
+    It records ``op`` and ``parents`` (at least one) when grad mode is on and some
+    parent requires grad; otherwise it is a constant.
     """
     v = _new(Value)
     v._data = data
@@ -311,7 +311,7 @@ def _node(op: ops.Op | None, data: float, parents: tuple, arg: float | None) -> 
     v._version = _clock
     # FAST.default: no thread has switched a mode, so this thread's need not be read.
     # The first parent (a weight, in a neuron) usually decides: no generator for it.
-    if (FAST.default or MODE.grad_enabled) and parents and (
+    if (FAST.default or MODE.grad_enabled) and (
         parents[0].grad is not None or any(p.grad is not None for p in parents)
     ):
         v.grad = 0.0
@@ -350,7 +350,7 @@ def _lift(x: object, op: ops.Op) -> Value:
                 "expected a number or a Value"
             )
         x = _number(x, op.name)
-    return _node(None, x, (), None)
+    return Value(x, requires_grad=False)
 
 
 def _lifted(xs: Sequence[object], op: ops.Op) -> tuple[Value, ...]:
@@ -400,11 +400,9 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     return _node(op, data, xs, None)
 
 
-def _check_forward(op: ops.Op | None, v: Value, parents: tuple, arg: float | None) -> None:
+def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> None:
     """Anomaly mode: refuse a NaN from inputs without one, or an infinity from finite
     inputs; remember where the node was created, for backward's report."""
-    if op is None:  # a constant made from a number: nothing was computed
-        return
     site = user_site()
     xs = [p._data for p in parents]
     if op.base is not None:  # a binary op with a number on one side, in its place
