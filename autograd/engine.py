@@ -43,14 +43,16 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
     docstring).
     """
     with _PASS:
-        return _order(roots, reset_grads=False, check=False)
+        return _order(roots, reset_grads=False, check=None)
 
 
-def _order(roots: Value | Sequence[Value], reset_grads: bool, check: bool) -> list[Value]:
+def _order(
+    roots: Value | Sequence[Value], reset_grads: bool, check: str | None
+) -> list[Value]:
     """``topological_order``; with ``reset_grads``, each node's grad is also set to 0
     as it is emitted, while the node is in the cache, instead of in a second pass; with
-    ``check``, a graph whose numbers changed after it was built is refused (see
-    ``check_versions``)."""
+    ``check`` (the caller's name), a graph whose numbers changed after it was built is
+    refused (see ``check_versions``)."""
     if isinstance(roots, Value):
         roots = (roots,)
     # A node stamped with the clock's reading now has seen no assignment since it was
@@ -71,7 +73,7 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool, check: bool) -> li
             emit(v)
         elif mark is not closed:  # first visit (a closed one was pushed twice: skip it)
             if check and v._version != latest:
-                check_versions(v)
+                check_versions(v, check)
             v._mark = opened
             push(v)  # to come back to once its parents are done
             for p in v._prev:
@@ -105,7 +107,7 @@ def backward(
 
 
 def _backward(roots: list[Value], seeds: list[float]) -> None:
-    order = _order(roots, reset_grads=True, check=True)
+    order = _order(roots, reset_grads=True, check="backward")
     for root, seed in zip(roots, seeds):
         root.grad += seed
     if MODE.anomaly:
@@ -119,19 +121,19 @@ def _backward(roots: list[Value], seeds: list[float]) -> None:
         raise type(error)(_describe_failure(v, error)) from error
 
 
-def check_versions(v: Value) -> None:
+def check_versions(v: Value, where: str) -> None:
     """Refuse ``v`` if its number or a parent's was assigned after ``v`` was computed:
-    its backward would mix old and new numbers."""
+    differentiating it would mix old and new numbers. ``where`` names the caller."""
     stamp = v._version
     if stamp < 0:
         raise RuntimeError(
-            f"backward: the data of {v!r}, the result of {v.op}, was assigned after it "
+            f"{where}: the data of {v!r}, the result of {v.op}, was assigned after it "
             "was computed; compute the graph again instead"
         )
     for p in v._prev:
         if abs(p._version) > stamp:
             raise RuntimeError(
-                f"backward: {p!r} was changed (its data assigned) after {v.op} used it, "
+                f"{where}: {p!r} was changed (its data assigned) after {v.op} used it, "
                 "so the graph would mix old and new numbers; compute the graph again "
                 "after changing data (for example, call opt.step() after "
                 "loss.backward(), not before)"
@@ -241,7 +243,7 @@ def _grad(outs: list[Value], ins: list[Value], seeds: list, create_graph: bool) 
     grads: dict[Value, object] = {}
     for y, s in zip(outs, seeds):
         grads[y] = grads[y] + lift(s) if y in grads else lift(s)
-    for v in reversed(_order(outs, reset_grads=False, check=True)):
+    for v in reversed(_order(outs, reset_grads=False, check="grad")):
         g = grads.get(v)
         if g is None:
             continue
