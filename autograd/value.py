@@ -96,16 +96,18 @@ class Value:
     def __init__(
         self, data: float, label: str | None = None, requires_grad: bool = True
     ) -> None:
-        if isinstance(data, Value):
-            raise TypeError(
-                "Value: data is already a Value; use value.detach() for a new leaf"
-            )
-        if not isinstance(data, numbers.Real):
-            raise TypeError(
-                f"Value: data must be a real number, got {type(data).__name__} {data!r}"
-            )
+        if data.__class__ is not float:
+            if isinstance(data, Value):
+                raise TypeError(
+                    "Value: data is already a Value; use value.detach() for a new leaf"
+                )
+            if not isinstance(data, numbers.Real):
+                raise TypeError(
+                    f"Value: data must be a real number, got {type(data).__name__} {data!r}"
+                )
+            data = _number(data, "Value")
         # A leaf (or a constant); every computed Value is made by _node.
-        self._data = _number(data, "Value")
+        self._data = data
         self._version = 0
         self.grad = 0.0 if requires_grad else None
         self._prev = ()
