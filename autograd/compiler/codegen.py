@@ -226,13 +226,8 @@ def _kernel(src: Source, op: ops.Op, rule: str) -> str:
 
 def _rule_gradients(src: Source, op: ops.Op, targets: list[str], args: list[str]) -> None:
     """The one place a derivative rule is called: ``targets = op.grad(A, *args)``, one
-    local per input gradient. A unary rule returns its gradient itself, the others a
-    sequence of them."""
-    call = f"{_kernel(src, op, 'grad')}(A, {', '.join(args)})"
-    if op.arity == 1:
-        src.line(f"{targets[0]} = {call}")
-    else:
-        src.line(f"{', '.join(targets)}, = {call}")
+    local per input gradient (every rule returns a tuple of them)."""
+    src.line(f"{', '.join(targets)}, = {_kernel(src, op, 'grad')}(A, {', '.join(args)})")
 
 
 # --- forward and backward of each kind of group --------------------------------------

@@ -29,16 +29,6 @@ _TIMES_ONE = {ops.WITH_CONSTANT[("mul", 0)], ops.WITH_CONSTANT[("mul", 1)],
               ops.WITH_CONSTANT[("div", 1)]}
 
 
-def op_of(v: Value) -> ops.Op | None:
-    """The Op object that produced ``v`` (None for a leaf).
-
-    ``v.op`` gives only the name, which ``x - 2.0`` and ``2.0 - x`` share; the Op
-    tells the position of the fixed number. Until Value offers an accessor for it,
-    this one function reads the slot.
-    """
-    return v._op  # noqa: SLF001
-
-
 class Node(NamedTuple):
     """A node of the traced graph: a leaf (input, param, const) or an op on earlier nodes.
 
@@ -166,7 +156,7 @@ class _Builder:
     def _op_node(self, v: Value) -> int:
         index = self.index
         parents = tuple(index[p] if p in index else self._leaf(p) for p in v.parents)
-        op, arg = op_of(v), v.arg
+        op, arg = v.primitive, v.arg
         if (op is ops.SUM and len(parents) == 1) or (op in _TIMES_ONE and arg == 1.0):
             return parents[0]
         nodes = self.nodes

@@ -64,12 +64,3 @@ def parameter_names(
             "names: expected a model with named_parameters(), a mapping name -> Value "
             f"or (name, Value) pairs, got {type(names).__name__}: {error}"
         ) from None
-
-
-def node_op(v: Value) -> Op | None:
-    """The op table's entry that made ``v`` (None for a leaf).
-
-    Value's public ``op`` gives only the name, which a binary op with a number on one
-    side (``x * 2.0``) shares with its base op; the entry tells them apart.
-    """
-    return v._op

@@ -13,7 +13,7 @@ from ..engine import topological_order
 from ..mathlib import FLOATS
 from ..ops import Op
 from ..value import Value
-from .names import node_op, op_words, parent_roles
+from .names import op_words, parent_roles
 from .terms import TERMS, Term, number
 
 
@@ -85,7 +85,7 @@ def local_gradients(op: Op, m, g, out, inputs, arg) -> tuple:
     """The gradient reaching each input of one node of ``op``, as a tuple: the op
     table's rule evaluated in namespace ``m`` (the one place the rules are called)."""
     grads = op.grad(m, g, out, *inputs, arg) if op.has_arg else op.grad(m, g, out, *inputs)
-    return (grads,) if op.arity == 1 else tuple(grads)
+    return tuple(grads)
 
 
 def values_in_order(root: Value) -> list[Value]:
@@ -130,7 +130,7 @@ def _names(order: list[Value], root: Value, given: dict[int, str]) -> list[str]:
 
 def symbol(v: Value) -> str:
     """The op's symbol as a diagram shows it, with its fixed number: ``* 2``, ``** 2``."""
-    op = node_op(v)
+    op = v.primitive
     if op is None:
         return ""
     if op.base is not None:
@@ -174,7 +174,7 @@ def record(
     steps: list[ForwardStep | BackwardStep] = []
     formulas = []
     for i, v in enumerate(order):
-        op = node_op(v)
+        op = v.primitive
         if op is None:
             formulas.append("")
             continue
@@ -194,7 +194,7 @@ def record(
     # the same floats in the same order and ends bit for bit on its gradient.
     for v in reversed(topological_order(root)):
         i = index[id(v)]
-        op = node_op(v)
+        op = v.primitive
         if op is None or grads[i] is None:
             continue
         g = grads[i]
