@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..ops import Op
 from ..value import Value
 
 # The op table's names in words ("powc" is the table's name for x ** k with a number k).
