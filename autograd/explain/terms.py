@@ -216,5 +216,18 @@ class TermMath:
         x = Term.of(x)
         return Term(f"|{x.names}|", f"|{x.numbers}|")
 
+    @staticmethod
+    def pow_slope(x, k) -> Term:
+        """The power rule k * x ** (k - 1); 0 for k = 0."""
+        k = Term.of(k)
+        if k.const == 0.0:
+            return Term.of(0.0)
+        return _mul(k, _pow(x, _sub(k, 1.0)))
+
+    @staticmethod
+    def xlog(y, x) -> Term:
+        """y * log(x): the derivative of x ** k with respect to k, where y = x ** k."""
+        return _mul(y, TermMath.log(x))
+
 
 TERMS = TermMath
