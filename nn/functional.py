@@ -121,7 +121,7 @@ def _flatten(
                 f"{name}: sample {i} has {len(p)} predicted values but {len(t)} targets"
             )
         for pj, tj in zip(p, t):
-            ps.append(pj if pj.__class__ is Value else _constant(pj, name, f"prediction {i}"))
+            ps.append(pj if isinstance(pj, Value) else _constant(pj, name, f"prediction {i}"))
             ts.append(_number(tj, name, f"target {i}"))
     return ps, ts
 

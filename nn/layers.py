@@ -115,7 +115,7 @@ class Linear(Module):
         if len(x) != self.nin:
             raise ValueError(f"Linear({self.nin} -> {self.nout}): got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
-            x = [v if v.__class__ is Value else Value(v, requires_grad=False) for v in x]
+            x = [v if isinstance(v, Value) else Value(v, requires_grad=False) for v in x]
         neurons = self.neurons
         # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
         outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])

@@ -245,3 +245,35 @@ def test_a_compiled_call_on_random_input_works_or_says_why(first, second, extra)
         assert w.grad == before
     else:
         assert isinstance(loss, float) and len(args) == 2
+
+
+@pytest.mark.parametrize(
+    "read, how",
+    [
+        (lambda x: x[0].data > 0, r"\(\.data\)"),
+        (lambda x: float(x[0]) > 0, r"\(float\(\)\)"),
+        (lambda x: bool(x[1]), r"\(bool\(\), as in `if x:`\)"),
+        (lambda x: x[0].item() > 0, r"\(\.item\(\)\)"),
+    ],
+    ids=["data", "float", "bool", "item"],
+)
+def test_a_branch_on_an_input_number_is_refused_while_tracing(read, how):
+    model = nn.MLP(2, [2, 1], seed=0)
+
+    def loss(x, t):
+        out = model(x)[0]
+        return (out - t) ** 2 if read(x) else (out + t) ** 2
+
+    step = compile(loss, model.parameters())
+    with pytest.raises(CompileError, match="read the number of its input arg0\\[[01]\\] " + how):
+        step(np.array([[1.0, -1.0], [-1.0, 1.0]]), np.zeros(2))
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_numbers_computed_inside_the_losses_are_not_refused():
+    model = nn.MLP(2, [3, 3], seed=0)
+    step = compile(lambda x, t: nn.functional.cross_entropy([model(x)], [t]),
+                   model.parameters(), labels={1: range(3)})
+    X = np.array([[0.5, -1.0], [2.0, 0.1]])
+    eager = nn.functional.cross_entropy([model(list(x)) for x in X], [0, 2]).data
+    assert step(X, np.array([0, 2])) == pytest.approx(eager, rel=1e-12)

@@ -29,6 +29,40 @@ _TIMES_ONE = {ops.WITH_CONSTANT[("mul", 0)], ops.WITH_CONSTANT[("mul", 1)],
               ops.WITH_CONSTANT[("div", 1)]}
 
 
+class Placeholder(Value):
+    """An input of the traced function: its number stands for every sample's.
+
+    Python code that reads it (``.data``, ``float()``, ``bool()``, ``item()``) would
+    take one branch, or compute one number, for the traced sample and replay that for
+    every sample, so reading it is refused. Operations on it (which read the number
+    inside the engine) record the graph as usual.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, how: str) -> None:
+        raise CompileError(
+            f"compile: the function read the number of its input {self.label} ({how}); "
+            "compiled mode records the function once and replays it for every sample, so "
+            "Python code that depends on an input's number (a branch such as "
+            "`if x.data > 0:`) would be frozen at the traced sample. Write it with Value "
+            "operations (relu, abs, max through relu, ...) or run it eagerly"
+        )
+
+    @property
+    def data(self) -> float:
+        self._refuse(".data")
+
+    def __float__(self) -> float:
+        self._refuse("float()")
+
+    def __bool__(self) -> bool:
+        self._refuse("bool(), as in `if x:`")
+
+    def item(self) -> float:
+        self._refuse(".item()")
+
+
 class Node(NamedTuple):
     """A node of the traced graph: a leaf (input, param, const) or an op on earlier nodes.
 
@@ -117,7 +151,7 @@ class _Builder:
 
     def placeholder(self, x: float, position: int, i: int) -> Value:
         label = f"arg{position}[{i}]"
-        v = Value(x, label=label)
+        v = Placeholder(x, label=label)
         self.index[v] = self._new(("input", position, i),
                                   Node("input", (position, i), x, label, batch=True))
         return v
