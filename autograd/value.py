@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 
 from . import ops
 from .mathlib import FLOATS
@@ -81,6 +82,16 @@ def _binary_method(
     return method
 
 
+def _assign_data(v: Value, x: float) -> None:
+    """``v.data = x``: a real number, stamped with the advanced write clock."""
+    global _clock
+    if x.__class__ is not float:
+        x = _number(x, "data")
+    _clock += 1
+    v._data = x
+    v._version = -_clock if v._prev else _clock
+
+
 class Value:
     """A scalar in a computation graph: ``data``, ``grad``, and how it was computed.
 
@@ -118,25 +129,17 @@ class Value:
 
     # --- introspection -----------------------------------------------------------
 
-    @property
-    def data(self) -> float:
-        """The number this Value holds (a float).
+    data = property(
+        attrgetter("_data"),  # a C-level read: optimizers and compiled mode read every parameter
+        _assign_data,
+        doc="""The number this Value holds (a float).
 
         Assigning it (as an optimizer step does) marks the Value as changed: a graph
         that used the old number can no longer be differentiated, and ``backward``
         raises a RuntimeError naming this Value instead of mixing old and new numbers,
         as PyTorch's version counters do. Compute the graph again after a change.
-        """
-        return self._data
-
-    @data.setter
-    def data(self, x: float) -> None:
-        global _clock
-        if x.__class__ is not float:
-            x = _number(x, "data")
-        _clock += 1
-        self._data = x
-        self._version = -_clock if self._prev else _clock
+        """,
+    )
 
     @property
     def requires_grad(self) -> bool:
