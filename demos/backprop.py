@@ -86,9 +86,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for name, case in cases.items():
         path = case["explanation"].save_html(str(out / f"backprop_{name}.html"))
         print(f"  wrote {path}")
-    print("In each page, watch the gradient boxes stay empty (—) through the forward "
+    print("look for: in each page, the gradient boxes stay empty (—) through the forward "
           "pass, then fill from the output back to the inputs; in reused_input, x's "
-          "gradient arrives in two parts.")
+          "gradient arrives in two parts")
     if args.screenshot is not None:
         from ._browser import missing, screenshot
 

@@ -1,4 +1,4 @@
-"""Batch Normalization: training with and without it, across initial weight scales (article 001 6.3)."""
+"""Batch, Layer and Group Normalization against none, across initial weight scales (article 001 6.3, article 002)."""
 
 from __future__ import annotations
 
@@ -19,24 +19,47 @@ from ._mnist import load_digits
 EPS = 1e-7  # "Deep Learning from Scratch" suggests ~1e-7; nn.BatchNorm1d defaults to PyTorch's 1e-5
 
 
+# The normalisations compared, as (key, label, line style, colour) for the figure.
+NORMS = (
+    ("none", "no normalisation", "--", "tab:red"),
+    ("batch", "BatchNorm", "-", "tab:blue"),
+    ("layer", "LayerNorm", "-", "tab:green"),
+    ("group", "GroupNorm", "-", "tab:purple"),
+)
+
+
+def _norm_layer(kind: str, width: int, groups: int) -> nn.Module:
+    """One normalisation layer of ``width`` features."""
+    if kind == "batch":
+        return nn.BatchNorm1d(width, eps=EPS)
+    if kind == "layer":
+        return nn.LayerNorm(width, eps=EPS)
+    return nn.GroupNorm(groups, width, eps=EPS)
+
+
 class DeepNet(nn.Module):
-    """``depth`` blocks Linear -> [nn.BatchNorm1d] -> ReLU, then a Linear to 10 scores.
+    """``depth`` blocks Linear -> [normalisation] -> ReLU, then a Linear to 10 scores.
 
     It takes a whole mini-batch (a list of samples) and returns one list of scores
-    per sample: BatchNorm1d normalises each feature over the samples of the batch.
+    per sample: BatchNorm1d normalises each feature over the samples of the batch,
+    LayerNorm all features of one sample, GroupNorm groups of features of one sample.
     """
 
-    def __init__(self, nin: int, width: int, depth: int, batchnorm: bool) -> None:
+    def __init__(self, nin: int, width: int, depth: int, norm: str, groups: int = 4) -> None:
         dims = [nin] + [width] * depth + [10]
         self.linears = [nn.Linear(dims[i], dims[i + 1], seed=i) for i in range(depth + 1)]
-        self.norms = [nn.BatchNorm1d(width, eps=EPS) for _ in range(depth if batchnorm else 0)]
+        self.norm = norm
+        self.norms = [] if norm == "none" else [_norm_layer(norm, width, groups)
+                                                for _ in range(depth)]
 
     def forward(self, batch: list) -> list[list[Value]]:
         *hidden, last = self.linears
         for i, linear in enumerate(hidden):
             batch = [linear(x) for x in batch]
-            if self.norms:
+            if self.norm == "batch":
                 batch = self.norms[i](batch)
+            elif self.norms:
+                batch = [self.norms[i](x) for x in batch]
             batch = [[v.relu() for v in x] for x in batch]
         return [last(x) for x in batch]
 
@@ -89,12 +112,12 @@ def batch_loss(model: DeepNet):
 _PROGRAMS: dict[tuple, tuple[DeepNet, Compiled]] = {}
 
 
-def _program(config: tuple, batchnorm: bool, X: np.ndarray, Y: np.ndarray) -> tuple[DeepNet, Compiled]:
+def _program(config: tuple, norm: str, X: np.ndarray, Y: np.ndarray) -> tuple[DeepNet, Compiled]:
     """The model and its compiled mini-batch loss, traced once per process."""
-    key = (*config, batchnorm)
+    key = (*config, norm)
     if key not in _PROGRAMS:
-        nin, width, depth, batch_size = config
-        model = DeepNet(nin, width, depth, batchnorm)
+        nin, width, depth, batch_size, groups = config
+        model = DeepNet(nin, width, depth, norm, groups)
         program = compile(batch_loss(model), model.parameters(), sample_is_batch=True)
         program(X[None, :batch_size], Y[None, :batch_size])  # trace now
         _PROGRAMS[key] = model, program
@@ -119,22 +142,23 @@ def _train(program: Compiled, loader: nn.data.DataLoader, lr: float, epochs: int
 
 
 def train_panel(job: dict) -> dict:
-    """Train the net with and without BatchNorm from the same N(0, std^2) weights on the
-    same mini-batches; the loss of every step (a run stops when it diverges)."""
+    """Train the net with each normalisation (and none) from the same N(0, std^2)
+    weights on the same mini-batches; the loss of every step (a run stops when it
+    diverges)."""
     X, Y, std = job["X"], job["Y"], job["std"]
-    config = (X.shape[1], job["width"], job["depth"], job["batch_size"])
+    config = (X.shape[1], job["width"], job["depth"], job["batch_size"], job["groups"])
     curves = {}
-    for batchnorm in (True, False):
-        model, program = _program(config, batchnorm, X, Y)
+    for norm, *_ in NORMS:
+        model, program = _program(config, norm, X, Y)
         model.reset(std, job["seed"])
         program.flat().reload()  # the flat vector the optimizer steps reads the new weights
         loader = nn.data.DataLoader(X, Y, job["batch_size"], drop_last=True, seed=job["seed"])
-        curves["bn" if batchnorm else "plain"] = _train(program, loader, job["lr"], job["epochs"])
+        curves[norm] = _train(program, loader, job["lr"], job["epochs"])
     return {"std": std, **curves}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--panels", type=int, default=16,
+    parser.add_argument("--panels", type=int, default=9,
                         help="initial weight scales, std from 1 down to 1e-4 (default: %(default)s)")
     parser.add_argument("--train-size", type=int, default=500,
                         help="MNIST training digits (default: %(default)s)")
@@ -142,6 +166,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="digits shrunk to this many pixels a side (default: %(default)s)")
     parser.add_argument("--width", type=int, default=20,
                         help="units per hidden layer (default: %(default)s)")
+    parser.add_argument("--groups", type=int, default=4,
+                        help="GroupNorm's groups; must divide --width (default: %(default)s)")
     parser.add_argument("--depth", type=int, default=4,
                         help="hidden layers (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=20,
@@ -159,14 +185,18 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     (X, y), _ = load_digits(args.train_size, 0, size=args.image_size, seed=args.seed)
     Y = np.eye(10)[y]
     stds = np.logspace(0, -4, args.panels) if args.panels > 1 else np.array([1.0])
+    if args.width % args.groups:
+        raise ValueError(f"batchnorm: --groups {args.groups} must divide --width {args.width}")
     print(f"MNIST, {len(X)} digits of {args.image_size}x{args.image_size}; {args.depth} hidden "
-          f"layers of {args.width} (Linear -> BatchNorm -> ReLU, or no BatchNorm); SGD lr "
-          f"{args.lr}, batches of {args.batch_size}, {args.epochs} epochs; weights N(0, std^2)")
+          f"layers of {args.width} (Linear -> normalisation -> ReLU: BatchNorm over the "
+          f"mini-batch, LayerNorm over one sample's features, GroupNorm over {args.groups} "
+          f"groups of them, or none); SGD lr {args.lr}, batches of {args.batch_size}, "
+          f"{args.epochs} epochs; weights N(0, std^2)")
     jobs = [{"X": X, "Y": Y, "std": float(s), "width": args.width, "depth": args.depth,
-             "batch_size": args.batch_size, "epochs": args.epochs, "lr": args.lr,
-             "seed": args.seed} for s in stds]
+             "groups": args.groups, "batch_size": args.batch_size, "epochs": args.epochs,
+             "lr": args.lr, "seed": args.seed} for s in stds]
     if args.workers > 1:
-        # Each worker process traces the two programs once, then trains its panels.
+        # Each worker process traces the programs once, then trains its panels.
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             results = list(progress(pool.map(train_panel, jobs), "weight scales", total=len(jobs)))
     else:
@@ -175,13 +205,20 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     steps_per_epoch = len(X) // args.batch_size
     window = max(1, steps_per_epoch // 2)
     summary = []
-    print(f"  {'std':>8} {'final loss, BN':>15} {'without BN':>11}   (chance: ln 10 = 2.303)")
+    print(f"  final training loss (chance: ln 10 = 2.303)\n  {'std':>8}"
+          + "".join(f" {label:>17}" for _, label, _, _ in NORMS))
     for r in results:
-        ends = {k: _final(r[k], window) for k in ("bn", "plain")}
-        summary.append({"std": r["std"], "final_bn": ends["bn"], "final_plain": ends["plain"]})
-        print(f"  {r['std']:>8.2g} {_fmt(ends['bn']):>15} {_fmt(ends['plain']):>11}")
-    better = sum(s["final_bn"] < s["final_plain"] for s in summary)
-    print(f"  BatchNorm ends lower at {better} of {len(summary)} weight scales")
+        ends = {norm: _final(r[norm], window) for norm, *_ in NORMS}
+        summary.append({"std": r["std"], **{f"final_{k}": v for k, v in ends.items()}})
+        print(f"  {r['std']:>8.2g}" + "".join(f" {_fmt(ends[k]):>17}" for k, *_ in NORMS))
+    better = {norm: sum(s[f"final_{norm}"] < s["final_none"] for s in summary)
+              for norm, *_ in NORMS[1:]}
+    for (norm, label, *_) in NORMS[1:]:
+        print(f"  {label} ends lower than no normalisation at {better[norm]} of "
+              f"{len(summary)} weight scales")
+    print("look for: the dashed red curves (no normalisation) flat at chance once the initial "
+          "weights are small, BatchNorm learning at every scale, and LayerNorm and GroupNorm, "
+          "which normalise each sample on its own, helping only at the larger scales here")
 
     plt = pyplot()
     cols = int(np.ceil(np.sqrt(len(results))))
@@ -190,8 +227,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                              sharex=True, sharey=True)
     total = args.epochs * steps_per_epoch
     for ax, r in zip(axes.flat, results):
-        for key, style, color, label in (("bn", "-", "tab:blue", "with BN"),
-                                         ("plain", "--", "tab:red", "without BN")):
+        for key, label, style, color in NORMS:
             curve = _smooth(r[key], window)
             ax.plot(curve, style, color=color, label=label)
             if len(r[key]) < total:  # diverged: mark where it stopped
@@ -206,12 +242,11 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         ax.set_xlabel("step")
     for ax in axes[:, 0]:
         ax.set_ylabel("training loss")
-    fig.suptitle("Batch Normalization across initial weight scales (dotted: chance, ln 10; "
-                 "x: diverged)", fontsize=11)
+    fig.suptitle("Normalisation across initial weight scales: training loss per step "
+                 "(dotted: chance, ln 10; x: diverged)", fontsize=11)
     fig.tight_layout()
     save(fig, out, "batchnorm")
-    return {"summary": summary, "bn_better": better,
-            "curves": results}
+    return {"summary": summary, "better": better, "curves": results}
 
 
 def _smooth(losses: list[float], window: int) -> np.ndarray:

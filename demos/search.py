@@ -98,7 +98,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"  best: lr {best.lr:.2e}, weight decay {best.weight_decay:.1e}, validation "
           f"{best.accuracy:.3f} +- {noise:.3f}; touched once, the test set gives {test:.3f}")
     _plot(history, best, noise, out)
-    print("  In the figure, look for the plateau of good rates between a slow slope (rates "
+    print("look for: the plateau of good rates between a slow slope (rates "
           "too small) and a cliff (rates that diverge), and for the boxes moving up to it "
           "and closing in.")
     return {"rounds": history, "best": best, "standard_error": noise, "tied": tied,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from demo_runner import assert_files_written, run_demo
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demos
 
 from demos import DEMOS
 from demos.__main__ import list_demos
@@ -14,10 +14,7 @@ from demos.__main__ import list_demos
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    out = tmp_path_factory.mktemp("backprop")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TAPEGRAD_QUIET", "1")
-        return run_demo("backprop", out, []), out
+    return run_demos(tmp_path_factory, {"backprop": []})["backprop"]
 
 
 def test_records_equal_backward(result):
@@ -56,3 +53,7 @@ def test_pages_written(result):
 def test_listed():
     assert "backprop" in DEMOS
     assert "backprop" in list_demos().split()
+
+
+def test_says_what_to_look_for(result):
+    assert_says_what_to_look_for(result[1])
