@@ -4,16 +4,28 @@ The order is computed without recursion, so graphs millions of nodes deep work w
 Python's default recursion limit. First-order backward calls one float accumulator
 per node (built from the op table); ``grad(..., create_graph=True)`` evaluates the
 same rules on Values, so the gradients it returns can be differentiated again.
+
+Threads: every thread may build graphs and differentiate them, also graphs that share
+nodes. A traversal marks the nodes it visits and backward writes their gradients, so
+passes (``backward``, ``grad``, ``topological_order``) take one process-wide lock and
+run one at a time; two threads differentiating the same graph get what two calls one
+after the other give. (Under the GIL they would not run in parallel anyway.)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+import threading
+from collections.abc import Iterable, Sequence
 
+from . import value as _value
 from .mathlib import FLOATS, VALUES
 from .mode import MODE
 from .value import Value
+
+
+_PASS = threading.RLock()  # held by every traversal; re-entrant for nested passes
 
 
 class _Mark:
@@ -27,17 +39,25 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
 
     Depth-first, with an explicit stack. Visited nodes are marked in their own
     ``_mark`` slot rather than kept in a set: no hashing, no allocation per node. A
-    traversal owns the marks while it runs, so traversals must not interleave (one
-    thread at a time per graph).
+    traversal owns the marks while it runs, so traversals take turns (see the module
+    docstring).
     """
-    return _order(roots, reset_grads=False)
+    with _PASS:
+        return _order(roots, reset_grads=False, check=None)
 
 
-def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
+def _order(
+    roots: Value | Sequence[Value], reset_grads: bool, check: str | None
+) -> list[Value]:
     """``topological_order``; with ``reset_grads``, each node's grad is also set to 0
-    as it is emitted, while the node is in the cache, instead of in a second pass."""
+    as it is emitted, while the node is in the cache, instead of in a second pass; with
+    ``check`` (the caller's name), a graph whose numbers changed after it was built is
+    refused (see ``check_versions``)."""
     if isinstance(roots, Value):
         roots = (roots,)
+    # A node stamped with the clock's reading now has seen no assignment since it was
+    # made, so neither it nor its parents changed: one comparison per node.
+    latest = _value._clock
     opened, closed = _Mark(), _Mark()
     order: list[Value] = []
     emit = order.append
@@ -52,6 +72,8 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
                 v.grad = 0.0
             emit(v)
         elif mark is not closed:  # first visit (a closed one was pushed twice: skip it)
+            if check and v._version != latest:
+                check_versions(v, check)
             v._mark = opened
             push(v)  # to come back to once its parents are done
             for p in v._prev:
@@ -61,21 +83,35 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool) -> list[Value]:
     return order
 
 
-def backward(root: Value, gradient: float = 1.0) -> None:
-    """Accumulate d(root)/d(node) * gradient into ``.grad`` of every node behind root.
+def backward(
+    outputs: Value | Sequence[Value],
+    gradient: float | Sequence[float] | None = None,
+) -> None:
+    """Accumulate sum_k gradient_k * d(outputs_k)/d(node) into ``.grad`` of every node
+    behind ``outputs`` (one Value, or several as ``torch.autograd.backward`` takes).
 
-    Leaves accumulate across calls (call ``zero_grad`` between steps, as in PyTorch);
-    intermediate nodes hold the gradient of this call only, for inspection.
+    ``gradient`` is one real number per output (default 1 each). Leaves accumulate
+    across calls (call ``zero_grad`` between steps, as in PyTorch); intermediate nodes
+    hold the gradient of this call only, for inspection.
     """
-    if root.grad is None:
-        raise RuntimeError(
-            "backward: this Value requires no gradient (a constant, or computed under "
-            "no_grad()), so there is nothing to differentiate"
-        )
-    order = _order(root, reset_grads=True)
-    root.grad += float(gradient)
+    roots = _outputs(outputs, "backward")
+    seeds = [float(s) for s in _seeds(gradient, len(roots), "backward", "gradients")]
+    for root in roots:
+        if root.grad is None:
+            raise RuntimeError(
+                f"backward: this Value requires no gradient ({root!r}: a constant, or "
+                "computed under no_grad()), so there is nothing to differentiate"
+            )
+    with _PASS:
+        _backward(roots, seeds)
+
+
+def _backward(roots: list[Value], seeds: list[float]) -> None:
+    order = _order(roots, reset_grads=True, check="backward")
+    for root, seed in zip(roots, seeds):
+        root.grad += seed
     if MODE.anomaly:
-        _backward_checked(order, root)
+        _backward_checked(order, roots)
         return
     v = None
     try:
@@ -85,16 +121,77 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         raise type(error)(_describe_failure(v, error)) from error
 
 
+def check_versions(v: Value, where: str) -> None:
+    """Refuse ``v`` if its number or a parent's was assigned after ``v`` was computed:
+    differentiating it would mix old and new numbers. ``where`` names the caller."""
+    stamp = v._version
+    if stamp < 0:
+        raise RuntimeError(
+            f"{where}: the data of {v!r}, the result of {v.op}, was assigned after it "
+            "was computed; compute the graph again instead"
+        )
+    for p in v._prev:
+        if abs(p._version) > stamp:
+            raise RuntimeError(
+                f"{where}: {p!r} was changed (its data assigned) after {v.op} used it, "
+                "so the graph would mix old and new numbers; compute the graph again "
+                "after changing data (for example, call opt.step() after "
+                "loss.backward(), not before)"
+            )
+
+
+def _outputs(values: Value | Sequence[Value], where: str) -> list[Value]:
+    """One Value or an iterable of Values as a list; a TypeError naming ``where`` else."""
+    if isinstance(values, Value):
+        return [values]
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{where}: expected a Value or a sequence of Values, got "
+                        f"{type(values).__name__} {values!r}")
+    values = list(values)
+    for x in values:
+        if not isinstance(x, Value):
+            raise TypeError(f"{where}: expected Values, got {type(x).__name__} {x!r}")
+    return values
+
+
+def _seeds(
+    gradient: float | Value | Sequence[float | Value] | None, n: int, where: str, name: str
+) -> list[float | Value]:
+    """The gradients that start a backward pass, one per output: 1 each by default.
+
+    Each is a real number of any type (int, float, NumPy scalar) or a Value; a string
+    is refused, never parsed.
+    """
+    if gradient is None:
+        return [1.0] * n
+    if isinstance(gradient, (numbers.Real, Value)):
+        seeds = [gradient]
+    elif isinstance(gradient, (str, bytes)) or not isinstance(gradient, Iterable):
+        seeds = [gradient]  # refused below, with its type
+    else:
+        seeds = list(gradient)
+    for s in seeds:
+        if not isinstance(s, (numbers.Real, Value)):
+            raise TypeError(
+                f"{where}: a gradient must be a real number or a Value, got "
+                f"{type(s).__name__} {s!r}"
+            )
+    if len(seeds) != n:
+        raise ValueError(f"{where}: {n} outputs but {len(seeds)} {name}")
+    return seeds
+
+
 def _describe_failure(v: Value, error: Exception) -> str:
-    inputs = ", ".join(repr(p.data) for p in v._prev)
+    inputs = ", ".join(repr(p._data) for p in v._prev)
     return f"backward through {v.op}({inputs}) failed: {error}"
 
 
-def _backward_checked(order: list[Value], root: Value) -> None:
+def _backward_checked(order: list[Value], roots: list[Value]) -> None:
     """Backward that stops at the first non-finite gradient and names the node, its
     inputs and the line of user code that created it."""
-    if not math.isfinite(root.grad):
-        raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
+    for root in roots:
+        if not math.isfinite(root.grad):
+            raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
         site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
         try:
@@ -105,7 +202,7 @@ def _backward_checked(order: list[Value], root: Value) -> None:
             ) from error
         for p in v._prev:
             if p.grad is not None and not math.isfinite(p.grad):
-                inputs = ", ".join(repr(x.data) for x in v._prev)
+                inputs = ", ".join(repr(x._data) for x in v._prev)
                 raise FloatingPointError(
                     f"anomaly: backward through {v.op}({inputs}) produced gradient "
                     f"{p.grad!r}; the node was created at {site}"
@@ -125,19 +222,9 @@ def grad(
     outputs, their gradients weighted by ``grad_outputs`` (default 1 each) are summed.
     An input the outputs do not depend on gets 0.
     """
-    outs = [outputs] if isinstance(outputs, Value) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Value) else list(inputs)
-    for x in outs + ins:
-        if not isinstance(x, Value):
-            raise TypeError(f"grad: expected Values, got {type(x).__name__} {x!r}")
-    if grad_outputs is None:
-        seeds = [1.0] * len(outs)
-    elif isinstance(grad_outputs, (int, float, Value)):
-        seeds = [grad_outputs]
-    else:
-        seeds = list(grad_outputs)
-    if len(seeds) != len(outs):
-        raise ValueError(f"grad: {len(outs)} outputs but {len(seeds)} grad_outputs")
+    outs = _outputs(outputs, "grad")
+    ins = _outputs(inputs, "grad")
+    seeds = _seeds(grad_outputs, len(outs), "grad", "grad_outputs")
     for y in outs:
         if y.grad is None:
             raise RuntimeError(
@@ -145,25 +232,28 @@ def grad(
                 "under no_grad())"
             )
 
+    with _PASS:
+        return _grad(outs, ins, seeds, create_graph)
+
+
+def _grad(outs: list[Value], ins: list[Value], seeds: list, create_graph: bool) -> tuple:
     m = VALUES if create_graph else FLOATS
     lift = (lambda s: s if isinstance(s, Value) else Value(s, requires_grad=False)) \
         if create_graph else float
     grads: dict[Value, object] = {}
     for y, s in zip(outs, seeds):
         grads[y] = grads[y] + lift(s) if y in grads else lift(s)
-    for v in reversed(topological_order(outs)):
+    for v in reversed(_order(outs, reset_grads=False, check="grad")):
         g = grads.get(v)
         if g is None:
             continue
         op = v._op
-        args = v._prev if create_graph else [p.data for p in v._prev]
-        out = v if create_graph else v.data
+        args = v._prev if create_graph else [p._data for p in v._prev]
+        out = v if create_graph else v._data
         if op.has_arg:
             local = op.grad(m, g, out, *args, v._arg)
         else:
             local = op.grad(m, g, out, *args)
-        if op.arity == 1:
-            local = (local,)
         for p, gp in zip(v._prev, local):
             if p.grad is not None:
                 grads[p] = grads[p] + gp if p in grads else gp

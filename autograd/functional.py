@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .engine import grad
+from .mode import enable_grad
 from .value import Value
 
 Function = Callable[[list[Value]], Value]
@@ -47,10 +48,28 @@ def jacobian(f: Callable[[list[Value]], Value | Sequence[Value]], point: Sequenc
 def hessian(f: Function, point: Sequence[float]) -> list[list[float]]:
     """H[i][j] = d^2 f / (d x_i d x_j) at ``point``, exact (no finite differences)."""
     xs = _leaves(point, "hessian")
-    y = _scalar(f(xs), "hessian")
-    if y.grad is None:
-        return [[0.0] * len(xs) for _ in xs]
-    return [_gradient_or_zeros(g, xs) for g in grad(y, xs, create_graph=True)]
+    return hessian_wrt(_scalar(f(xs), "hessian"), xs)
+
+
+def gradient_and_hessian(
+    loss: Value, params: Sequence[Value]
+) -> tuple[list[float], list[list[float]]]:
+    """g_i = d loss / d p_i and H[i][j] = d^2 loss / (d p_i d p_j), exact, for a loss
+    already computed from the Values ``params`` (a model's parameters, say)."""
+    loss = _scalar(loss, "gradient_and_hessian")
+    params = list(params)
+    if loss.grad is None:
+        return [0.0] * len(params), [[0.0] * len(params) for _ in params]
+    with enable_grad():  # the gradient must record its graph even inside no_grad()
+        first = grad(loss, params, create_graph=True)
+    return [float(g) for g in first], [_gradient_or_zeros(g, params) for g in first]
+
+
+def hessian_wrt(loss: Value, params: Sequence[Value]) -> list[list[float]]:
+    """H[i][j] = d^2 loss / (d p_i d p_j) for a loss already computed from the Values
+    ``params``: the Hessian of a model's loss in one line,
+    ``hessian_wrt(F.mse_loss([model(x) for x in X], y), model.parameters())``."""
+    return gradient_and_hessian(loss, params)[1]
 
 
 def hvp(f: Function, point: Sequence[float], vector: Sequence[float]) -> list[float]:

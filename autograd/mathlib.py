@@ -87,12 +87,24 @@ class FloatMath(_Arithmetic):
     def pow(x: float, k: float) -> float:
         if x == 0.0 and k < 0:
             raise ZeroDivisionError(f"pow: 0 raised to a negative power ({k!r})")
-        if x < 0.0 and k != int(k):
+        # An infinite or NaN exponent is allowed: (-8) ** inf = inf, (-8) ** nan = nan.
+        if x < 0.0 and math.isfinite(k) and k != math.floor(k):
             raise ValueError(f"pow: negative base {x!r} with non-integer exponent {k!r}")
         try:
             return x**k
         except OverflowError:
             return math.inf if x > 0 or k % 2 == 0 else -math.inf
+
+    @staticmethod
+    def pow_slope(x: float, k: float) -> float:
+        """d(x ** k)/dx = k * x ** (k - 1); 0 for k = 0 (x ** 0 is 1, even at x = 0)."""
+        return k * FloatMath.pow(x, k - 1.0) if k != 0.0 else 0.0
+
+    @staticmethod
+    def xlog(y: float, x: float) -> float:
+        """y * log(x), taken as 0 at x = 0: with y = x ** k, d(x ** k)/dk, whose limit
+        as x -> 0+ is 0 for k > 0 (PyTorch gives 0 for every k >= 0 there)."""
+        return 0.0 if x == 0.0 else y * FloatMath.log(x)
 
     @staticmethod
     def div(a: float, b: float) -> float:
@@ -113,6 +125,12 @@ def _value_or_float(name: str):
     return function
 
 
+def _zero():
+    from .value import Value
+
+    return Value(0.0, requires_grad=False)
+
+
 def _constant_of(name: str):
     """A piecewise-constant derivative as a constant Value: its own derivative is zero."""
     on_float = getattr(FloatMath, name)
@@ -129,25 +147,34 @@ def _constant_of(name: str):
 class ValueMath(_Arithmetic):
     """The same functions on Values, recording a graph (for derivatives of derivatives).
 
-    Plain numbers are accepted too (constant operands); piecewise-constant
-    derivatives (step, sign, leaky_step) are constants.
+    Every function that is also a Value method (exp, log, tanh, relu, ...) is that
+    method, found by name on first use: a new primitive needs no line here. Plain
+    numbers are accepted too (constant operands); piecewise-constant derivatives
+    (step, sign, leaky_step) are constants.
     """
 
-    exp = staticmethod(_value_or_float("exp"))
-    log = staticmethod(_value_or_float("log"))
-    sqrt = staticmethod(_value_or_float("sqrt"))
-    tanh = staticmethod(_value_or_float("tanh"))
-    sin = staticmethod(_value_or_float("sin"))
-    cos = staticmethod(_value_or_float("cos"))
-    abs = staticmethod(_value_or_float("abs"))
-    sigmoid = staticmethod(_value_or_float("sigmoid"))
-    relu = staticmethod(_value_or_float("relu"))
-    leaky_relu = staticmethod(_value_or_float("leaky_relu"))
     pow = staticmethod(lambda x, k: x**k)
     div = staticmethod(lambda a, b: a / b)
     step = staticmethod(_constant_of("step"))
     sign = staticmethod(_constant_of("sign"))
     leaky_step = staticmethod(_constant_of("leaky_step"))
+
+    @staticmethod
+    def pow_slope(x, k):
+        """k * x ** (k - 1), a constant 0 for k = 0 (see ``FloatMath.pow_slope``)."""
+        return k * x ** (k - 1.0) if float(k) != 0.0 else _zero()
+
+    def xlog(self, y, x):
+        """y * log(x), a constant 0 at x = 0 (see ``FloatMath.xlog``)."""
+        return y * self.log(x) if float(x) != 0.0 else _zero()
+
+    def __getattr__(self, name: str):
+        # Called only for names not defined above: the Value method of that name.
+        if name.startswith("_") or not hasattr(FloatMath, name):
+            raise AttributeError(f"ValueMath has no function {name!r}")
+        function = _value_or_float(name)
+        setattr(self, name, function)  # found once
+        return function
 
 
 def _check_array(op: str, condition: str, bad, x) -> None:
@@ -204,8 +231,21 @@ class ArrayMath(_Arithmetic):
         if np.any((x == 0.0) & (np.asarray(k) < 0)):
             raise ZeroDivisionError("pow: 0 raised to a negative power")
         _check_array("pow", ">= 0 for a non-integer exponent",
-                     (x < 0.0) & (np.floor(k) != k), x)
+                     (x < 0.0) & np.isfinite(k) & (np.floor(k) != k), x)
         return np.power(x, k)
+
+    @staticmethod
+    def pow_slope(x: np.ndarray, k: np.ndarray | float) -> np.ndarray:
+        """k * x ** (k - 1), 0 where k = 0 (see ``FloatMath.pow_slope``)."""
+        zero = np.asarray(k) == 0.0
+        return np.where(zero, 0.0, k * ArrayMath.pow(np.where(zero, 1.0, x), k - 1.0))
+
+    @staticmethod
+    def xlog(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """y * log(x), 0 where x = 0 (see ``FloatMath.xlog``)."""
+        _check_array("log", "> 0", x < 0.0, x)
+        zero = x == 0.0
+        return np.where(zero, 0.0, y * np.log(np.where(zero, 1.0, x)))
 
     @staticmethod
     def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -215,5 +255,5 @@ class ArrayMath(_Arithmetic):
 
 
 FLOATS = FloatMath
-VALUES = ValueMath
+VALUES = ValueMath()
 ARRAYS = ArrayMath

@@ -3,10 +3,10 @@
 Each entry gives the forward computation and the local derivative rule, both written
 against a namespace ``m`` of elementary functions (see ``mathlib``), so the same two
 lines run on floats (eager mode), on Values (higher-order derivatives) and on NumPy
-arrays (compiled mode). ``grad(m, g, out, *inputs)`` returns the gradient flowing to
-each input given the upstream gradient ``g`` and the node's own output ``out``:
-a single value for unary ops, a pair for binary ops, a sequence for n-ary ops.
-Ops with a fixed parameter (a float exponent, a leaky slope) receive it last.
+arrays (compiled mode). ``grad(m, g, out, *inputs)`` returns the tuple of gradients
+flowing to the inputs, one per input whatever the arity, given the upstream gradient
+``g`` and the node's own output ``out``. Ops with a fixed parameter (a float exponent,
+a leaky slope) receive it last.
 
 ``domain`` is where the op is defined and smooth: the tests draw inputs from it, and
 a new entry is covered by them without new test code.
@@ -39,6 +39,8 @@ class Op:
     # position (0 or 1) of the number, which the node keeps as its fixed parameter.
     base: Op | None = None
     constant_at: int | None = None
+    # For a binary op: the positions a plain number may take (see ``WITH_CONSTANT``).
+    constant_positions: tuple[int, ...] = (0, 1)
     # First-order backward on floats for one node. Built from ``grad`` unless given: a
     # hand-written one (n-ary ops, whose generic version is slow) must agree with
     # ``grad``, which the tests check.
@@ -68,11 +70,11 @@ class Op:
         fwd, rule, on_floats = self.forward, self.grad, self.on_floats
         if position == 1:  # the operands are already in the base op's order
             forward = fwd
-            grad = lambda m, g, out, x, c: rule(m, g, out, x, c)[0]
+            grad = lambda m, g, out, x, c: rule(m, g, out, x, c)[:1]
             swapped = None
         else:
             forward = lambda m, x, c: fwd(m, c, x)
-            grad = lambda m, g, out, x, c: rule(m, g, out, c, x)[1]
+            grad = lambda m, g, out, x, c: rule(m, g, out, c, x)[1:]
             swapped = lambda x, c: on_floats(c, x)
         return Op(self.name, self.symbol, 1, forward, grad, has_arg=True,
                   domain=self.domain, avoid=self.avoid, base=self, constant_at=position,
@@ -104,34 +106,34 @@ def _float_accumulator(op: Op) -> Callable:
             def accumulate(v, g):
                 (x,) = v._prev
                 if x.grad is not None:
-                    x.grad += base_rule(m, g, v.data, x.data, v._arg)[keep]
+                    x.grad += base_rule(m, g, v._data, x._data, v._arg)[keep]
 
         else:
 
             def accumulate(v, g):
                 (x,) = v._prev
                 if x.grad is not None:
-                    x.grad += base_rule(m, g, v.data, v._arg, x.data)[keep]
+                    x.grad += base_rule(m, g, v._data, v._arg, x._data)[keep]
 
-    elif op.arity == 1 and op.has_arg:
+    elif op.has_arg:
 
         def accumulate(v, g):
             (x,) = v._prev
             if x.grad is not None:
-                x.grad += rule(m, g, v.data, x.data, v._arg)
+                x.grad += rule(m, g, v._data, x._data, v._arg)[0]
 
     elif op.arity == 1:
 
         def accumulate(v, g):
             (x,) = v._prev
             if x.grad is not None:
-                x.grad += rule(m, g, v.data, x.data)
+                x.grad += rule(m, g, v._data, x._data)[0]
 
     elif op.arity == 2:
 
         def accumulate(v, g):
             a, b = v._prev
-            ga, gb = rule(m, g, v.data, a.data, b.data)
+            ga, gb = rule(m, g, v._data, a._data, b._data)
             if a.grad is not None:
                 a.grad += ga
             if b.grad is not None:
@@ -141,7 +143,7 @@ def _float_accumulator(op: Op) -> Callable:
 
         def accumulate(v, g):
             prev = v._prev
-            for p, gp in zip(prev, rule(m, g, v.data, *[p.data for p in prev])):
+            for p, gp in zip(prev, rule(m, g, v._data, *[p._data for p in prev])):
                 if p.grad is not None:
                     p.grad += gp
 
@@ -166,10 +168,10 @@ def _dot_accumulate(v, g):
     for w, x in zip(prev, prev[n:2 * n]):  # stops after the n pairs
         gw = w.grad
         if gw is not None:
-            w.grad = gw + g * x.data
+            w.grad = gw + g * x._data
         gx = x.grad
         if gx is not None:
-            x.grad = gx + g * w.data
+            x.grad = gx + g * w._data
     if len(prev) & 1:
         b = prev[-1]
         if b.grad is not None:
@@ -189,7 +191,7 @@ def _dot_forward(m, *wxb):
 
 def _dot_grad(m, g, out, *wxb):
     n = len(wxb) >> 1
-    return [g * x for x in wxb[n:2 * n]] + [g * w for w in wxb[:n]] + [g] * (len(wxb) & 1)
+    return (*[g * x for x in wxb[n:2 * n]], *[g * w for w in wxb[:n]], *[g] * (len(wxb) & 1))
 
 
 ADD = Op("add", "+", 2, _apply("add"), lambda m, g, out, a, b: (g, g))
@@ -201,63 +203,63 @@ DIV = Op(
     lambda m, g, out, a, b: (g / b, -g * out / b),
     domain=(0.2, 5.0),
 )
-POW = Op(  # a ** b with a Value exponent: defined for a > 0
+POW = Op(  # a ** b with a Value exponent; d/db at a = 0 is 0 (as PyTorch)
     "pow", "**", 2,
     _apply("pow"),
-    lambda m, g, out, a, b: (g * b * m.pow(a, b - 1.0), g * out * m.log(a)),
+    lambda m, g, out, a, b: (g * m.pow_slope(a, b), g * m.xlog(out, a)),
     domain=(0.2, 3.0),
+    constant_positions=(0,),  # a number exponent is POWC
 )
 POWC = Op(  # x ** k with a constant exponent k
     "powc", "**", 1,
     _apply("pow"),
-    # k = 0 is the constant 1: its derivative is 0 even at x = 0, where x ** -1 fails.
-    lambda m, g, out, x, k: g * k * m.pow(x, k - 1.0) if k != 0.0 else g * 0.0,
+    lambda m, g, out, x, k: (g * m.pow_slope(x, k),),
     has_arg=True,
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
 )
-NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: -g)
-EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: g * out)
+NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: (-g,))
+EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: (g * out,))
 LOG = Op(
-    "log", "log", 1, _apply("log"), lambda m, g, out, x: g / x, domain=(0.1, 10.0)
+    "log", "log", 1, _apply("log"), lambda m, g, out, x: (g / x,), domain=(0.1, 10.0)
 )
 SQRT = Op(
     "sqrt", "sqrt", 1,
     _apply("sqrt"),
-    lambda m, g, out, x: g * 0.5 / out,
+    lambda m, g, out, x: (g * 0.5 / out,),
     domain=(0.1, 10.0),
 )
 TANH = Op(
-    "tanh", "tanh", 1, _apply("tanh"), lambda m, g, out, x: g * (1.0 - out * out)
+    "tanh", "tanh", 1, _apply("tanh"), lambda m, g, out, x: (g * (1.0 - out * out),)
 )
 SIGMOID = Op(
     "sigmoid", "σ", 1,
     _apply("sigmoid"),
-    lambda m, g, out, x: g * out * (1.0 - out),
+    lambda m, g, out, x: (g * out * (1.0 - out),),
 )
 RELU = Op(
     "relu", "relu", 1,
     _apply("relu"),
-    lambda m, g, out, x: g * m.step(x),
+    lambda m, g, out, x: (g * m.step(x),),
     avoid=(0.0,),
 )
 LEAKY_RELU = Op(
     "leaky_relu", "leaky", 1,
     _apply("leaky_relu"),
-    lambda m, g, out, x, slope: g * m.leaky_step(x, slope),
+    lambda m, g, out, x, slope: (g * m.leaky_step(x, slope),),
     has_arg=True,
     avoid=(0.0,),
     sample_args=(0.01, 0.2),
 )
 ABS = Op(
-    "abs", "abs", 1, _apply("abs"), lambda m, g, out, x: g * m.sign(x), avoid=(0.0,)
+    "abs", "abs", 1, _apply("abs"), lambda m, g, out, x: (g * m.sign(x),), avoid=(0.0,)
 )
-SIN = Op("sin", "sin", 1, _apply("sin"), lambda m, g, out, x: g * m.cos(x))
-COS = Op("cos", "cos", 1, _apply("cos"), lambda m, g, out, x: -g * m.sin(x))
+SIN = Op("sin", "sin", 1, _apply("sin"), lambda m, g, out, x: (g * m.cos(x),))
+COS = Op("cos", "cos", 1, _apply("cos"), lambda m, g, out, x: (-g * m.sin(x),))
 SUM = Op(
     "sum", "Σ", 0,
     lambda m, *xs: sum(xs),
-    lambda m, g, out, *xs: [g] * len(xs),
+    lambda m, g, out, *xs: (g,) * len(xs),
     accumulate=_sum_accumulate,
 )
 DOT = Op("dot", "·", 0, _dot_forward, _dot_grad, accumulate=_dot_accumulate)
@@ -271,6 +273,7 @@ OPS: dict[str, Op] = {
 
 WITH_CONSTANT: dict[tuple[str, int], Op] = {
     (op.name, position): op.with_constant(position)
-    for op in OPS.values() if op.arity == 2 for position in (0, 1)
+    for op in OPS.values() if op.arity == 2 for position in op.constant_positions
 }
-"""Each binary op with a number fixed at position 0 or 1: (name, position) -> Op."""
+"""Each binary op with a number fixed at position 0 or 1: (name, position) -> Op.
+A number exponent is not ``("pow", 1)`` but POWC, whose rule never takes a log."""

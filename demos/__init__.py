@@ -1,4 +1,4 @@
-"""Runnable experiments from the seed articles: ``python -m demos`` lists them.
+"""Runnable experiments from the articles: ``python -m demos`` lists them.
 
 Each demo is a module of this package with a one-line docstring, an
 ``add_arguments(parser)`` for its options and a ``run(args, out) -> dict`` that prints
@@ -19,5 +19,11 @@ DEMOS = (
     "hessian",
     "finite_differences",
     "search",
+    "learning_rate",
+    "minibatch",
+    "universal",
+    "schedules",
+    "exploding",
+    "backprop",
 )
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

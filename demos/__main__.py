@@ -29,6 +29,21 @@ def list_demos() -> str:
     return "\n".join(lines)
 
 
+def demo_parser(name: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The options of demo ``name``: ``--out``, ``--seed`` unless the demo draws no
+    random numbers (its module sets ``DETERMINISTIC = True``), then its own."""
+    module = _module(name)
+    parser = argparse.ArgumentParser(prog=prog, description=_summary(name))
+    parser.add_argument("--out", type=Path, default=Path("demo_output") / name,
+                        help="folder for the figures (default: %(default)s)")
+    if not getattr(module, "DETERMINISTIC", False):
+        parser.add_argument("--seed", type=int, default=0,
+                            help="random seed of the data and the initial weights "
+                                 "(default: %(default)s)")
+    module.add_arguments(parser)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "list"):
@@ -40,12 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     require_plotting()
     module = _module(name)
-    parser = argparse.ArgumentParser(prog=f"python -m demos {argv[0]}", description=_summary(name))
-    parser.add_argument("--out", type=Path, default=Path("demo_output") / name,
-                        help="folder for the figures (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    module.add_arguments(parser)
-    args = parser.parse_args(argv[1:])
+    args = demo_parser(name, prog=f"python -m demos {argv[0]}").parse_args(argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     module.run(args, args.out)

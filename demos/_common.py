@@ -51,12 +51,18 @@ def save(fig, out: Path, name: str) -> Path:
     return path
 
 
+def bars() -> bool:
+    """Whether to show progress bars: only when the output is a terminal (in a log file
+    or a notebook cell running ``!python -m demos ...`` a bar's redraws would interleave
+    with the printed rows), and not when TAPEGRAD_QUIET is set."""
+    return not os.environ.get("TAPEGRAD_QUIET") and sys.stdout.isatty()
+
+
 def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
-    """A tqdm progress bar on the terminal; silent when TAPEGRAD_QUIET is set (tests)."""
+    """A tqdm progress bar over ``iterable`` when ``bars()`` says so."""
     from tqdm import tqdm
 
-    quiet = bool(os.environ.get("TAPEGRAD_QUIET"))
-    return iter(tqdm(iterable, desc=desc, total=total, disable=quiet, file=sys.stdout,
+    return iter(tqdm(iterable, desc=desc, total=total, disable=not bars(), file=sys.stdout,
                      leave=False, dynamic_ncols=True))
 
 
@@ -77,8 +83,19 @@ def classifier_programs(
     return loss, compile(lambda x: model(x), params)
 
 
+def squared_error_program(model: nn.Module, params: list[Value]) -> Compiled:
+    """The model's per-sample squared error (model(x)[0] - t)^2, compiled: the training
+    step of the regression demos (its mean over a batch is the mean squared error)."""
+    return compile(lambda x, t: (model(x)[0] - t) ** 2, params)
+
+
+def output_program(model: nn.Module, params: list[Value]) -> Compiled:
+    """The model's first output for each row of a batch, compiled."""
+    return compile(lambda x: model(x)[0], params)
+
+
 def weights_of(model: nn.MLP) -> list[Value]:
-    """The MLP's weights, without the biases (weight decay penalises W only, seed 001)."""
+    """The MLP's weights, without the biases (weight decay penalises W only, article 001)."""
     return [w for layer in model.layers for neuron in layer.neurons for w in neuron.w]
 
 

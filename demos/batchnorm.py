@@ -1,4 +1,4 @@
-"""Batch Normalization: training with and without it, across initial weight scales (seed 001 6.3)."""
+"""Batch Normalization: training with and without it, across initial weight scales (article 001 6.3)."""
 
 from __future__ import annotations
 
@@ -16,51 +16,27 @@ from tapegrad import Compiled, Value, compile
 from ._common import progress, pyplot, save
 from ._mnist import load_digits
 
-EPS = 1e-7  # seed 001's "10e-7"; nn.BatchNorm1d defaults to PyTorch's 1e-5
-
-
-def batch_norm(batch: list[list[Value]], gamma: list[Value], beta: list[Value]) -> list[list[Value]]:
-    """Seed 001's Batch Normalization of each feature j over the m samples of a mini-batch:
-
-    mu = 1/m sum_i x_ij,  var = 1/m sum_i (x_ij - mu)^2,
-    y_ij = gamma_j (x_ij - mu) / sqrt(var + eps) + beta_j
-
-    The same arithmetic as nn.BatchNorm1d in training mode (without the running
-    statistics, which this demo never uses). nn.BatchNorm1d refuses to be traced,
-    because in the usual per-sample compiled graph a batch is one sample; here the
-    traced "sample" is the whole mini-batch, so the formula is written out instead.
-    """
-    m = len(batch)
-    columns = []
-    for j, column in enumerate(zip(*batch)):
-        mean = Value.sum(column) / m
-        centered = [x - mean for x in column]
-        inv_std = (Value.sum([c * c for c in centered]) / m + EPS) ** -0.5
-        scale = inv_std * gamma[j]
-        columns.append([c * scale + beta[j] for c in centered])
-    return [list(row) for row in zip(*columns)]
+EPS = 1e-7  # "Deep Learning from Scratch" suggests ~1e-7; nn.BatchNorm1d defaults to PyTorch's 1e-5
 
 
 class DeepNet(nn.Module):
-    """``depth`` blocks Linear -> [batch_norm] -> ReLU, then a Linear to 10 scores.
+    """``depth`` blocks Linear -> [nn.BatchNorm1d] -> ReLU, then a Linear to 10 scores.
 
     It takes a whole mini-batch (a list of samples) and returns one list of scores
-    per sample.
+    per sample: BatchNorm1d normalises each feature over the samples of the batch.
     """
 
     def __init__(self, nin: int, width: int, depth: int, batchnorm: bool) -> None:
         dims = [nin] + [width] * depth + [10]
         self.linears = [nn.Linear(dims[i], dims[i + 1], seed=i) for i in range(depth + 1)]
-        n = depth if batchnorm else 0
-        self.gammas = [[Value(1.0) for _ in range(width)] for _ in range(n)]
-        self.betas = [[Value(0.0) for _ in range(width)] for _ in range(n)]
+        self.norms = [nn.BatchNorm1d(width, eps=EPS) for _ in range(depth if batchnorm else 0)]
 
     def forward(self, batch: list) -> list[list[Value]]:
         *hidden, last = self.linears
         for i, linear in enumerate(hidden):
             batch = [linear(x) for x in batch]
-            if self.gammas:
-                batch = batch_norm(batch, self.gammas[i], self.betas[i])
+            if self.norms:
+                batch = self.norms[i](batch)
             batch = [[v.relu() for v in x] for x in batch]
         return [last(x) for x in batch]
 
@@ -72,8 +48,8 @@ class DeepNet(nn.Module):
                 for w, x in zip(neuron.w, rng.normal(0.0, std, len(neuron.w)).tolist()):
                     w.data = x
                 neuron.b.data = 0.0
-        for gamma, beta in zip(self.gammas, self.betas):
-            for g, b in zip(gamma, beta):
+        for norm in self.norms:
+            for g, b in zip(norm.gamma, norm.beta):
                 g.data, b.data = 1.0, 0.0
 
 
@@ -91,7 +67,8 @@ def batch_loss(model: DeepNet):
 
     compile() traces a function of one sample and replays it over a batch of samples;
     BatchNorm couples the samples of a mini-batch, so here the "sample" handed to
-    compile is the mini-batch itself (xb: B inputs, yb: B one-hot targets), and each
+    compile is the mini-batch itself (xb: B inputs, yb: B one-hot targets; compile's
+    ``sample_is_batch=True`` lets nn.BatchNorm1d be traced in training mode), and each
     SGD step calls the compiled program on a batch of one mini-batch. The log-sum-exp
     subtracts the exact max (in the graph): a constant frozen at tracing time would
     overflow at other weight scales.
@@ -118,7 +95,7 @@ def _program(config: tuple, batchnorm: bool, X: np.ndarray, Y: np.ndarray) -> tu
     if key not in _PROGRAMS:
         nin, width, depth, batch_size = config
         model = DeepNet(nin, width, depth, batchnorm)
-        program = compile(batch_loss(model), model.parameters())
+        program = compile(batch_loss(model), model.parameters(), sample_is_batch=True)
         program(X[None, :batch_size], Y[None, :batch_size])  # trace now
         _PROGRAMS[key] = model, program
     return _PROGRAMS[key]

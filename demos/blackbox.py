@@ -1,4 +1,4 @@
-"""Crack seed 003's black box: initialise, forward, loss, backward, update until loss < 0.001."""
+"""Crack article 003's black box: initialise, forward, loss, backward, update until loss < 0.001."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from tapegrad.nn import functional as F
 from ._common import pyplot, save
 
 TARGET_LOSS = 1e-3
+DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
 
 
 def model(w: Value | float, v: Value | float, x: float) -> Value | float:
-    """z = w x + v x^2; seed 003's first guess z = x + x^2 is w = v = 1."""
+    """z = w x + v x^2; article 003's first guess z = x + x^2 is w = v = 1."""
     return w * x + v * x * x
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 
     w, v = Value(1.0, label="w"), Value(1.0, label="v", requires_grad=not args.fix_v)
     stable = optim.largest_stable_lr(lambda p: mse(p[0], p[1], X, Y), [1.0, 1.0])
-    print(f"\ninitialise: z = {w.data:g} x + {v.data:g} x^2 (seed 003's first guess); "
+    print(f"\ninitialise: z = {w.data:g} x + {v.data:g} x^2 (article 003's first guess); "
           f"lr {args.lr} (largest stable constant lr from the Hessian: {stable:.3f})")
     print(f"{'iteration':>9}  {'w':>8}  {'v':>8}  {'loss':>10}  {'dloss/dw':>9}  {'dloss/dv':>9}")
     opt = optim.SGD([w, v], lr=args.lr)
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"learned z = {w.data:.4f} x + {v.data:.4f} x^2; the box is z = 2.21 x")
     losses = [h[2] for h in history]
     _plot(X, Y, history, losses, args.fix_v, out)
+    print("look for: the line moving onto the table's points as the loss falls below the "
+          "0.001 target (or, with --fix-v, stopping short of it)")
     return {"iterations": iteration, "loss": loss.data, "reached": reached,
             "w": w.data, "v": v.data, "largest_stable_lr": stable,
             "best_w_with_v_fixed": w_fixed, "best_loss_with_v_fixed": loss_fixed,
@@ -96,7 +99,7 @@ def _plot(X, Y, history, losses: list[float], fix_v: bool, out: Path) -> None:
     w0, v0, _ = history[0]  # 1, 1
     w1, v1, loss = history[-1]
     ax_fit.plot(xs, model(w0, v0, xs), "--", color="0.6",
-                label="seed 003's first guess z = x + x²")
+                label="article 003's first guess z = x + x²")
     ax_fit.plot(xs, model(w1, v1, xs), color="tab:blue",
                 label=f"learned z = {w1:.3f}x + {v1:.3f}x²")
     ax_fit.plot([x[0] for x in X], Y, "o", color="tab:red", label="black-box table")

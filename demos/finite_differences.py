@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def make_model(hidden: int, seed: int) -> nn.MLP:
-    """Seed 000's 2-h-1 network with a sigmoid output read as a probability. The hidden
+    """Article 000's 2-h-1 network with a sigmoid output read as a probability. The hidden
     units are sigmoids too: finite differences need a smooth loss, and a ReLU unit
     sitting within eps of its kink would make the difference quotient wrong."""
     return nn.MLP(2, [hidden, 1], activation="sigmoid", output_activation="sigmoid", seed=seed)
@@ -61,6 +61,23 @@ def numeric_gradient(
             gradient.append((up - base) / eps)
         p.data = w
     return gradient, 2 * len(params) if central else len(params) + 1
+
+
+def fit_power(n: np.ndarray, t: np.ndarray) -> tuple[float, float, float]:
+    """The a >= 0, b, k of t ~ a + b n^k that minimise the relative squared error
+    sum ((a + b n^k - t) / t)^2, k searched on a grid of step 0.01 in [0.5, 3]: a is the
+    fixed cost of a call, b n^k the part that grows with n."""
+    n, t = np.asarray(n, dtype=float), np.asarray(t, dtype=float)
+    best = (float("inf"), 0.0, 0.0, 0.0)
+    for k in np.linspace(0.5, 3.0, 251):
+        grow = n**k / t  # relative: each point weighs the same whatever its size
+        (a, b), *_ = np.linalg.lstsq(np.c_[1 / t, grow], np.ones_like(t), rcond=None)
+        if a < 0:  # a cost cannot be negative: the best fit without a fixed part
+            a, b = 0.0, float(np.sum(grow) / np.sum(grow**2))
+        error = float(np.sum((a / t + b * grow - 1) ** 2))
+        if error < best[0]:
+            best = (error, float(a), float(b), float(k))
+    return best[1:]
 
 
 def _best_time(fn: Callable[[], T], repeats: int) -> tuple[float, T | None]:
@@ -127,8 +144,22 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     slope_back = float(np.polyfit(log_n, np.log(t_back), 1)[0])
     slope_num = float(np.polyfit(log_n, np.log(t_num), 1)[0])
     slope_ratio = float(np.polyfit(log_n, np.log(ratio), 1)[0])
-    print(f"  time ~ n^{slope_back:.2f} for backprop, n^{slope_num:.2f} for finite "
-          f"differences: their ratio grows as n^{slope_ratio:.2f}")
+    print(f"  straight lines on log-log axes: time ~ n^{slope_back:.2f} for backprop, "
+          f"n^{slope_num:.2f} for finite differences; their ratio grows as n^{slope_ratio:.2f}")
+    # a, b and k need three sizes at least; with fewer only the straight lines are drawn.
+    fits = len(set(sizes)) >= 3
+    fit_back = fit_power(sizes, t_back) if fits else None
+    fit_num = fit_power(sizes, t_num) if fits else None
+    if fits:
+        print(f"  fitted t = a + b n^k: backprop a = {fit_back[0] * 1e3:.2f} ms, "
+              f"k = {fit_back[2]:.2f}; finite differences a = {fit_num[0] * 1e3:.2f} ms, "
+              f"k = {fit_num[2]:.2f}")
+    print("  theory says n for backprop (one pass over a graph of ~n nodes) and n^2 for finite "
+          "differences (2n passes of ~n each); a straight line through the log-log points reads "
+          "the exponent low when a fixed cost per call (Python calls, the per-sample loss nodes, "
+          "clearing gradients) dominates the small networks"
+          + (": the fit's a takes that cost out" if fits else
+             " (give three widths or more to fit t = a + b n^k)"))
 
     # Accuracy against the step: truncation error (eps^2 central, eps forward) against
     # round-off (machine epsilon * L / eps).
@@ -153,6 +184,12 @@ def run(args: argparse.Namespace, out: Path) -> dict:
               label=f"finite differences: 2n forward passes (~n^{slope_num:.1f})")
     ax.loglog(sizes, t_back, "o-", color="tab:blue",
               label=f"backprop: 1 forward + 1 backward (~n^{slope_back:.1f})")
+    dense = np.geomspace(sizes[0], sizes[-1], 100)
+    for fit, color in ((fit_num, "tab:red"), (fit_back, "tab:blue")):
+        if fit is not None:
+            a, b, k = fit
+            ax.loglog(dense, a + b * dense**k, "--", color=color, lw=1,
+                      label=f"fit {a * 1e3:.2g} ms + b n^{k:.2f}")
     ax.annotate("", xy=(sizes[-1], t_num[-1]), xytext=(sizes[-1], t_back[-1]),
                 arrowprops={"arrowstyle": "<->", "color": "0.4"})
     ax.annotate(f"{ratio[-1]:.0f}x slower", (sizes[-1], (t_num[-1] * t_back[-1]) ** 0.5),
@@ -176,6 +213,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "finite_differences")
+    print("look for: the red line pulling away from the blue one as n grows (the dashed fits "
+          "bend because of the fixed cost), errors near 1e-10 whatever the size, and the V of "
+          "error against eps: truncation on the right, round-off on the left")
 
     return {
         "parameters": sizes,
@@ -187,6 +227,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "slope_backprop": slope_back,
         "slope_numeric": slope_num,
         "slope_ratio": slope_ratio,
+        "fit_backprop": fit_back,
+        "fit_numeric": fit_num,
         "steps": steps.tolist(),
         "error_central": [float(e) for e in err_central],
         "error_forward": [float(e) for e in err_forward],

@@ -17,7 +17,7 @@ from .optimizers import START, f
 
 
 def bowl(xy: Sequence[Value]) -> Value:
-    """Seed 001's test function f(x, y) = x^2/20 + y^2, from the optimizers demo, on a
+    """Article 001's test function f(x, y) = x^2/20 + y^2, from the optimizers demo, on a
     list of Values: Hessian diag(1/10, 2) everywhere."""
     return f(*xy)
 
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, out: Path) -> dict:
     below, above = 1 - args.margin, 1 + args.margin
 
-    print("1. seed 001's bowl f(x, y) = x^2/20 + y^2, from (-7, 2)")
+    print("1. article 001's bowl f(x, y) = x^2/20 + y^2, from (-7, 2)")
     h_bowl = np.array(hessian(bowl, START))
     eig_bowl = np.linalg.eigvalsh(h_bowl)
     lr_bowl = optim.largest_stable_lr(bowl, START)
@@ -147,6 +147,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "hessian")
+    print("look for: just below 2/lambda_max the loss falls; just above it the steps overshoot "
+          "further each time along the steepest direction and the loss grows (bowl) or "
+          "never settles (neuron)")
 
     return {
         "bowl_hessian": h_bowl.tolist(),

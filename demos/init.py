@@ -1,4 +1,4 @@
-"""Weight initialisation: activation histograms of a 5-layer net; why not zero (seed 001, 6.2)."""
+"""Weight initialisation: activation histograms of a 5-layer net; why not zero (article 001, 6.2)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for activation in ("sigmoid", "relu"):
         _plot_histograms(activation, results, out)
     symmetry = _zero_init(args, out)
+    print("look for: with std 1 the sigmoid histograms pile up at 0 and 1 (saturated, no "
+          "gradient), with std 0.01 at 0.5 (every unit alike), with Xavier a spread that "
+          "survives all five layers; ReLU keeps its spread only with He; in init_zero.png "
+          "the zero-initialised weight matrices have identical rows (every unit the same)")
     return {"activations": stats, "symmetry": symmetry}
 
 

@@ -48,6 +48,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"two moons: {len(X)} points (noise {args.noise}); {model!r}")
     print(f"loss: mean hinge max(0, 1 - y s) + {L2:g} * sum p^2; SGD, lr 1.0 -> 0.1 "
           f"over {args.steps} steps; eager engine, full batch")
+    print("the hinge loss max(0, 1 - y s) of a point with label y = +-1 and score s is 0 once "
+          "the point is on its side with a margin (y s >= 1) and grows linearly as it goes "
+          "the wrong way: only points near the boundary or on the wrong side move the weights "
+          "(the loss of support-vector machines)")
 
     opt = optim.SGD(params, lr=1.0)
     losses, accuracies = [], []
@@ -74,6 +78,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 
     graph_file = _draw_neuron(model, X, out)
     _plot(model, X, labels, losses, accuracies, final, out)
+    print("look for: the black line, where the score changes sign, bending between the two "
+          "moons; the loss falls fast then flattens as fewer points are inside the margin")
     return {"accuracy": final, "losses": losses, "accuracies": accuracies,
             "parameters": len(params), "model_file": model_path, "graph_file": graph_file,
             "reloaded_accuracy": reloaded_accuracy}

@@ -1,4 +1,4 @@
-"""Ten optimizers on f(x, y) = x^2/20 + y^2 from (-7, 2), 30 steps each (seed 001, figs 6-3..6-7)."""
+"""Ten optimizers on f(x, y) = x^2/20 + y^2 from (-7, 2), 30 steps each (article 001, figs 6-3..6-7)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tapegrad import Value
 from ._common import progress, pyplot, save
 
 START = (-7.0, 2.0)
+DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
 
 # (name, factory, settings shown in the panel title). SGD, Momentum, AdaGrad and Adam
 # use the book's learning rates; the others are chosen so that each reaches the
@@ -35,6 +36,30 @@ OPTIMIZERS: list[tuple[str, Callable[[list[Value]], optim.Optimizer], str]] = [
     ("AMSGrad", lambda p: optim.Adam(p, lr=0.3, amsgrad=True), "lr 0.3"),
     ("NAdam", lambda p: optim.NAdam(p, lr=0.4), "lr 0.4"),
 ]
+
+# Why each one ends where it does after 30 steps (printed under its row).
+WHY = {
+    "SGD": "each step is lr x gradient, so x shrinks by 1 - lr/10 = 0.905 a step along the "
+           "flat x axis while y flips sign and shrinks by 0.9: a steady, slow approach",
+    "Momentum": "velocity piles up along x, carries it past the minimum and swings it back: "
+                "it is still oscillating at the end",
+    "Nesterov": "it takes the gradient where momentum is about to carry it, so it brakes "
+                "earlier than Momentum and overshoots less",
+    "AdaGrad": "it divides by the root of every past squared gradient: large first steps, "
+               "then ever smaller ones, so it settles without oscillating",
+    "RMSprop": "like AdaGrad but it forgets old gradients, so its steps do not shrink to "
+               "nothing: it drops to the valley floor and slides along it",
+    "Adam": "each coordinate moves about lr = 0.3 a step whatever the gradient's size, with "
+            "momentum 0.9: it arrives fast, crosses y = 0 and swings back, ending higher "
+            "than SGD, whose steps shrink with the gradient",
+    "AdamW": "Adam plus a pull of lr x 0.01 x w towards 0: almost Adam's path",
+    "AdaDelta": "its step is the ratio of two running averages (no learning rate to tune), "
+                "so it shrinks with the gradient as plain SGD's does",
+    "AMSGrad": "Adam whose denominator never shrinks; on this bowl it never needs to, so it "
+               "follows Adam's path",
+    "NAdam": "Adam with Nesterov's look-ahead: it overshoots y = 0 less than Adam and ends "
+             "nearest the minimum of the Adam family",
+}
 
 
 def f(x: Value | np.ndarray, y: Value | np.ndarray) -> Value | np.ndarray:
@@ -78,8 +103,13 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for name, _, settings in OPTIMIZERS:
         x, y = ends[name]
         print(f"  {name:<{width}}  end ({x:+.4f}, {y:+.4f})  f = {f(x, y):.2e}  [{settings}]")
+        print(f"  {'':<{width}}  {WHY[name]}")
     _plot(paths, out)
+    print("look for: in the paths, how each method crosses the narrow y direction while "
+          "creeping along the flat x one; in the loss panel, which curves fall steadily "
+          "and which bounce")
     return {"ends": ends, "f_end": {n: f(*e) for n, e in ends.items()},
+            "losses": {n: [f(x, y) for x, y in path] for n, path in paths.items()},
             "sgd_closed_form": sgd_closed_form(0.95, args.steps)}
 
 
@@ -87,20 +117,29 @@ def _plot(paths: dict[str, list[tuple[float, float]]], out: Path) -> None:
     plt = pyplot()
     xs, ys = np.meshgrid(np.linspace(-10, 10, 400), np.linspace(-5, 5, 200))
     zs = f(xs, ys)
-    fig, axes = plt.subplots(2, 5, figsize=(17, 5.6), sharex=True, sharey=True)
-    for ax, (name, _, settings) in zip(axes.flat, OPTIMIZERS):
+    fig = plt.figure(figsize=(17, 9.4))
+    grid = fig.add_gridspec(3, 5, height_ratios=[1, 1, 1.15])
+    colors = plt.get_cmap("tab10").colors
+    steps = len(next(iter(paths.values()))) - 1
+    for i, (name, _, settings) in enumerate(OPTIMIZERS):
+        ax = fig.add_subplot(grid[i // 5, i % 5])
         ax.contour(xs, ys, zs, levels=[0.1, 0.5, 1, 2, 3, 5, 7], colors="0.75", linewidths=0.8)
         px, py = zip(*paths[name])
-        ax.plot(px, py, "o-", color="tab:red", markersize=2.5, linewidth=1)
+        ax.plot(px, py, "o-", color=colors[i], markersize=2.5, linewidth=1)
         ax.plot(0, 0, "+", color="black", markersize=10)
         ax.set_title(f"{name} ({settings})", fontsize=9)
-        ax.set_xlim(-10, 10)
-        ax.set_ylim(-5, 5)
-    for ax in axes[1]:
-        ax.set_xlabel("x")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("y")
-    steps = len(next(iter(paths.values()))) - 1
+        ax.set(xlim=(-10, 10), ylim=(-5, 5))
+        if i >= 5:
+            ax.set_xlabel("x")
+        if i % 5 == 0:
+            ax.set_ylabel("y")
+    ax = fig.add_subplot(grid[2, :])
+    for i, (name, _, _) in enumerate(OPTIMIZERS):
+        ax.semilogy([f(x, y) for x, y in paths[name]], "o-", ms=2.5, lw=1.2,
+                    color=colors[i], label=name)
+    ax.set(xlabel="step", ylabel="f(x, y) (log scale)", xlim=(0, steps),
+           title="loss per step: the same colours as the paths above")
+    ax.legend(ncol=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(f"f(x, y) = x²/20 + y² from (-7, 2), {steps} steps each; + marks the minimum")
     fig.tight_layout()
     save(fig, out, "optimizers")

@@ -1,15 +1,13 @@
-"""Vanishing gradients: per-layer gradient size in deep sigmoid, tanh and ReLU nets, and the graph coloured by it."""
+"""Vanishing gradients: per-layer gradient size in deep sigmoid, tanh and ReLU nets, and a chain coloured by it."""
 
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tapegrad import nn
-from tapegrad import Value, draw_graph, save_graph
 from tapegrad.nn import functional as F
 
 from ._common import progress, pyplot, save
@@ -50,36 +48,60 @@ def _dead_units(model: nn.MLP, x: list) -> int:
     return dead
 
 
-def draw_chain(activation: str, depth: int, width: int, seed: int, out: Path) -> Path:
-    """Backpropagate through a small deep net on one sample and save its graph with edges
-    coloured by gradient size (pale and thin = small).
+def chain_gradients(activation: str, depth: int, seed: int) -> list[float]:
+    """|dL/dw| of each layer of a chain of ``depth`` one-unit layers (input side first,
+    the output layer last) on one sample, L = (out - 1)^2.
 
-    A narrow ReLU chain is often cut by a dead unit (all gradients before it are 0);
-    the first seed from ``seed`` on whose chain is alive is drawn instead."""
+    A ReLU chain is often cut by a dead unit (every gradient before it is 0); the first
+    seed from ``seed`` on whose chain is alive is used instead."""
     init = "he_normal" if activation == "relu" else "xavier_normal"
     sample = [0.5, -1.0]
-    model = deep_net(activation, init, depth, width, seed)
+    model = deep_net(activation, init, depth, 1, seed)
     while _dead_units(model, sample):
         seed += 1
-        model = deep_net(activation, init, depth, width, seed)
-    for i, layer in enumerate(model.layers):
-        for j, neuron in enumerate(layer.neurons):
-            unit = f"{i + 1}" if len(layer.neurons) == 1 else f"{i + 1}.{j + 1}"
-            neuron.b.label = f"b{unit}"
-            for k, w in enumerate(neuron.w):
-                w.label = f"w{unit}" if len(neuron.w) == 1 else f"w{unit}.{k + 1}"
-    # Inputs that require grad get a gradient too, so every edge has a colour.
-    x = [Value(v, label=f"x{i + 1}") for i, v in enumerate(sample)]
-    loss = (model(x)[0] - 1.0) ** 2
+        model = deep_net(activation, init, depth, 1, seed)
+    loss = (model(sample)[0] - 1.0) ** 2
     loss.backward()
-    graph = draw_graph(loss, color_by_grad=True, max_nodes=400)
-    graph.attr(label=f"{depth} {activation} layers of {width}: each edge coloured by the "
-                     "gradient of the value it leaves", fontsize="20", labelloc="t")
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        path = save_graph(graph, str(out / f"vanishing_graph_{activation}.png"))
-    print(f"  wrote {path}")
-    return Path(path)
+    return [float(np.mean([abs(w.grad) for w in layer.neurons[0].w])) for layer in model.layers]
+
+
+def _plot_chains(chains: dict[str, list[float]], out: Path) -> Path:
+    """Each chain as a row of boxes, one a layer, coloured by |dL/dw| on one log scale
+    (the colour bar is the legend); the arrows carry the factor backward applies."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import FancyBboxPatch
+
+    plt = pyplot()
+    values = [g for gs in chains.values() for g in gs if g > 0]
+    norm = LogNorm(min(values), max(values))
+    cmap = plt.get_cmap("Reds")
+    n = max(len(gs) for gs in chains.values())
+    fig, ax = plt.subplots(figsize=(1.3 * n + 2.2, 1.35 * len(chains) + 1.3))
+    for row, (label, gs) in enumerate(chains.items()):
+        y = -1.35 * row
+        ax.text(-0.6, y, label, ha="right", va="center", fontsize=10)
+        for i, g in enumerate(gs):
+            colour = cmap(norm(g))
+            ax.add_patch(FancyBboxPatch((i - 0.4, y - 0.35), 0.8, 0.7, facecolor=colour,
+                                        edgecolor="0.3", boxstyle="round,pad=0.02"))
+            name = "out" if i == len(gs) - 1 else f"layer {i + 1}"
+            dark = norm(g) > 0.6
+            ax.text(i, y, f"{name}\n{g:.1e}", ha="center", va="center", fontsize=8.5,
+                    color="white" if dark else "black")
+            if i:  # backward runs right to left: the factor from layer i + 1 to layer i
+                ax.annotate("", xy=(i - 0.58, y), xytext=(i - 0.42, y),
+                            arrowprops={"arrowstyle": "->", "color": "0.3"})
+                ax.text(i - 0.5, y + 0.43, f"×{gs[i - 1] / g:.2g}", ha="center", fontsize=7.5)
+    ax.set(xlim=(-2.2, n - 0.45), ylim=(-1.35 * (len(chains) - 1) - 0.6, 0.75))
+    ax.axis("off")
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.03,
+                       pad=0.01)
+    bar.set_label("|dL/dw| of the layer (log scale)")
+    ax.set_title("backward through one-unit chains: each box is a layer's weight gradient,\n"
+                 "each arrow the factor it is multiplied by on its way to the input",
+                 fontsize=10)
+    fig.tight_layout()
+    return save(fig, out, "vanishing_chain")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inits", type=int, default=3,
                         help="random initialisations averaged (default: %(default)s)")
     parser.add_argument("--graph-depth", type=int, default=6,
-                        help="layers of the drawn networks (default: %(default)s)")
+                        help="hidden layers of the drawn one-unit chains (default: %(default)s)")
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -112,8 +134,12 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         print(f"  {label:<16} layer 1: {g[0]:.2e}   output layer: {g[-1]:.2e}   "
               f"ratio {ratio[label]:.2e} ({per_layer[label]:.2f}x per layer)")
 
-    print(f"graphs of {args.graph_depth}-layer chains, edges coloured by gradient:")
-    graphs = [draw_chain(a, args.graph_depth, 1, args.seed, out) for a in ("sigmoid", "relu")]
+    chains = {label: chain_gradients(activation, args.graph_depth, args.seed)
+              for label, activation in (("sigmoid, Xavier", "sigmoid"), ("ReLU, He", "relu"))}
+    for label, gs in chains.items():
+        print(f"  one-unit {label} chain: |dL/dw| {gs[-1]:.1e} at the output layer, "
+              f"{gs[0]:.1e} at layer 1")
+    _plot_chains(chains, out)
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
@@ -130,10 +156,13 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "vanishing")
+    print("look for: the sigmoid line falling towards the input (each layer multiplies the "
+          "gradient by at most 1/4 times a weight) while ReLU with He stays level; in the "
+          "chain, boxes fading to white towards layer 1")
 
     return {
         "layer_gradients": {label: g.tolist() for label, g in profile.items()},
         "first_to_last_ratio": ratio,
         "factor_per_layer": per_layer,
-        "graphs": [str(g) for g in graphs],
+        "chain_gradients": chains,
     }

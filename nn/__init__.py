@@ -10,20 +10,25 @@
 
 from . import data, functional, init
 from .functional import log_softmax, softmax
-from .layers import MLP, BatchNorm, BatchNorm1d, Dropout, Layer, LayerNorm, Linear, Neuron
+from .layers import (MLP, BatchNorm, BatchNorm1d, Dropout, GroupNorm, Layer, LayerNorm, Linear,
+                     Neuron)
 from .module import Module, read_model_file
+from .train import History, fit
 
 __all__ = [
     "MLP",
     "BatchNorm",
     "BatchNorm1d",
     "Dropout",
+    "GroupNorm",
+    "History",
     "Layer",
     "LayerNorm",
     "Linear",
     "Module",
     "Neuron",
     "data",
+    "fit",
     "functional",
     "init",
     "log_softmax",

@@ -112,12 +112,12 @@ def make_spirals(
 
 
 def black_box() -> Dataset:
-    """Seed 003's black-box table: x = 1, 1.1, 1.2, 2 -> y = 2.21, 2.431, 2.652, 4.42."""
+    """Article 003's black-box table: x = 1, 1.1, 1.2, 2 -> y = 2.21, 2.431, 2.652, 4.42."""
     return [[1.0], [1.1], [1.2], [2.0]], [2.21, 2.431, 2.652, 4.42]
 
 
 def make_sine(n_samples: int = 100, low: float = -2.0, high: float = 2.0) -> Dataset:
-    """Seed 004's target: y = 1 + sin(pi/4 * p) at ``n_samples`` evenly spaced p in
+    """Article 004's target: y = 1 + sin(pi/4 * p) at ``n_samples`` evenly spaced p in
     [low, high] (100 points on [-2, 2] by default). Deterministic."""
     n = _count("make_sine: n_samples", n_samples, 2)
     ps = np.linspace(low, high, n).tolist()
@@ -141,7 +141,7 @@ def train_val_test_split(
 ) -> tuple[Dataset, Dataset, Dataset]:
     """Shuffle, then cut into (train, validation, test), each an (X, y) pair.
 
-    Seed 001 (6.5): shuffle before splitting so that an ordered data set does not
+    Article 001 (6.5): shuffle before splitting so that an ordered data set does not
     bias the parts; tune hyper-parameters on validation, touch test once at the end.
     The validation and test parts get round(fraction * n) samples, train the rest.
     """

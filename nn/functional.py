@@ -121,7 +121,7 @@ def _flatten(
                 f"{name}: sample {i} has {len(p)} predicted values but {len(t)} targets"
             )
         for pj, tj in zip(p, t):
-            ps.append(pj if pj.__class__ is Value else _constant(pj, name, f"prediction {i}"))
+            ps.append(pj if isinstance(pj, Value) else _constant(pj, name, f"prediction {i}"))
             ts.append(_number(tj, name, f"target {i}"))
     return ps, ts
 
@@ -141,7 +141,7 @@ def mse_loss(
 ) -> Value | list[Value]:
     """Mean squared error: mean_i (p_i - t_i)^2 over every element, as torch's mse_loss.
 
-    The seed articles' E = 1/2 sum_i (p_i - t_i)^2 (whose derivative is p - t) is
+    the articles' E = 1/2 sum_i (p_i - t_i)^2 (whose derivative is p - t) is
     ``0.5 * mse_loss(p, t, reduction="sum")``.
     """
     ps, ts = _flatten("mse_loss", predictions, targets)
@@ -278,7 +278,7 @@ def l1_penalty(params: Iterable[Value]) -> Value:
 
 def l2_penalty(params: Iterable[Value]) -> Value:
     """sum_i p_i^2, a single dot node of the parameters with themselves. Weight decay
-    lambda W (seed 001's 1/2 lambda W^2 term) is ``0.5 * lam * l2_penalty(params)``;
+    lambda W (article 001's 1/2 lambda W^2 term) is ``0.5 * lam * l2_penalty(params)``;
     micrograd's moons demo adds 1e-4 * this."""
     params = list(params)
     return Value.dot(params, params)

@@ -6,14 +6,14 @@ units. The factories below build them; :func:`get` turns a name into one.
 
 | name | distribution | variance |
 |---|---|---|
-| ``zeros`` | all 0 (shows seed 001's symmetry problem) | 0 |
-| ``normal`` | N(0, 1); ``normal(std)`` for other widths (seed 001's 0.01) | std^2 |
+| ``zeros`` | all 0 (shows article 001's symmetry problem) | 0 |
+| ``normal`` | N(0, 1); ``normal(std)`` for other widths (article 001's 0.01) | std^2 |
 | ``uniform`` | U(-1, 1), micrograd's choice; ``uniform(low, high)`` | (high-low)^2/12 |
-| ``xavier``, ``xavier_normal`` | N(0, 1/fan_in): seed 001's "std sqrt(1/n)" | 1/fan_in |
+| ``xavier``, ``xavier_normal`` | N(0, 1/fan_in): article 001's "std sqrt(1/n)" | 1/fan_in |
 | ``xavier_uniform`` | U(-a, a), a = sqrt(3/fan_in) | 1/fan_in |
 | ``glorot_normal`` | N(0, 2/(fan_in+fan_out)), torch.nn.init.xavier_normal_ | 2/(fan_in+fan_out) |
 | ``glorot_uniform`` | U(-a, a), a = sqrt(6/(fan_in+fan_out)), torch's xavier_uniform_ | 2/(fan_in+fan_out) |
-| ``he``, ``he_normal``, ``kaiming_normal`` | N(0, 2/fan_in): seed 001's "std sqrt(2/n)" | 2/fan_in |
+| ``he``, ``he_normal``, ``kaiming_normal`` | N(0, 2/fan_in): article 001's "std sqrt(2/n)" | 2/fan_in |
 | ``he_uniform``, ``kaiming_uniform`` | U(-a, a), a = sqrt(6/fan_in) | 2/fan_in |
 | ``auto`` | ``he_normal`` before relu/leaky_relu, ``xavier_normal`` otherwise | |
 
@@ -127,7 +127,7 @@ def _scaled_uniform(scale: float, mode: str) -> Initializer:
 
 
 def xavier_normal(mode: str = "fan_in") -> Initializer:
-    """Xavier: N(0, 1/n). ``mode="fan_in"``: n = fan_in, seed 001's std sqrt(1/n);
+    """Xavier: N(0, 1/n). ``mode="fan_in"``: n = fan_in, article 001's std sqrt(1/n);
     ``mode="fan_avg"``: n = (fan_in+fan_out)/2, Glorot & Bengio's 2/(fan_in+fan_out)."""
     return _scaled_normal(1.0, mode)
 
@@ -138,7 +138,7 @@ def xavier_uniform(mode: str = "fan_in") -> Initializer:
 
 
 def he_normal(mode: str = "fan_in") -> Initializer:
-    """He / Kaiming: N(0, 2/n), n = fan_in: seed 001's std sqrt(2/n) for ReLU nets."""
+    """He / Kaiming: N(0, 2/n), n = fan_in: article 001's std sqrt(2/n) for ReLU nets."""
     return _scaled_normal(2.0, mode)
 
 
@@ -167,7 +167,7 @@ INITIALIZERS: dict[str, Initializer] = {
 def get(spec: str | Initializer, activation: str = "linear") -> Initializer:
     """The initialiser named ``spec`` (or ``spec`` itself if it is a function).
 
-    ``"auto"`` picks He for ReLU-family activations and Xavier otherwise (seed 001).
+    ``"auto"`` picks He for ReLU-family activations and Xavier otherwise (article 001).
     """
     if callable(spec):
         return spec

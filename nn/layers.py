@@ -1,4 +1,5 @@
-"""Layers built from Values: Neuron, Linear (Layer), MLP, Dropout, BatchNorm1d, LayerNorm.
+"""Layers built from Values: Neuron, Linear (Layer), MLP, Dropout, BatchNorm1d, LayerNorm,
+GroupNorm.
 
 Calling convention: a model takes ONE sample, a list of Values or numbers, and
 returns a list of Values; a layer always returns a list, even of one element.
@@ -15,8 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tapegrad import Value
-from tapegrad.compile import CompileError
-from tapegrad.mode import MODE
+from tapegrad.tracing import refuse_tracing
 
 from . import functional as F
 from .init import Initializer, _positive, make_rng
@@ -115,7 +115,7 @@ class Linear(Module):
         if len(x) != self.nin:
             raise ValueError(f"Linear({self.nin} -> {self.nout}): got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
-            x = [v if v.__class__ is Value else Value(v, requires_grad=False) for v in x]
+            x = [v if isinstance(v, Value) else Value(v, requires_grad=False) for v in x]
         neurons = self.neurons
         # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
         outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])
@@ -133,7 +133,7 @@ class MLP(Module):
     after every hidden layer and ``output_activation`` after the last.
 
     ``MLP(784, [16, 16, 10])`` has 784*16 + 16*16 + 16*10 = 12,960 weights and
-    16 + 16 + 10 = 42 biases: 13,002 parameters (seed 002).
+    16 + 16 + 10 = 42 biases: 13,002 parameters (article 002).
     """
 
     def __init__(
@@ -176,7 +176,7 @@ class Dropout(Module):
     the survivors are scaled by 1/(1-p), so the expected output equals the input; in
     eval mode the input passes through unchanged.
 
-    Seed 001 describes the other form: drop in training without scaling, then
+    Article 001 describes the other form: drop in training without scaling, then
     multiply every output by the keep ratio (1-p) at test time. Both give layers
     after the dropout the same expected input; scaling during training keeps the
     test-time network untouched. Masks come from ``rng``/``seed`` only.
@@ -195,12 +195,11 @@ class Dropout(Module):
     def forward(self, x: Sample) -> list[Value | float]:
         if not self.training or self.p == 0.0:
             return list(x)
-        if MODE.tracing:
-            raise CompileError(
-                "Dropout in training mode draws a new random mask for every sample and "
-                "step, which a compiled graph cannot replay: call eval() on it before "
-                "compiling, or train this model in eager mode"
-            )
+        refuse_tracing(
+            "Dropout in training mode draws a new random mask for every sample and "
+            "step, which a compiled graph cannot replay: call eval() on it before "
+            "compiling, or train this model in eager mode"
+        )
         keep = (self._rng.random(len(x)) >= self.p).tolist()
         scale = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
         return [v * scale if k else Value(0.0, requires_grad=False) for v, k in zip(x, keep)]
@@ -218,7 +217,7 @@ def _check_features(name: str, sample: object, n: int, index: int | None = None)
 
 
 class BatchNorm1d(Module):
-    """Batch normalisation (seed 001, 6.3) of each feature over a mini-batch:
+    """Batch normalisation (article 001, 6.3) of each feature over a mini-batch:
 
     y = gamma * (x - mean_B) / sqrt(var_B + eps) + beta
 
@@ -227,7 +226,7 @@ class BatchNorm1d(Module):
     from the batch (at least 2 samples), and the running statistics are updated as
     in PyTorch: running = (1 - momentum) * running + momentum * batch statistic, with
     the unbiased variance. In eval mode the running statistics are used instead, so a
-    batch of one works. ``eps`` is PyTorch's default 1e-5 (seed 001 suggests ~1e-7).
+    batch of one works. ``eps`` is PyTorch's default 1e-5 (article 001 suggests ~1e-7).
     gamma and beta are learned when ``affine``.
     """
 
@@ -251,11 +250,14 @@ class BatchNorm1d(Module):
         for i, sample in enumerate(batch):
             _check_features(name, sample, n, i)
         m = len(batch)
-        if self.training and MODE.tracing:
-            raise CompileError(
+        if self.training:
+            refuse_tracing(
                 "BatchNorm1d in training mode normalises over the mini-batch, which a "
                 "per-sample compiled graph cannot express: call eval() on it before "
-                "compiling (it then uses its running statistics), or train in eager mode"
+                "compiling (it then uses its running statistics), compile a function of "
+                "a whole mini-batch (compile(..., sample_is_batch=True)), or train in "
+                "eager mode",
+                couples_samples=True,
             )
         if self.training and m < 2:
             raise ValueError(
@@ -291,7 +293,7 @@ BatchNorm = BatchNorm1d
 
 
 class LayerNorm(Module):
-    """Layer normalisation of one sample over its features (seed 002):
+    """Layer normalisation of one sample over its features (article 002):
 
     y_i = gamma_i * (x_i - mean(x)) / sqrt(var(x) + eps) + beta_i, var biased,
     as torch.nn.LayerNorm over the last dimension. Same in training and eval.
@@ -306,15 +308,61 @@ class LayerNorm(Module):
         self.beta = [Value(0.0) for _ in range(num_features)] if elementwise_affine else None
 
     def forward(self, x: Sample) -> list[Value]:
-        n = self.num_features
-        _check_features("LayerNorm", x, n)
-        mean = Value.sum(x) / n
-        centered = [v - mean for v in x]
-        inv_std = (Value.sum([c * c for c in centered]) / n + self.eps) ** -0.5
-        ys = [c * inv_std for c in centered]
-        if self.gamma is not None:
-            ys = [y * g + b for y, g, b in zip(ys, self.gamma, self.beta)]
-        return ys
+        _check_features("LayerNorm", x, self.num_features)
+        return _affine(_standardize(x, self.eps), self.gamma, self.beta)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"
+
+
+def _standardize(x: Sample, eps: float) -> list[Value]:
+    """(x_i - mean(x)) / sqrt(var(x) + eps) over the list x, variance biased."""
+    n = len(x)
+    mean = Value.sum(x) / n
+    centered = [v - mean for v in x]
+    inv_std = (Value.sum([c * c for c in centered]) / n + eps) ** -0.5
+    return [c * inv_std for c in centered]
+
+
+def _affine(ys: list[Value], gamma: list[Value] | None, beta: list[Value] | None) -> list[Value]:
+    """gamma_i * y_i + beta_i, or ys unchanged without learned parameters."""
+    if gamma is None:
+        return ys
+    return [y * g + b for y, g, b in zip(ys, gamma, beta)]
+
+
+class GroupNorm(Module):
+    """Group normalisation (Wu and He, 2018) of one sample's ``num_channels`` features:
+    the channels are cut into ``num_groups`` consecutive groups of equal size and each
+    group is normalised on its own,
+
+        y_i = gamma_i * (x_i - mean_g) / sqrt(var_g + eps) + beta_i,  i in group g,
+
+    var_g biased, gamma and beta per channel (learned when ``affine``), as
+    torch.nn.GroupNorm on an (N, C) input. One group is LayerNorm; ``num_channels``
+    groups normalise every channel alone. Same in training and eval.
+    """
+
+    def __init__(
+        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True
+    ) -> None:
+        self.num_groups = _count("GroupNorm: num_groups", num_groups)
+        self.num_channels = _count("GroupNorm: num_channels", num_channels)
+        if num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_groups must divide num_channels, got {num_groups} groups "
+                f"for {num_channels} channels"
+            )
+        self.eps = _positive("GroupNorm: eps", eps)
+        self.gamma = [Value(1.0) for _ in range(num_channels)] if affine else None
+        self.beta = [Value(0.0) for _ in range(num_channels)] if affine else None
+
+    def forward(self, x: Sample) -> list[Value]:
+        _check_features("GroupNorm", x, self.num_channels)
+        size = self.num_channels // self.num_groups
+        ys = [y for start in range(0, self.num_channels, size)
+              for y in _standardize(x[start : start + size], self.eps)]
+        return _affine(ys, self.gamma, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups} groups, {self.num_channels} channels, eps={self.eps}"

@@ -41,6 +41,7 @@ from itertools import repeat
 from typing import Any
 
 from tapegrad import Value
+from tapegrad.tracing import parameters_replaced
 
 FORMAT = "tapegrad-module"
 FORMAT_VERSION = 1
@@ -55,6 +56,13 @@ class _Buffer:
 
     def __init__(self, module: Module, name: str) -> None:
         self.module, self.name = module, name
+
+
+def _holds_parameters(x: object) -> bool:
+    """Whether ``x`` is a Value, a Module, or a list or tuple holding one."""
+    if isinstance(x, (Value, Module)):
+        return True
+    return isinstance(x, (list, tuple)) and any(map(_holds_parameters, x))
 
 
 def _all_values(seq: list | tuple) -> bool:
@@ -74,6 +82,14 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Replacing a parameter or a sub-module (layer.b = Value(1.0)) changes which
+        # Values the model reads: a compiled function traced before must trace again.
+        old = self.__dict__.get(name)
+        if old is not None and (_holds_parameters(old) or _holds_parameters(value)):
+            parameters_replaced()
+        object.__setattr__(self, name, value)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """What the module computes; every subclass defines it."""

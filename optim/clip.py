@@ -14,20 +14,20 @@ from collections.abc import Iterable
 import numpy as np
 
 from tapegrad import Value
-from tapegrad.compile import FlatParameters
 
+from ._flat import FlatVector, is_flat
 from ._math import maximum, minimum
 from .checks import flag, in_range, positive
 
-Parameters = Value | FlatParameters | Iterable[Value | FlatParameters]
+Parameters = Value | FlatVector | Iterable[Value | FlatVector]
 
 
-def _with_grad(parameters: Parameters, name: str) -> list[Value | FlatParameters]:
+def _with_grad(parameters: Parameters, name: str) -> list[Value | FlatVector]:
     """The parameters whose grad is not None; TypeError if one is not a Value or FlatParameters."""
-    single = isinstance(parameters, (Value, FlatParameters))
+    single = isinstance(parameters, Value) or is_flat(parameters)
     params = [parameters] if single else list(parameters)
     for p in params:
-        if not isinstance(p, (Value, FlatParameters)):
+        if not (isinstance(p, Value) or is_flat(p)):
             raise TypeError(f"{name}: expected Values, got {type(p).__name__} {p!r}")
     return [p for p in params if p.grad is not None]
 
@@ -88,7 +88,7 @@ def clip_grad_norm_(
     if not params:
         return 0.0
     grads = [p.grad for p in params]
-    if any(isinstance(p, FlatParameters) for p in params):
+    if any(is_flat(p) for p in params):
         total = _norm(np.concatenate([np.ravel(g) for g in grads]), norm_type)
     elif norm_type == math.inf:
         total = max(abs(g) for g in grads)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tapegrad import Value, enable_grad, grad, hessian
+from tapegrad import Value, enable_grad, gradient_and_hessian, hessian
 
 from .checks import LR, Check, positive
 from .optimizer import Optimizer, Params, State
@@ -88,11 +88,7 @@ class Newton(Optimizer):
                     f"Newton.step: the closure must return a Value computed from the params, "
                     f"got {loss!r}"
                 )
-            first = grad(loss, params, create_graph=True)
-        g = np.array([float(gi) for gi in first])
-        h = np.array([
-            grad(gi, params) if gi.grad is not None else [0.0] * len(params) for gi in first
-        ])
+            g, h = map(np.array, gradient_and_hessian(loss, params))
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
             raise ValueError(f"Newton.step: non-finite gradient {g} or Hessian {h}")
         h = (h + h.T) / 2  # exact up to round-off; Cholesky wants it symmetric

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tapegrad import Value, enable_grad
-from tapegrad.compile import FlatParameters
 
+from ._flat import FlatVector, is_flat
 from .checks import LR, MAXIMIZE, WEIGHT_DECAY, Check
 
-Parameter = Value | FlatParameters
+Parameter = Value | FlatVector
 Params = Iterable[Parameter] | Iterable[dict[str, Any]]
 State = dict[str, Any]
 
@@ -63,7 +63,7 @@ class Optimizer(abc.ABC):
         self.state: dict[Parameter, State] = {}
         self.param_groups: list[dict[str, Any]] = []
         # A lone Value is one parameter; a set is refused by _param_list (unordered).
-        single = isinstance(params, (Value, FlatParameters, set, frozenset))
+        single = isinstance(params, (Value, set, frozenset)) or is_flat(params)
         groups = [{"params": params}] if single else list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
@@ -97,7 +97,7 @@ class Optimizer(abc.ABC):
         self.param_groups.append(group)
 
     def _param_list(self, params: Any) -> list[Parameter]:
-        if isinstance(params, (Value, FlatParameters)):
+        if isinstance(params, Value) or is_flat(params):
             return [params]
         if isinstance(params, (set, frozenset)):
             raise TypeError(
@@ -106,7 +106,7 @@ class Optimizer(abc.ABC):
             )
         params = list(params)
         for p in params:
-            if not isinstance(p, (Value, FlatParameters)):
+            if not (isinstance(p, Value) or is_flat(p)):
                 raise TypeError(
                     f"{type(self).__name__} can only optimize Values, "
                     f"but one of the params is {type(p).__name__} "
@@ -280,8 +280,8 @@ class Optimizer(abc.ABC):
         state = dict(saved)
         for key, value in saved.items():
             number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if isinstance(p, FlatParameters) and isinstance(value, (list, np.ndarray)):
-                state[key] = self._loaded_array(index, key, value, len(p))
+            if is_flat(p) and isinstance(value, (list, np.ndarray)):
+                state[key] = self._loaded_array(index, key, value, p.data.size)
             elif value is not None and not number:
                 raise ValueError(
                     f"{name}: loaded state {key!r} of parameter {index} is {value!r}, "

@@ -3,32 +3,45 @@ their files."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import contextlib
+import io
+import sys
 from pathlib import Path
 
 import pytest
 
+from demos.__main__ import demo_parser
+
 
 def run_demo(name: str, out: Path, argv: list[str]) -> dict:
-    """Parse ``argv`` with the demo's own options and run it, writing into ``out``."""
+    """Parse ``argv`` with the demo's options (as ``python -m demos`` does) and run it,
+    writing into ``out``."""
     module = importlib.import_module(f"demos.{name}")
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=0)
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(argv), out)
+    return module.run(demo_parser(name).parse_args(argv), out)
 
 
 def run_demos(tmp_path_factory, settings: dict[str, list[str]]) -> dict:
     """Each demo of ``settings`` run once, quietly, with its options:
-    name -> (the numbers it returned, its output folder)."""
+    name -> (the numbers it returned, its output folder). What it printed is kept in
+    the folder as ``stdout.txt`` (and still shown by pytest when a test fails)."""
     done = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TAPEGRAD_QUIET", "1")
         for name, argv in settings.items():
             out = tmp_path_factory.mktemp(name)
-            done[name] = (run_demo(name, out, argv), out)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                done[name] = (run_demo(name, out, argv), out)
+            (out / "stdout.txt").write_text(printed.getvalue())
+            sys.stdout.write(printed.getvalue())
     return done
+
+
+def assert_says_what_to_look_for(out: Path) -> None:
+    """The demo printed one line starting "look for:" (what its figure shows)."""
+    lines = (out / "stdout.txt").read_text().splitlines()
+    assert sum(line.startswith("look for: ") for line in lines) == 1, lines
 
 
 def assert_files_written(out: Path, files: list[str]) -> None:

@@ -1,8 +1,9 @@
 """What the engine tests compare against: every op written independently with ``math``.
 
 ``REFERENCES`` holds one reference per entry of ``tapegrad.OPS`` (the tests fail when
-an op has none); ``CALLS`` says how the public Value API reaches each op. Helpers apply
-an op to Values and take central finite differences of a reference.
+an op has none); ``CALLS`` says how the public Value API reaches each op (by default,
+the Value method named like the op). Helpers apply an op to Values and take central
+finite differences of a reference.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from tapegrad import Op, Value
+from tapegrad import OPS, Op, Value
 from tapegrad.mathlib import FLOATS
 
 
@@ -56,8 +57,7 @@ REFERENCES: dict[str, Callable[..., float]] = {
 }
 
 # key -> the public way to record that op: f(*values[, arg]). A binary op with a
-# number fixed at position p has the key (name, p). ("pow", 1) has no entry: x ** 2.0
-# records powc instead (tested in test_ops).
+# number fixed at position p has the key (name, p); x ** 2.0 records powc.
 CALLS: dict[str | tuple[str, int], Callable[..., Value]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -66,16 +66,7 @@ CALLS: dict[str | tuple[str, int], Callable[..., Value]] = {
     "pow": lambda a, b: a**b,
     "powc": lambda x, k: x**k,
     "neg": lambda x: -x,
-    "exp": Value.exp,
-    "log": Value.log,
-    "sqrt": Value.sqrt,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "relu": Value.relu,
-    "leaky_relu": Value.leaky_relu,
     "abs": abs,
-    "sin": Value.sin,
-    "cos": Value.cos,
     "sum": lambda *xs: Value.sum(xs),
     "dot": _call_dot,
     ("add", 0): lambda x, c: c + x,
@@ -88,6 +79,9 @@ CALLS: dict[str | tuple[str, int], Callable[..., Value]] = {
     ("div", 1): lambda x, c: x / c,
     ("pow", 0): lambda x, c: c**x,
 }
+# Every other op is reached as the Value method of its name (x.exp(), x.leaky_relu(k)).
+CALLS.update({name: getattr(Value, name) for name in OPS
+              if name not in CALLS and hasattr(Value, name)})
 
 
 def key(op: Op) -> str | tuple[str, int]:
@@ -107,8 +101,8 @@ def reference(op: Op) -> Callable[..., float]:
 
 def record(op: Op, inputs: Sequence[Value], arg: float | None = None) -> Value:
     """A node of ``op`` over ``inputs``, built the way value.py builds one (a constant
-    when no input requires grad). For ops no operator reaches: a deliberately wrong test
-    op, or ``("pow", 1)``."""
+    when no input requires grad). For ops no operator reaches, such as a deliberately
+    wrong test op."""
     extra = () if arg is None else (arg,)
     data = op.forward(FLOATS, *[x.data for x in inputs], *extra)
     if not any(x.requires_grad for x in inputs):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from op_reference import apply, reference
 
 from tapegrad import OPS, Op, Value
+from tapegrad.mode import MODE
 from tapegrad.ops import WITH_CONSTANT
 
 ALL_OPS: tuple[Op, ...] = (*OPS.values(), *WITH_CONSTANT.values())
@@ -158,17 +159,19 @@ class Expression(_Readable):
         return memo[id(self.root)]
 
     def _node(self, e: Node, operands: list, on_values: bool):
-        data = [float(x) for x in operands]
+        # While compiled mode traces, an input's number may not be read; by then the
+        # first (eager) evaluation has fixed the squashing and measured the kinks.
+        tracing = on_values and MODE.tracing
         if id(e) not in self.squash:
-            self.squash[id(e)] = tuple(_needs_squash(e.op, x) for x in data)
+            self.squash[id(e)] = tuple(_needs_squash(e.op, float(x)) for x in operands)
         lo, hi = e.op.domain
         if on_values:
             operands = [x.sigmoid() * (hi - lo) + lo if s else x
                         for x, s in zip(operands, self.squash[id(e)])]
-            data = [x.data for x in operands]
-            for x in data:
-                for kink in e.op.avoid:
-                    self.nearest_kink = min(self.nearest_kink, abs(x - kink))
+            if not tracing:
+                for x in operands:
+                    for kink in e.op.avoid:
+                        self.nearest_kink = min(self.nearest_kink, abs(x.data - kink))
             return apply(e.op, operands, e.arg)
         operands = [lo + (hi - lo) * _sigmoid(x) if s else x
                     for x, s in zip(operands, self.squash[id(e)])]

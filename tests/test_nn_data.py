@@ -64,7 +64,7 @@ def test_split_is_a_shuffled_partition():
     assert (len(yt), len(yv), len(ys)) == (70, 20, 10)
     assert sorted(yt + yv + ys) == y
     assert all(x == [float(t)] for x, t in zip(xt + xv + xs, yt + yv + ys))
-    assert yt != sorted(yt)  # shuffled before cutting (seed 001, 6.5)
+    assert yt != sorted(yt)  # shuffled before cutting (article 001, 6.5)
     assert data.train_val_test_split(X, y, 0.2, 0.1, seed=0)[2] == (xs, ys)
 
 

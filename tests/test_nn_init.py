@@ -1,4 +1,4 @@
-"""Initialisation schemes: statistics on wide layers, reproducibility, seed 001's lessons."""
+"""Initialisation schemes: statistics on wide layers, reproducibility, article 001's lessons."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def _sgd_steps(model: nn.Module, X, Y, steps: int, lr: float = 0.5) -> None:
 
 @pytest.mark.parametrize("scheme", ["zeros", init.constant(0.5)], ids=["zeros", "constant"])
 def test_equal_init_keeps_hidden_units_identical(scheme):
-    """Seed 001: with equal initial weights every hidden unit gets the same gradient,
+    """Article 001: with equal initial weights every hidden unit gets the same gradient,
     so after any number of steps the layer still acts as one unit."""
     X, y = nn.data.make_moons(20, seed=0)
     model = nn.MLP(2, [4, 1], "sigmoid", init=scheme, seed=0)
@@ -125,7 +125,7 @@ def test_random_init_breaks_the_symmetry():
 
 
 def _last_layer_activations(scheme) -> np.ndarray:
-    """Seed 001's experiment, small: a 5-layer sigmoid net of width 50, random inputs."""
+    """Article 001's experiment, small: a 5-layer sigmoid net of width 50, random inputs."""
     model = nn.MLP(50, [50] * 5, "sigmoid", "sigmoid", init=scheme, seed=0)
     X = np.random.default_rng(0).normal(size=(40, 50)).tolist()
     with no_grad():

@@ -54,9 +54,9 @@ def check_module(module: nn.Module, x, call=None) -> bool:
 
 
 PARAMETER_COUNTS = [
-    ("MLP 784-16-16-10 (seed 002)", lambda: nn.MLP(784, [16, 16, 10], seed=0), 13_002),
+    ("MLP 784-16-16-10 (article 002)", lambda: nn.MLP(784, [16, 16, 10], seed=0), 13_002),
     ("MLP 2-16-16-1 (moons)", lambda: nn.MLP(2, [16, 16, 1], seed=0), 337),
-    ("MLP 1-2-1 (seed 004)", lambda: nn.MLP(1, [2, 1], "sigmoid", seed=0), 7),
+    ("MLP 1-2-1 (article 004)", lambda: nn.MLP(1, [2, 1], "sigmoid", seed=0), 7),
     ("Linear 3->4", lambda: nn.Linear(3, 4, seed=0), 16),
     ("Linear 3->4 no bias", lambda: nn.Linear(3, 4, bias=False, seed=0), 12),
     ("Neuron 5", lambda: nn.Neuron(5, seed=0), 6),

@@ -32,7 +32,7 @@ def test_moons_mlp_reaches_full_training_accuracy():
 
 
 def test_black_box_of_seed_003_is_cracked():
-    """Seed 003's loop: initialise, forward, loss, backward, update until loss < 0.001."""
+    """Article 003's loop: initialise, forward, loss, backward, update until loss < 0.001."""
     X, y = nn.data.black_box()
     neuron = nn.Neuron(1, "linear", bias=False, seed=0)  # y = w x
     for step in range(200):

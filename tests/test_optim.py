@@ -422,7 +422,7 @@ def test_adam_first_step_moves_by_lr(g: float, lr: float) -> None:
     assert x.data == pytest.approx(-math.copysign(lr, g), rel=1e-5)
 
 
-# --- seed 001: f(x, y) = x^2 / 20 + y^2 from (-7, 2) ------------------------------------
+# --- article 001: f(x, y) = x^2 / 20 + y^2 from (-7, 2) ------------------------------------
 
 def seed_001_run(cls: type, options: dict[str, Any], steps: int = 30) -> list[tuple[float, float]]:
     x, y = Value(-7.0), Value(2.0)
