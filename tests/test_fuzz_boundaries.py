@@ -150,10 +150,12 @@ def _compiled():
 
 COMPILED_MODEL, COMPILED = _compiled()
 BOUNDARIES += [
-    Boundary("compiled(X)", lambda b: COMPILED(b, np.zeros(2)), ("compiled", "batch", "array"),
+    # A batch of the wrong shape reaches the model, which names itself.
+    Boundary("compiled(X)", lambda b: COMPILED(b, np.zeros(2)),
+             ("compiled", "batch", "array", "Linear"),
              lambda: COMPILED_MODEL.state_dict()),
     Boundary("compiled(X, bad)", lambda b: COMPILED(np.zeros((2, 2)), b),
-             ("compiled", "batch", "array"), lambda: COMPILED_MODEL.state_dict()),
+             ("compiled", "batch", "array", "mse_loss"), lambda: COMPILED_MODEL.state_dict()),
 ]
 
 
