@@ -96,15 +96,15 @@ def _number(x: object, name: str, what: str) -> float:
 
 
 def _check_batch(name: str, predictions: Sequence, targets: Sequence) -> None:
-    for what, batch in (("predictions", predictions), ("targets", targets)):
-        if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
-            raise TypeError(f"{name}: expected a list of per-sample {what}, got "
-                            f"{type(batch).__name__} {batch!r}")
     if isinstance(predictions, Value) or isinstance(targets, (Value, numbers.Real)):
         raise TypeError(
             f"{name}: expected lists of per-sample predictions and targets; "
             "wrap a single sample in a list"
         )
+    for what, batch in (("predictions", predictions), ("targets", targets)):
+        if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
+            raise TypeError(f"{name}: expected a list of per-sample {what}, got "
+                            f"{type(batch).__name__} {batch!r}")
     if len(predictions) != len(targets):
         raise ValueError(f"{name}: {len(predictions)} predictions but {len(targets)} targets")
     if not predictions:

@@ -52,7 +52,7 @@ def _input(where: str, i: int, x: object) -> Value:
     if isinstance(x, Value):
         return x
     if not isinstance(x, numbers.Real):
-        raise TypeError(f"{where}: input {i} must be a number or a Value, got "
+        raise TypeError(f"{where}: input {i} must be a real number or a Value, got "
                         f"{type(x).__name__} {x!r}")
     try:
         return Value(x, requires_grad=False)
