@@ -147,11 +147,22 @@ def _outputs(values: Value | Sequence[Value], where: str) -> list[Value]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"{where}: expected a Value or a sequence of Values, got "
                         f"{type(values).__name__} {values!r}")
-    values = list(values)
+    values = _listed(values, where, "a Value or a sequence of Values")
     for x in values:
         if not isinstance(x, Value):
             raise TypeError(f"{where}: expected Values, got {type(x).__name__} {x!r}")
     return values
+
+
+def _listed(values: Iterable, where: str, expected: str) -> list:
+    """``list(values)``; a TypeError naming ``where`` for what cannot be iterated
+    (a 0-d NumPy array claims to be iterable, then refuses)."""
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(
+            f"{where}: expected {expected}, got {type(values).__name__} {values!r}"
+        ) from None
 
 
 def _seeds(
@@ -169,13 +180,20 @@ def _seeds(
     elif isinstance(gradient, (str, bytes)) or not isinstance(gradient, Iterable):
         seeds = [gradient]  # refused below, with its type
     else:
-        seeds = list(gradient)
+        seeds = _listed(gradient, where, "a real number or a sequence of them")
     for s in seeds:
         if not isinstance(s, (numbers.Real, Value)):
             raise TypeError(
                 f"{where}: a gradient must be a real number or a Value, got "
                 f"{type(s).__name__} {s!r}"
             )
+        if not isinstance(s, Value):
+            try:
+                float(s)
+            except OverflowError:
+                raise OverflowError(
+                    f"{where}: the gradient {s!r} is too large for a float"
+                ) from None
     if len(seeds) != n:
         raise ValueError(f"{where}: {n} outputs but {len(seeds)} {name}")
     return seeds

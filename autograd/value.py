@@ -270,6 +270,14 @@ class Value:
         bias: Value | float | None = None,
     ) -> Value:
         """One node: sum_i ws[i] * xs[i] (+ bias), the affine map inside every neuron."""
+        for name, seq in (("weights", ws), ("inputs", xs)):
+            try:
+                sized = not isinstance(seq, (str, bytes)) and len(seq) >= 0
+            except TypeError:  # no len(), or a 0-d NumPy array
+                sized = False
+            if not sized:
+                raise TypeError(f"dot: {name} must be a list of Values or numbers, got "
+                                f"{type(seq).__name__} {seq!r}")
         if len(ws) != len(xs):
             raise ValueError(f"dot: lengths differ ({len(ws)} weights, {len(xs)} inputs)")
         xs, xdata = _dot_inputs(xs)

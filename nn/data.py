@@ -18,9 +18,15 @@ from .init import make_rng
 Dataset = tuple[list[list[float]], list]
 
 
+# The data sets are plain Python lists: beyond this many samples they would not fit.
+MAX_SAMPLES = 10_000_000
+
+
 def _count(name: str, n: object, minimum: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {n!r}")
+    if n > MAX_SAMPLES:
+        raise ValueError(f"{name} must be at most {MAX_SAMPLES:,} (plain lists), got {n!r}")
     return int(n)
 
 

@@ -83,15 +83,16 @@ REDUCTIONS = ("mean", "sum", "none")
 def _constant(x: object, name: str, what: str) -> Value:
     if isinstance(x, Value):
         return x
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name}: {what} must be a Value or a number, got {x!r}")
-    return Value(x, requires_grad=False)
+    return Value(_number(x, name, what), requires_grad=False)
 
 
 def _number(x: object, name: str, what: str) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name}: {what} must be a number, got {type(x).__name__} {x!r}")
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:
+        raise OverflowError(f"{name}: {what} ({x!r}) is too large for a float") from None
 
 
 def _check_batch(name: str, predictions: Sequence, targets: Sequence) -> None:
@@ -100,6 +101,10 @@ def _check_batch(name: str, predictions: Sequence, targets: Sequence) -> None:
             f"{name}: expected lists of per-sample predictions and targets; "
             "wrap a single sample in a list"
         )
+    for what, batch in (("predictions", predictions), ("targets", targets)):
+        if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
+            raise TypeError(f"{name}: expected a list of per-sample {what}, got "
+                            f"{type(batch).__name__} {batch!r}")
     if len(predictions) != len(targets):
         raise ValueError(f"{name}: {len(predictions)} predictions but {len(targets)} targets")
     if not predictions:
@@ -127,6 +132,9 @@ def _flatten(
 
 
 def _reduce(name: str, losses: list[Value], reduction: str) -> Value | list[Value]:
+    if not isinstance(reduction, str):
+        raise TypeError(f"{name}: reduction must be one of {REDUCTIONS}, got "
+                        f"{type(reduction).__name__} {reduction!r}")
     if reduction == "mean":
         return Value.sum(losses) / len(losses)
     if reduction == "sum":

@@ -27,9 +27,15 @@ Activation = str | Callable[[Value], Value]
 Sample = Sequence[Value | float]
 
 
+# A layer of scalar Values wider than this would not fit in memory.
+MAX_WIDTH = 1_000_000
+
+
 def _count(name: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a positive int, got {n!r}")
+    if n > MAX_WIDTH:
+        raise ValueError(f"{name} must be at most {MAX_WIDTH:,}, got {n!r}")
     return int(n)
 
 
@@ -39,6 +45,19 @@ def _activation(spec: Activation) -> tuple[str, Callable[[Value], Value] | None]
         return getattr(spec, "__name__", "custom"), spec
     fn = F.activation(spec)
     return spec, None if fn is F.linear else fn
+
+
+def _input(where: str, i: int, x: object) -> Value:
+    """Input ``i`` of a layer as a Value (a number becomes a constant)."""
+    if isinstance(x, Value):
+        return x
+    if not isinstance(x, numbers.Real):
+        raise TypeError(f"{where}: input {i} must be a real number or a Value, got "
+                        f"{type(x).__name__} {x!r}")
+    try:
+        return Value(x, requires_grad=False)
+    except OverflowError:
+        raise OverflowError(f"{where}: input {i} ({x!r}) is too large for a float") from None
 
 
 def _probability(name: str, p: object) -> float:
@@ -112,10 +131,16 @@ class Linear(Module):
         ]
 
     def forward(self, x: Sample) -> list[Value]:
+        where = f"Linear({self.nin} -> {self.nout})"
+        if x.__class__ is not list and (
+            isinstance(x, (str, bytes)) or not isinstance(x, Sequence)
+        ):
+            raise TypeError(f"{where}: expected one sample, a list of {self.nin} numbers or "
+                            f"Values, got {type(x).__name__} {x!r}")
         if len(x) != self.nin:
-            raise ValueError(f"Linear({self.nin} -> {self.nout}): got {len(x)} inputs")
+            raise ValueError(f"{where}: got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
-            x = [v if isinstance(v, Value) else Value(v, requires_grad=False) for v in x]
+            x = [_input(where, i, v) for i, v in enumerate(x)]
         neurons = self.neurons
         # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
         outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])
@@ -148,7 +173,7 @@ class MLP(Module):
         rng: np.random.Generator | None = None,
         seed: int | None = None,
     ) -> None:
-        if isinstance(sizes, (int, str)) or not sizes:
+        if isinstance(sizes, (int, str)) or not isinstance(sizes, Sequence) or not sizes:
             raise ValueError(f"MLP: sizes must be a non-empty list of layer widths, got {sizes!r}")
         _activation(activation)  # checked even when there is no hidden layer
         rng = make_rng(rng, seed)

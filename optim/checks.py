@@ -20,6 +20,10 @@ def _require_real(label: str, value: Any) -> None:
     # bool is an int subclass; a flag where a number belongs is a mistake, not 1.0.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"Invalid {label}: {value!r} (expected a real number)")
+    try:
+        float(value)
+    except OverflowError:
+        raise OverflowError(f"Invalid {label}: {value!r} is too large for a float") from None
 
 
 def in_range(

@@ -42,6 +42,17 @@ def lerp(start: float, end: float, weight: float) -> float:
     return end - (end - start) * (1.0 - weight)
 
 
+def _listed(params: Any, name: str) -> list:
+    """``list(params)``, or a TypeError naming the optimizer for what cannot be listed."""
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(
+            f"{name}: params must be a Value, a list of Values or a list of parameter "
+            f"groups, got {type(params).__name__} {params!r}"
+        ) from None
+
+
 class Optimizer(abc.ABC):
     """Base class: holds ``param_groups`` (dicts of params + hyper-parameters) and
     ``state`` (one dict per parameter, created on its first step).
@@ -64,7 +75,7 @@ class Optimizer(abc.ABC):
         self.param_groups: list[dict[str, Any]] = []
         # A lone Value is one parameter; a set is refused by _param_list (unordered).
         single = isinstance(params, (Value, set, frozenset)) or is_flat(params)
-        groups = [{"params": params}] if single else list(params)
+        groups = [{"params": params}] if single else _listed(params, type(self).__name__)
         if not groups:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
         if not isinstance(groups[0], Mapping):
@@ -104,7 +115,7 @@ class Optimizer(abc.ABC):
                 f"{type(self).__name__}: parameters must be in an ordered collection "
                 "(a set's order changes between runs); use a list"
             )
-        params = list(params)
+        params = _listed(params, type(self).__name__)
         for p in params:
             if not (isinstance(p, Value) or is_flat(p)):
                 raise TypeError(
@@ -145,6 +156,7 @@ class Optimizer(abc.ABC):
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._check_gradients()
         for group in self.param_groups:
             decay = group.get("weight_decay", 0.0)
             decoupled = group.get("decoupled_weight_decay", False)
@@ -166,6 +178,26 @@ class Optimizer(abc.ABC):
                         g = g + decay * x
                 p.data = self.update(x, g, state, group)
         return loss
+
+    def _check_gradients(self) -> None:
+        """Refuse, before any parameter changes, a gradient that is not a real number a
+        float can hold (one assigned by hand: ``p.grad = "0.1"``)."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is not None and g.__class__ is not float and not is_flat(p):
+                    where = (f"{type(self).__name__}.step: the gradient of parameter "
+                             f"{index} is {type(g).__name__} {g!r}")
+                    if isinstance(g, bool) or not isinstance(g, numbers.Real):
+                        raise TypeError(f"{where}, not a real number; nothing was updated")
+                    try:
+                        float(g)
+                    except OverflowError:
+                        raise OverflowError(
+                            f"{where}, too large for a float; nothing was updated"
+                        ) from None
+                index += 1
 
     def zero_grad(self) -> None:
         """Reset the gradient of every parameter (that requires one) to 0.0."""
