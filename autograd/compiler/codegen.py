@@ -230,6 +230,16 @@ def _rule_gradients(src: Source, op: ops.Op, targets: list[str], args: list[str]
     src.line(f"{', '.join(targets)}, = {_kernel(src, op, 'grad')}(A, {', '.join(args)})")
 
 
+def _scatter_locals(group: MapGroup | SegmentGroup, src: Source, local: list[str], shape: str,
+                    assigned: frozenset[int]) -> None:
+    """Add each operand's local gradient (broadcast to ``shape``) into the gradient
+    rows of the nodes it was read from."""
+    for c, rows in zip(local, group.operands):
+        if rows.pieces:
+            src.line(f"{c} = full({c}, {shape})")
+            scatter(rows, src, c, group.wide(rows), assigned)
+
+
 # --- forward and backward of each kind of group --------------------------------------
 
 
@@ -248,10 +258,7 @@ def _map_backward(group: MapGroup, src: Source, assigned: frozenset[int]) -> Non
     xs = [f"x{s}_{j}" for j in range(len(group.operands))]
     arg = [] if group.arg is None else [repr(group.arg)]
     _rule_gradients(src, group.op, local, [f"g{s}", f"s{s}", *xs, *arg])
-    for c, rows in zip(local, group.operands):
-        if rows.pieces:
-            src.line(f"{c} = full({c}, s{s}.shape)")
-            scatter(rows, src, c, group.wide(rows), assigned)
+    _scatter_locals(group, src, local, f"s{s}.shape", assigned)
 
 
 def _segment_forward(group: SegmentGroup, src: Source) -> None:
@@ -278,10 +285,7 @@ def _segment_backward(group: SegmentGroup, src: Source, assigned: frozenset[int]
     local = [f"c{s}_{j}" for j in range(len(group.operands))]
     xs = [f"x{s}_{j}" for j in range(len(group.operands))]
     _rule_gradients(src, group.op, local, [f"gt{s}", f"ot{s}", *xs])
-    for c, rows in zip(local, group.operands):
-        if rows.pieces:
-            src.line(f"{c} = full({c}, t{s})")
-            scatter(rows, src, c, group.wide(rows), assigned)
+    _scatter_locals(group, src, local, f"t{s}", assigned)
 
 
 def _matmul_forward(group: MatMulGroup, src: Source) -> None:
