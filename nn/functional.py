@@ -149,7 +149,7 @@ def mse_loss(
 ) -> Value | list[Value]:
     """Mean squared error: mean_i (p_i - t_i)^2 over every element, as torch's mse_loss.
 
-    the articles' E = 1/2 sum_i (p_i - t_i)^2 (whose derivative is p - t) is
+    The articles' E = 1/2 sum_i (p_i - t_i)^2 (whose derivative is p - t) is
     ``0.5 * mse_loss(p, t, reduction="sum")``.
     """
     ps, ts = _flatten("mse_loss", predictions, targets)

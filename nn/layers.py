@@ -47,17 +47,18 @@ def _activation(spec: Activation) -> tuple[str, Callable[[Value], Value] | None]
     return spec, None if fn is F.linear else fn
 
 
-def _input(where: str, i: int, x: object) -> Value:
-    """Input ``i`` of a layer as a Value (a number becomes a constant)."""
+def _input(where: Callable[[], str], i: int, x: object) -> Value:
+    """Input ``i`` of a layer as a Value (a number becomes a constant); ``where()``
+    names the layer in an error."""
     if isinstance(x, Value):
         return x
     if not isinstance(x, numbers.Real):
-        raise TypeError(f"{where}: input {i} must be a real number or a Value, got "
+        raise TypeError(f"{where()}: input {i} must be a real number or a Value, got "
                         f"{type(x).__name__} {x!r}")
     try:
         return Value(x, requires_grad=False)
     except OverflowError:
-        raise OverflowError(f"{where}: input {i} ({x!r}) is too large for a float") from None
+        raise OverflowError(f"{where()}: input {i} ({x!r}) is too large for a float") from None
 
 
 def _probability(name: str, p: object) -> float:
@@ -131,20 +132,23 @@ class Linear(Module):
         ]
 
     def forward(self, x: Sample) -> list[Value]:
-        where = f"Linear({self.nin} -> {self.nout})"
         if x.__class__ is not list and (
             isinstance(x, (str, bytes)) or not isinstance(x, Sequence)
         ):
-            raise TypeError(f"{where}: expected one sample, a list of {self.nin} numbers or "
-                            f"Values, got {type(x).__name__} {x!r}")
+            raise TypeError(f"{self._where()}: expected one sample, a list of {self.nin} "
+                            f"numbers or Values, got {type(x).__name__} {x!r}")
         if len(x) != self.nin:
-            raise ValueError(f"{where}: got {len(x)} inputs")
+            raise ValueError(f"{self._where()}: got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
-            x = [_input(where, i, v) for i, v in enumerate(x)]
+            x = [_input(self._where, i, v) for i, v in enumerate(x)]
         neurons = self.neurons
         # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
         outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])
         return [v if n._act is None else n._act(v) for n, v in zip(neurons, outs)]
+
+    def _where(self) -> str:
+        """How errors name this layer (built only when one is raised)."""
+        return f"Linear({self.nin} -> {self.nout})"
 
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, {self.neurons[0].activation}"
