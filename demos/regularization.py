@@ -147,7 +147,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         ax.scatter(data["X"][:, 0], data["X"][:, 1], c=data["y"], cmap="coolwarm_r",
                    edgecolors="k", s=28)
         ax.set(xticks=[], yticks=[],
-               title=f"train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}")
+               title=f"decision boundary over the {args.train_size} training points\n"
+                     f"accuracy: train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}")
     fig.suptitle(f"Deep Learning from Scratch, 6.4: a big network memorises {args.train_size} points; weight "
                  "decay and dropout narrow the train/test gap", fontsize=12)
     fig.tight_layout()

@@ -76,14 +76,14 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         print(f"  {name:<{width}}  last lr {h.lr[-1]:<9.3g} validation loss: last "
               f"{h.val_loss[-1]:.4f}, best {min(h.val_loss):.4f} (epoch {h.best_epoch}); "
               f"{schedules(args.epochs)[name][1]}")
-    _plot(histories, args.epochs, out)
+    _plot(histories, out)
     print("look for: the constant rate's validation loss still jumping up and down at the end "
           "while every decayed rate settles lower; ReduceLROnPlateau cuts its rate only when "
           "the validation loss stalls")
     return {"histories": histories, "start": start}
 
 
-def _plot(histories: dict, epochs: int, out: Path) -> None:
+def _plot(histories: dict, out: Path) -> None:
     plt = pyplot()
     fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(13, 4.6))
     for (name, h), color in zip(histories.items(), plt.get_cmap("tab10").colors):

@@ -77,7 +77,8 @@ def _plot(grid, fits, errors, parameters, out: Path) -> None:
                         textcoords="offset points", fontsize=7.5)
     ax_err.set_xticks(widths, [str(w) for w in widths])
     ax_err.minorticks_off()
+    ax_err.margins(x=0.12)  # room for the last point's label
     ax_err.set(xlabel="hidden units (log scale)", ylabel="mean squared error (log scale)",
-               title="error between and at the training points")
+               title="error over [-2, 2], between the training points too")
     fig.tight_layout()
     save(fig, out, "universal")

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demos
+from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demo, run_demos
 
 pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
@@ -172,8 +172,6 @@ def test_the_cost_fit_separates_a_fixed_cost_from_the_growth(a, b, k):
 
 
 def test_finite_differences_fits_a_plus_b_n_to_the_k_only_from_three_sizes(results, tmp_path):
-    from demo_runner import run_demo
-
     r, _ = results["finite_differences"]
     for key in ("fit_backprop", "fit_numeric"):
         a, b, k = r[key]
@@ -211,9 +209,7 @@ def test_search_reports_the_noise_and_the_trials_it_cannot_tell_apart(results):
     assert correct == pytest.approx(round(correct), abs=1e-9)
 
 
-def test_the_search_demo_says_what_to_look_for_and_each_range_it_widens(tmp_path, capsys, quiet):
-    from demo_runner import run_demo
-
+def test_the_search_demo_says_what_to_look_for_and_each_range_it_widens(tmp_path, capsys):
     r = run_demo("search", tmp_path, [
         "--rounds", "2", "--trials", "3", "--keep", "1", "--epochs", "2", "--train-size", "60",
         "--val-size", "100", "--test-size", "20", "--hidden", "4", "--executor", "thread",
