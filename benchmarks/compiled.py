@@ -6,7 +6,7 @@ the same weights and data, so their first losses must agree:
   (a) micrograd's moons step: MLP 2-16-16-1 (ReLU), 100 two-moons points, labels
       -1/+1, loss mean(relu(1 - y * score)) + 1e-4 * sum(p * p), full batch;
   (b) MLP 64-16-16-10 on a batch of 32, softmax cross-entropy;
-  (c) the seed's MLP 784-16-16-10 on a batch of 64 (28x28 inputs), cross-entropy.
+  (c) the digit network of article 002, MLP 784-16-16-10, on a batch of 64 (28x28 inputs), cross-entropy.
 
 Rows: tapegrad eager (optim.SGD); tapegrad compiled (optim.SGD on
 ``train_step.flat()``, the parameters in one NumPy vector: the training loop a user

@@ -32,7 +32,7 @@ def best_w_with_v_fixed(
     X: list[list[float]], Y: list[float], v: float = 1.0
 ) -> tuple[float, float]:
     """Least squares for z = w x + v x^2 with v held: w* = sum x (y - v x^2) / sum x^2,
-    and the loss there (the lowest the seed's literal model can reach)."""
+    and the loss there (the lowest the article's literal model can reach)."""
     xs, ys = np.array([x[0] for x in X]), np.array(Y)
     w = float(np.sum(xs * (ys - v * xs**2)) / np.sum(xs**2))
     return w, float(np.mean((w * xs + v * xs**2 - ys) ** 2))
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-iterations", type=int, default=10_000,
                         help="give up after this many updates (default: %(default)s)")
     parser.add_argument("--fix-v", action="store_true",
-                        help="learn only w in z = w x + x^2 (the seed's literal model), "
+                        help="learn only w in z = w x + x^2 (the article's literal model), "
                              "which cannot reach the target loss on this table")
 
 

@@ -27,7 +27,7 @@ def build(seed: int) -> nn.MLP:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=1000,
-                        help="passes over the points (default: %(default)s; the seed's full "
+                        help="passes over the points (default: %(default)s; the article's full "
                              "run is 5000, about five times as long)")
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: %(default)s)")
     parser.add_argument("--points", type=int, default=100,

@@ -1,4 +1,4 @@
-"""The seed demos moons, optimizers, init, digits, blackbox and sine, run with tiny
+"""The demos moons, optimizers, init, digits, blackbox and sine, run with tiny
 settings: each is run once per module and its measured numbers are checked, not
 only that it ran."""
 

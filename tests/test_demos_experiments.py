@@ -1,4 +1,4 @@
-"""The seed demos regularization, batchnorm, vanishing, hessian, finite_differences and
+"""The demos regularization, batchnorm, vanishing, hessian, finite_differences and
 search, run with small settings: each is run once per module and its measured
 numbers are checked, not only that it ran."""
 
