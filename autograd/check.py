@@ -9,7 +9,6 @@ which output and input, the analytic and numeric values, and the error.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Sequence
 
 from .engine import grad
