@@ -199,9 +199,14 @@ def _seeds(
     return seeds
 
 
-def _describe_failure(v: Value, error: Exception) -> str:
+def _call(v: Value) -> str:
+    """``v``'s op applied to its inputs' numbers, as an error message shows it."""
     inputs = ", ".join(repr(p._data) for p in v._prev)
-    return f"backward through {v.op}({inputs}) failed: {error}"
+    return f"{v.op}({inputs})"
+
+
+def _describe_failure(v: Value, error: Exception) -> str:
+    return f"backward through {_call(v)} failed: {error}"
 
 
 def _backward_checked(order: list[Value], roots: list[Value]) -> None:
@@ -220,9 +225,8 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
             ) from error
         for p in v._prev:
             if p.grad is not None and not math.isfinite(p.grad):
-                inputs = ", ".join(repr(x._data) for x in v._prev)
                 raise FloatingPointError(
-                    f"anomaly: backward through {v.op}({inputs}) produced gradient "
+                    f"anomaly: backward through {_call(v)} produced gradient "
                     f"{p.grad!r}; the node was created at {site}"
                 )
 

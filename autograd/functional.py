@@ -2,8 +2,9 @@
 
 Each takes ``f``, a function from a list of Values to a Value (or, for ``jacobian``,
 to a list of Values), and the point as a list of numbers, and returns plain floats.
-Second derivatives come from differentiating the gradient graph that
-``grad(..., create_graph=True)`` records.
+``gradient_and_hessian`` and ``hessian_wrt`` take instead a loss already computed from
+given Values (a model's parameters). Second derivatives come from differentiating
+the gradient graph that ``grad(..., create_graph=True)`` records.
 """
 
 from __future__ import annotations

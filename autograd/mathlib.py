@@ -125,10 +125,11 @@ def _value_or_float(name: str):
     return function
 
 
-def _zero():
+def _constant(x: float):
+    """``x`` as a constant Value (imported here: value.py imports this module)."""
     from .value import Value
 
-    return Value(0.0, requires_grad=False)
+    return Value(x, requires_grad=False)
 
 
 def _constant_of(name: str):
@@ -136,9 +137,7 @@ def _constant_of(name: str):
     on_float = getattr(FloatMath, name)
 
     def function(x, *args):
-        from .value import Value
-
-        return Value(on_float(float(x), *args), requires_grad=False)
+        return _constant(on_float(float(x), *args))
 
     function.__name__ = name
     return function
@@ -162,11 +161,11 @@ class ValueMath(_Arithmetic):
     @staticmethod
     def pow_slope(x, k):
         """k * x ** (k - 1), a constant 0 for k = 0 (see ``FloatMath.pow_slope``)."""
-        return k * x ** (k - 1.0) if float(k) != 0.0 else _zero()
+        return k * x ** (k - 1.0) if float(k) != 0.0 else _constant(0.0)
 
     def xlog(self, y, x):
         """y * log(x), a constant 0 at x = 0 (see ``FloatMath.xlog``)."""
-        return y * self.log(x) if float(x) != 0.0 else _zero()
+        return y * self.log(x) if float(x) != 0.0 else _constant(0.0)
 
     def __getattr__(self, name: str):
         # Called only for names not defined above: the Value method of that name.

@@ -371,8 +371,6 @@ def _lifted(xs: Sequence[object], op: ops.Op) -> tuple[Value, ...]:
     return tuple(x if isinstance(x, Value) else _lift(x, op) for x in xs)
 
 
-
-
 def _dot_inputs(xs: Sequence[Value | float]) -> tuple[Sequence[Value], list[float]]:
     """A dot node's inputs as Values, a plain number lifted to a constant once, and
     their numbers."""
