@@ -119,7 +119,6 @@ class History:
                 label="training (epoch mean)")
         if self.val_loss:
             ax.plot(self.epochs, self.val_loss, val, color="tab:orange", ms=3, label="validation")
-        if self.val_loss:
             ax.axvline(self.best_epoch, color="gray", ls=":", lw=1,
                        label=f"lowest validation loss (epoch {self.best_epoch})")
         ax.set(xlabel="epoch", ylabel="loss", title="loss")

@@ -182,22 +182,29 @@ class Optimizer(abc.ABC):
     def _check_gradients(self) -> None:
         """Refuse, before any parameter changes, a gradient that is not a real number a
         float can hold (one assigned by hand: ``p.grad = "0.1"``)."""
-        index = 0
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad
-                if g is not None and g.__class__ is not float and not is_flat(p):
-                    where = (f"{type(self).__name__}.step: the gradient of parameter "
-                             f"{index} is {type(g).__name__} {g!r}")
-                    if isinstance(g, bool) or not isinstance(g, numbers.Real):
-                        raise TypeError(f"{where}, not a real number; nothing was updated")
-                    try:
-                        float(g)
-                    except OverflowError:
-                        raise OverflowError(
-                            f"{where}, too large for a float; nothing was updated"
-                        ) from None
-                index += 1
+                if g.__class__ is not float and g is not None and not is_flat(p):
+                    self._check_gradient(p, g)
+
+    def _check_gradient(self, p: Parameter, g: Any) -> None:
+        """The checks of one gradient that is not a float; the error names its parameter
+        by number, found only then (the common all-float step pays no counting)."""
+        if isinstance(g, bool) or not isinstance(g, numbers.Real):
+            problem, error = "not a real number", TypeError
+        else:
+            try:
+                float(g)
+                return
+            except OverflowError:
+                problem, error = "too large for a float", OverflowError
+        params = (q for group in self.param_groups for q in group["params"])
+        index = next(i for i, q in enumerate(params) if q is p)
+        raise error(
+            f"{type(self).__name__}.step: the gradient of parameter {index} is "
+            f"{type(g).__name__} {g!r}, {problem}; nothing was updated"
+        )
 
     def zero_grad(self) -> None:
         """Reset the gradient of every parameter (that requires one) to 0.0."""

@@ -18,9 +18,10 @@ import numpy as np
 from ..tracing import REPLACEMENTS, CompileError
 from ..value import Value
 from . import runtime
-from .batch import Batch, check_labels, read_batch
+from .batch import check_labels, read_batch
 from .codegen import Program, generate
 from .flat import Bridge, FlatParameters, data_of
+from .runtime import Batch
 from .schedule import Schedule, describe, schedule, summary
 from .trace import trace
 
