@@ -132,7 +132,7 @@ def _own_svg(root: Value, max_nodes: int, shown: bool, names: dict[int, str]):
 
     def draw() -> str:
         nodes, _ = record(root, names, backward=False)
-        kept = nearest(nodes, max_nodes) if len(nodes) > max_nodes else list(range(len(nodes)))
+        kept = nearest(nodes, max_nodes)
         values = values_in_order(root)
         grads = {i: repr(values[i].grad) for i in kept if shown and values[i].grad is not None}
         return standalone_svg(nodes, lay_out(nodes, kept), grads)

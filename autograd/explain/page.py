@@ -68,7 +68,7 @@ def html_page(
     ``max_values`` nearest the output, with a note saying so."""
     if max_values < 1:
         raise ValueError(f"explain page: max_values must be at least 1, got {max_values}")
-    kept = nearest(nodes, max_values) if len(nodes) > max_values else list(range(len(nodes)))
+    kept = nearest(nodes, max_values)
     layout = lay_out(nodes, kept)
     payload = _payload(nodes, steps, set(kept))
     root = nodes[-1].name
