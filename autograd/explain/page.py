@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from html import escape
 
 from .layout import lay_out, nearest
-from .record import BackwardStep, ForwardStep, Node
+from .record import BackwardStep, ForwardStep, Node, final_shares
 from .svg import asset, grad_caption, render_svg
 from .terms import number
 
@@ -32,10 +32,7 @@ def _payload(
     nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep], kept: set[int]
 ) -> dict:
     """The record as the script reads it, for the kept nodes only."""
-    last = {}
-    for k, s in enumerate(steps):
-        for c in getattr(s, "contributions", ()):
-            last[c.parent] = (k, c)
+    last = final_shares(steps)
     shown = []
     for k, s in enumerate(steps):
         if s.node not in kept:
@@ -47,7 +44,7 @@ def _payload(
             step["parts"] = [
                 {"parent": c.parent, "role": c.role, "derivative": c.derivative,
                  "product": c.product, "total": repr(c.total), "totalShort": number(c.total),
-                 "final": last[c.parent][1] is c}
+                 "final": last[c.parent] is c}
                 for c in s.contributions if c.parent in kept
             ]
         shown.append(step)
