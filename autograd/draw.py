@@ -70,9 +70,10 @@ def _legend() -> str:
 
 def _value_label(name: str | None, v: Value, caption: str, shown: bool) -> str:
     """A Value's box: its name, data and gradient, escaped."""
-    grad = "—" if not shown or v.grad is None else number(v.grad)
     if v.grad is None:
         grad = "none (constant)"
+    else:
+        grad = number(v.grad) if shown else "—"
     head = "" if name is None else f"<td><b>{escape(name)}</b></td>"
     return (f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="4"><tr>{head}'
             f"<td>data {escape(number(v.data))}</td>"
@@ -132,7 +133,7 @@ def _own_svg(root: Value, max_nodes: int, shown: bool, names: dict[int, str]):
 
     def draw() -> str:
         nodes, _ = record(root, names, backward=False)
-        kept = nearest(nodes, max_nodes) if len(nodes) > max_nodes else list(range(len(nodes)))
+        kept = nearest(nodes, max_nodes)
         values = values_in_order(root)
         grads = {i: repr(values[i].grad) for i in kept if shown and values[i].grad is not None}
         return standalone_svg(nodes, lay_out(nodes, kept), grads)

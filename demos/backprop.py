@@ -65,7 +65,7 @@ def _check(root: Value, leaves: list[Value], names: object = None) -> dict:
     for v in given.values():
         v.zero_grad()
     root.backward()
-    recorded = {n.name: n.grad for n in record.nodes}
+    recorded = record.gradients
     return {"record": {key: recorded[key] for key in given},
             "backward": {key: v.grad for key, v in given.items()}, "explanation": record}
 

@@ -31,7 +31,10 @@ class Layout:
 
 def nearest(nodes: Sequence[Node], limit: int) -> list[int]:
     """The indices of the ``limit`` nodes nearest the root (the last node), breadth
-    first through parents, in the record's order (parents first)."""
+    first through parents, in the record's order (parents first); all of them when
+    there are no more than ``limit``."""
+    if len(nodes) <= limit:
+        return list(range(len(nodes)))
     kept = {len(nodes) - 1}
     queue = deque([len(nodes) - 1])
     while queue and len(kept) < limit:

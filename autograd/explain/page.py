@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from html import escape
 
 from .layout import lay_out, nearest
-from .record import BackwardStep, ForwardStep, Node
+from .record import BackwardStep, ForwardStep, Node, final_shares
 from .svg import asset, grad_caption, render_svg
 from .terms import number
 
@@ -32,10 +32,7 @@ def _payload(
     nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep], kept: set[int]
 ) -> dict:
     """The record as the script reads it, for the kept nodes only."""
-    last = {}
-    for k, s in enumerate(steps):
-        for c in getattr(s, "contributions", ()):
-            last[c.parent] = (k, c)
+    last = final_shares(steps)
     shown = []
     for k, s in enumerate(steps):
         if s.node not in kept:
@@ -47,7 +44,7 @@ def _payload(
             step["parts"] = [
                 {"parent": c.parent, "role": c.role, "derivative": c.derivative,
                  "product": c.product, "total": repr(c.total), "totalShort": number(c.total),
-                 "final": last[c.parent][1] is c}
+                 "final": last[c.parent] is c}
                 for c in s.contributions if c.parent in kept
             ]
         shown.append(step)
@@ -68,7 +65,7 @@ def html_page(
     ``max_values`` nearest the output, with a note saying so."""
     if max_values < 1:
         raise ValueError(f"explain page: max_values must be at least 1, got {max_values}")
-    kept = nearest(nodes, max_values) if len(nodes) > max_values else list(range(len(nodes)))
+    kept = nearest(nodes, max_values)
     layout = lay_out(nodes, kept)
     payload = _payload(nodes, steps, set(kept))
     root = nodes[-1].name

@@ -7,6 +7,7 @@ bit for bit), and the formulas from the same rules run on ``TERMS``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..engine import topological_order
@@ -79,6 +80,15 @@ class BackwardStep:
     upstream: float
     contributions: tuple[Contribution, ...]
     kind: str = "backward"
+
+
+def final_shares(steps: Sequence[ForwardStep | BackwardStep]) -> dict[int, Contribution]:
+    """Each parent's last Contribution: after it, the parent's total is its gradient."""
+    last = {}
+    for s in steps:
+        for c in getattr(s, "contributions", ()):
+            last[c.parent] = c
+    return last
 
 
 def local_gradients(op: Op, m, g, out, inputs, arg) -> tuple:

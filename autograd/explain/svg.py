@@ -97,9 +97,10 @@ def render_svg(
         grad = grads.get(i, "")
         label = "" if node.label is None else f' data-label="{escape(node.label)}"'
         data_text = number(node.data) if shown or node.op is None else ""
-        grad_text = number(float(grad)) if shown and grad else "—"
         if node.constant:
             grad_text = "none"
+        else:
+            grad_text = number(float(grad)) if shown and grad else "—"
         name = _short(node.name, _MAX_NAME if node.symbol else _MAX_LEAF_NAME)
         parts.append(
             f'<g class="value {kind}" id="v{i}" data-index="{i}" data-name="{escape(node.name)}"'

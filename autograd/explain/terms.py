@@ -21,67 +21,6 @@ def number(x: float) -> str:
     return f"{x:.4g}"
 
 
-@dataclass(frozen=True)
-class Term:
-    """An expression in names and in numbers; ``const`` is its value when it is a
-    plain number (folded at once: ``1 * b`` is ``b``)."""
-
-    names: str
-    numbers: str
-    strength: int = _ATOM
-    # How tightly the numbers bind: a name standing for -3 is a negation in numbers.
-    number_strength: int = _ATOM
-    const: float | None = None
-
-    @staticmethod
-    def named(name: str, value: float) -> Term:
-        """A Value's name standing for its number."""
-        text = number(value)
-        return Term(name, text, _ATOM, _NEGATION if text.startswith("-") else _ATOM)
-
-    @staticmethod
-    def of(x: Term | float) -> Term:
-        """A plain number as a Term (a Term is returned as it is)."""
-        if isinstance(x, Term):
-            return x
-        x = float(x)
-        text = number(x)
-        strength = _NEGATION if text.startswith("-") else _ATOM
-        return Term(text, text, strength, strength, x)
-
-    # --- arithmetic, as the rules use it -------------------------------------------
-
-    def __add__(self, other):
-        return _add(self, other)
-
-    def __radd__(self, other):
-        return _add(other, self)
-
-    def __sub__(self, other):
-        return _sub(self, other)
-
-    def __rsub__(self, other):
-        return _sub(other, self)
-
-    def __mul__(self, other):
-        return _mul(self, other)
-
-    def __rmul__(self, other):
-        return _mul(other, self)
-
-    def __truediv__(self, other):
-        return _div(self, other)
-
-    def __rtruediv__(self, other):
-        return _div(other, self)
-
-    def __neg__(self):
-        return _neg(self)
-
-    def __pow__(self, other):
-        return _pow(self, other)
-
-
 def _wrap(t: Term, strength: int) -> tuple[str, str]:
     """``t`` in names and in numbers, each in brackets where it binds looser than
     ``strength``."""
@@ -164,6 +103,53 @@ def _pow(a, b) -> Term:
     an, anum = _wrap(a, _POWER + 1)
     bn, bnum = _wrap(b, _POWER)
     return Term(f"{an} ** {bn}", f"{anum} ** {bnum}", _POWER, _POWER)
+
+
+def _reflected(function):
+    """``function`` with its two arguments swapped: ``other <op> self`` as a method."""
+
+    def method(self, other) -> Term:
+        return function(other, self)
+
+    return method
+
+
+@dataclass(frozen=True)
+class Term:
+    """An expression in names and in numbers; ``const`` is its value when it is a
+    plain number (folded at once: ``1 * b`` is ``b``)."""
+
+    names: str
+    numbers: str
+    strength: int = _ATOM
+    # How tightly the numbers bind: a name standing for -3 is a negation in numbers.
+    number_strength: int = _ATOM
+    const: float | None = None
+
+    @staticmethod
+    def named(name: str, value: float) -> Term:
+        """A Value's name standing for its number."""
+        text = number(value)
+        return Term(name, text, _ATOM, _NEGATION if text.startswith("-") else _ATOM)
+
+    @staticmethod
+    def of(x: Term | float) -> Term:
+        """A plain number as a Term (a Term is returned as it is)."""
+        if isinstance(x, Term):
+            return x
+        x = float(x)
+        text = number(x)
+        strength = _NEGATION if text.startswith("-") else _ATOM
+        return Term(text, text, strength, strength, x)
+
+    # --- arithmetic, as the rules use it -------------------------------------------
+
+    __add__, __radd__ = _add, _reflected(_add)
+    __sub__, __rsub__ = _sub, _reflected(_sub)
+    __mul__, __rmul__ = _mul, _reflected(_mul)
+    __truediv__, __rtruediv__ = _div, _reflected(_div)
+    __neg__ = _neg
+    __pow__ = _pow
 
 
 def _call(name: str):

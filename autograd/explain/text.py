@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .record import BackwardStep, ForwardStep, Node
+from .record import BackwardStep, ForwardStep, Node, final_shares
 from .terms import number
 
 _WIDE = 48  # a column wider than this no longer aligns the rest
@@ -30,10 +30,7 @@ def render(nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep]) -
     if not backward:
         lines.append(f"backward: {root} requires no gradient")
         return "\n".join(lines)
-    last_share = {}
-    for k, s in enumerate(backward):
-        for c in s.contributions:
-            last_share[c.parent] = (k, c)
+    last_share = final_shares(backward)
     lines.append(f"backward: gradients d {root} / d node, from {root} back to the inputs;\n"
                  "  each node passes (its gradient) x (local derivative) to each parent")
     for k, s in enumerate(backward):
@@ -47,7 +44,7 @@ def render(nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep]) -
             continue
         rows = []
         for c in s.contributions:
-            done = last_share[c.parent][1] is c
+            done = last_share[c.parent] is c
             rows.append((c.derivative, c.product,
                          f"d {root} / d {nodes[c.parent].name} = {number(c.total)}"
                          + ("" if done else " so far")))
