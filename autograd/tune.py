@@ -151,7 +151,6 @@ class Round:
 
 
 _LOCAL = threading.local()  # each worker thread (or process) keeps its own programs
-_TRACE_LOCK = threading.Lock()
 
 
 def _programs(nin: int, hidden: tuple[int, ...], classes: int) -> tuple[nn.MLP, Compiled, Compiled]:
@@ -165,10 +164,8 @@ def _programs(nin: int, hidden: tuple[int, ...], classes: int) -> tuple[nn.MLP, 
         step = compile(lambda x, t: F.cross_entropy([model(x)], [t]), params,
                        labels={1: range(classes)})
         scores = compile(lambda x: model(x), params)
-        # Tracing is marked in a process-wide flag: threads take turns to trace.
-        with _TRACE_LOCK:
-            step.forward(np.zeros((1, nin)), np.zeros(1))
-            scores.forward(np.zeros((1, nin)))
+        step.forward(np.zeros((1, nin)), np.zeros(1))  # trace now, once per worker
+        scores.forward(np.zeros((1, nin)))
         cache[key] = model, step, scores
     return cache[key]
 
