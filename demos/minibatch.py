@@ -82,7 +82,9 @@ def _plot(runs: dict, n: int, out: Path) -> None:
         per_epoch = r["updates"] / len(h.epochs)
         ax_step.plot(np.arange(1, r["updates"] + 1) / per_epoch, h.step_loss,
                      lw=2 if size == n else 0.7, color=colors[size],
-                     alpha=1 if size == n else 0.7, label=f"{label}: {r['updates']} updates")
+                     # batch size 1's thousands of updates would hide the others
+                     alpha=1 if size == n else 0.3 if size == 1 else 0.8,
+                     label=f"{label}: {r['updates']} updates")
     for size, r in runs.items():
         h = r["history"]
         label = "full batch" if size == n else f"batch {size}"
