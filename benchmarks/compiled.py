@@ -41,8 +41,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tapegrad
-from tapegrad import nn
-from tapegrad import optim
+from tapegrad import nn, optim
 from tapegrad.nn import functional as F
 
 LR = 0.05
@@ -61,20 +60,43 @@ class Workload:
     def weights(self, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """(W, b) per layer, W of shape (out, in), from nn.MLP's initialisation."""
         model = nn.MLP(self.sizes[0], self.sizes[1:], seed=seed)
-        return [(np.array([[w.data for w in n.w] for n in layer.neurons]),
-                 np.array([n.b.data for n in layer.neurons])) for layer in model.layers]
+        return [
+            (
+                np.array([[w.data for w in n.w] for n in layer.neurons]),
+                np.array([n.b.data for n in layer.neurons]),
+            )
+            for layer in model.layers
+        ]
 
 
 def workloads(seed: int) -> list[Workload]:
     rng = np.random.default_rng(seed)
     X, y = nn.data.make_moons(100, noise=0.1, seed=seed)
     return [
-        Workload("a", "moons step: MLP 2-16-16-1, 100 samples, hinge + 1e-4 L2, full batch",
-                 [2, 16, 16, 1], np.array(X), 2.0 * np.array(y) - 1.0, True),
-        Workload("b", "MLP 64-16-16-10, batch 32, softmax cross-entropy",
-                 [64, 16, 16, 10], rng.normal(size=(32, 64)), rng.integers(0, 10, 32), False),
-        Workload("c", "MLP 784-16-16-10 (28x28 inputs), batch 64, cross-entropy",
-                 [784, 16, 16, 10], rng.random((64, 784)), rng.integers(0, 10, 64), False),
+        Workload(
+            "a",
+            "moons step: MLP 2-16-16-1, 100 samples, hinge + 1e-4 L2, full batch",
+            [2, 16, 16, 1],
+            np.array(X),
+            2.0 * np.array(y) - 1.0,
+            True,
+        ),
+        Workload(
+            "b",
+            "MLP 64-16-16-10, batch 32, softmax cross-entropy",
+            [64, 16, 16, 10],
+            rng.normal(size=(32, 64)),
+            rng.integers(0, 10, 32),
+            False,
+        ),
+        Workload(
+            "c",
+            "MLP 784-16-16-10 (28x28 inputs), batch 64, cross-entropy",
+            [784, 16, 16, 10],
+            rng.random((64, 784)),
+            rng.integers(0, 10, 64),
+            False,
+        ),
     ]
 
 
@@ -95,8 +117,10 @@ def _sample_loss(w: Workload, model: nn.MLP) -> tuple[Callable, dict]:
     """The per-sample loss a user compiles, and its labels."""
     params = model.parameters()
     if w.hinge:
-        return (lambda x, t: F.hinge_loss(model(x), [t]) + ALPHA * F.l2_penalty(params),
-                {1: (-1, 1)})
+        return (
+            lambda x, t: F.hinge_loss(model(x), [t]) + ALPHA * F.l2_penalty(params),
+            {1: (-1, 1)},
+        )
     return lambda x, t: F.cross_entropy([model(x)], [t]), {1: range(w.sizes[-1])}
 
 
@@ -175,8 +199,10 @@ def torch_eager(w: Workload, weights) -> Callable[[], float]:
     torch.set_num_threads(1)
     params = []
     for W, b in weights:
-        params += [torch.tensor(W, dtype=torch.float64, requires_grad=True),
-                   torch.tensor(b, dtype=torch.float64, requires_grad=True)]
+        params += [
+            torch.tensor(W, dtype=torch.float64, requires_grad=True),
+            torch.tensor(b, dtype=torch.float64, requires_grad=True),
+        ]
     opt = torch.optim.SGD(params, lr=LR)
     X = torch.tensor(w.X, dtype=torch.float64)
     y = torch.tensor(w.y, dtype=torch.float64 if w.hinge else torch.long)
@@ -335,12 +361,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{label:<32} {ms:>9.3f} {ms / compiled_ms:>18.2f}x {first:>12.6f}")
         for baseline, limit in GOALS[w.key]:
             if baseline in results:
-                for row in ("tapegrad compiled", "  compiled, optim on Values",
-                            "  compiled, arrays + NumPy SGD"):
+                for row in (
+                    "tapegrad compiled",
+                    "  compiled, optim on Values",
+                    "  compiled, arrays + NumPy SGD",
+                ):
                     ratio = results[row][0] / results[baseline][0]
                     verdict = "met" if ratio <= limit else "NOT met"
-                    print(f"goal {row.strip()} <= {limit:g} x {baseline}: "
-                          f"{ratio:.2f} x, {verdict}")
+                    print(f"goal {row.strip()} <= {limit:g} x {baseline}: {ratio:.2f} x, {verdict}")
 
 
 if __name__ == "__main__":

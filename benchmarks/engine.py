@@ -52,7 +52,7 @@ def chain(V, chains=60, depth=300):
 def _tree_sum(nodes):
     while len(nodes) > 1:
         pairs = [a + b for a, b in zip(nodes[::2], nodes[1::2])]
-        nodes = pairs + nodes[len(pairs) * 2:]
+        nodes = pairs + nodes[len(pairs) * 2 :]
     return nodes[0]
 
 
@@ -63,8 +63,9 @@ def _wide_pairs(width: int, levels: int, seed: int) -> tuple:
     inputs = [rng.uniform(0.9, 1.1) for _ in range(64)]
     pairs, n = [], len(inputs)
     for _ in range(levels):
-        pairs.append(([rng.randrange(n) for _ in range(width)],
-                      [rng.randrange(n) for _ in range(width)]))
+        pairs.append(
+            ([rng.randrange(n) for _ in range(width)], [rng.randrange(n) for _ in range(width)])
+        )
         n = width
     return inputs, pairs
 
@@ -89,8 +90,10 @@ def dense(V, layers=30, width=64, seed=0):
     """Independent 64 -> 64 relu layers over the same inputs."""
     rng = random.Random(seed)
     xs = [V(rng.uniform(-1, 1)) for _ in range(width)]
-    weights = [[[V(rng.uniform(-0.1, 0.1)) for _ in range(width)] for _ in range(width)]
-               for _ in range(layers)]
+    weights = [
+        [[V(rng.uniform(-0.1, 0.1)) for _ in range(width)] for _ in range(width)]
+        for _ in range(layers)
+    ]
     biases = [[V(0.0) for _ in range(width)] for _ in range(layers)]
     roots = []
     for W, B in zip(weights, biases):
@@ -170,8 +173,10 @@ def main() -> None:
     if MicroValue is None:
         print("micrograd is not installed (pip install micrograd==0.1.0): tapegrad only")
     repeat_on = max(1, args.repeat - 2)  # with the collector on, micrograd is slow
-    print(f"Python {sys.version.split()[0]}; best of {args.repeat} runs with the collector "
-          f"off, {repeat_on} with it on; the engines take turns\n")
+    print(
+        f"Python {sys.version.split()[0]}; best of {args.repeat} runs with the collector "
+        f"off, {repeat_on} with it on; the engines take turns\n"
+    )
     header = f"{'workload':<8} {'engine':<10} {'ops':>8} {'ns/op gc off':>13} {'ns/op gc on':>12} {'B/op':>7}"
     print(header)
     print("-" * len(header))
@@ -184,7 +189,9 @@ def main() -> None:
             (off, nodes), (on, _) = gc_off[engine], gc_on[engine]
             mem = bytes_per_node(workload, V)
             results[name, engine] = (off * nodes, on * nodes, mem * nodes)
-            print(f"{name:<8} {engine:<10} {nodes:>8} {off * 1e9:>13.0f} {on * 1e9:>12.0f} {mem:>7.0f}")
+            print(
+                f"{name:<8} {engine:<10} {nodes:>8} {off * 1e9:>13.0f} {on * 1e9:>12.0f} {mem:>7.0f}"
+            )
 
     if MicroValue:
         print("\nmicrograd / tapegrad for the same workload (above 1: tapegrad is better)")

@@ -81,10 +81,16 @@ def run_torch(model: nn.MLP, X: list, Y: list, steps: int) -> tuple[list[float],
 
     params = []
     for layer in model.layers:
-        params.append(torch.tensor([[w.data for w in n.w] for n in layer.neurons],
-                                   dtype=torch.float64, requires_grad=True))
-        params.append(torch.tensor([n.b.data for n in layer.neurons],
-                                   dtype=torch.float64, requires_grad=True))
+        params.append(
+            torch.tensor(
+                [[w.data for w in n.w] for n in layer.neurons],
+                dtype=torch.float64,
+                requires_grad=True,
+            )
+        )
+        params.append(
+            torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64, requires_grad=True)
+        )
     Xt = torch.tensor(X, dtype=torch.float64)
     Yt = torch.tensor(Y, dtype=torch.float64)
     losses = []
@@ -177,25 +183,32 @@ def main(argv: list[str] | None = None) -> None:
     else:
         torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
         results["torch float64 eager"] = min(
-            (timed(lambda n: run_torch(fresh_model(), X, Y, n), args.steps)
-             for _ in range(args.rounds)),
+            (
+                timed(lambda n: run_torch(fresh_model(), X, Y, n), args.steps)
+                for _ in range(args.rounds)
+            ),
             key=lambda result: result[1],
         )
 
     reference, base_ms = results["tapegrad eager"]
-    print(f"moons step: MLP 2-16-16-1, 100 samples, hinge + {ALPHA:g} L2, full batch, "
-          f"seed {args.seed}; best of {args.rounds} rounds of {args.steps} timed steps")
-    print(f"{'framework':<24} {'ms/step':>10} {'time / tapegrad':>16} {'final loss':>12} "
-          f"{'max |loss diff|':>16}")
+    print(
+        f"moons step: MLP 2-16-16-1, 100 samples, hinge + {ALPHA:g} L2, full batch, "
+        f"seed {args.seed}; best of {args.rounds} rounds of {args.steps} timed steps"
+    )
+    print(
+        f"{'framework':<24} {'ms/step':>10} {'time / tapegrad':>16} {'final loss':>12} "
+        f"{'max |loss diff|':>16}"
+    )
     for label, (losses, ms) in results.items():
         diff = max(abs(a - b) for a, b in zip(losses, reference))
-        print(f"{label:<24} {ms:>10.2f} {ms / base_ms:>15.2f}x {losses[-1]:>12.6f} "
-              f"{diff:>16.1e}")
+        print(f"{label:<24} {ms:>10.2f} {ms / base_ms:>15.2f}x {losses[-1]:>12.6f} {diff:>16.1e}")
     if "micrograd (gc off)" in results:
         micrograd_ms = results["micrograd (gc off)"][1]
-        print(f"tapegrad eager is {micrograd_ms / base_ms:.1f}x faster than micrograd with "
-              f"its collector off, {micrograd_ms / results['tapegrad eager (gc off)'][1]:.1f}x "
-              "with both collectors off (goal: at least 10x)")
+        print(
+            f"tapegrad eager is {micrograd_ms / base_ms:.1f}x faster than micrograd with "
+            f"its collector off, {micrograd_ms / results['tapegrad eager (gc off)'][1]:.1f}x "
+            "with both collectors off (goal: at least 10x)"
+        )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,19 @@ def demo_parser(name: str, prog: str | None = None) -> argparse.ArgumentParser:
     random numbers (its module sets ``DETERMINISTIC = True``), then its own."""
     module = _module(name)
     parser = argparse.ArgumentParser(prog=prog, description=_summary(name))
-    parser.add_argument("--out", type=Path, default=Path("demo_output") / name,
-                        help="folder for the figures (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo_output") / name,
+        help="folder for the figures (default: %(default)s)",
+    )
     if not getattr(module, "DETERMINISTIC", False):
-        parser.add_argument("--seed", type=int, default=0,
-                            help="random seed of the data and the initial weights "
-                                 "(default: %(default)s)")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="random seed of the data and the initial weights (default: %(default)s)",
+        )
     module.add_arguments(parser)
     return parser
 

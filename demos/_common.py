@@ -11,15 +11,14 @@ from typing import TypeVar
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import Compiled, Value, compile, no_grad
+from tapegrad import Compiled, Value, compile, nn, no_grad
 from tapegrad.nn import functional as F
 
 T = TypeVar("T")
 
 _MISSING = (
     "the demos draw with matplotlib and show progress with tqdm; install them with\n"
-    "  pip install -e \".[demos]\""
+    '  pip install -e ".[demos]"'
 )
 
 
@@ -62,8 +61,17 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iter
     """A tqdm progress bar over ``iterable`` when ``bars()`` says so."""
     from tqdm import tqdm
 
-    return iter(tqdm(iterable, desc=desc, total=total, disable=not bars(), file=sys.stdout,
-                     leave=False, dynamic_ncols=True))
+    return iter(
+        tqdm(
+            iterable,
+            desc=desc,
+            total=total,
+            disable=not bars(),
+            file=sys.stdout,
+            leave=False,
+            dynamic_ncols=True,
+        )
+    )
 
 
 def grid_outputs(model: nn.Module, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
@@ -78,8 +86,9 @@ def classifier_programs(
 ) -> tuple[Compiled, Compiled]:
     """The model's per-sample cross-entropy for labels 0 .. classes-1 and its scores,
     each compiled: the training step and the evaluation of the classifier demos."""
-    loss = compile(lambda x, t: F.cross_entropy([model(x)], [t]), params,
-                   labels={1: range(classes)})
+    loss = compile(
+        lambda x, t: F.cross_entropy([model(x)], [t]), params, labels={1: range(classes)}
+    )
     return loss, compile(lambda x: model(x), params)
 
 

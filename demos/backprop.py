@@ -22,7 +22,7 @@ def black_box_loss() -> tuple[Value, list[Value]]:
     z.label = "z"
     error = z - y
     error.label = "error"
-    loss = error ** 2
+    loss = error**2
     loss.label = "loss"
     return loss, [w, v]
 
@@ -31,13 +31,12 @@ def network_loss(seed: int) -> tuple[Value, nn.MLP]:
     """The small network of "How do we train neural networks": 2 inputs, 2 ReLU hidden
     units, a sigmoid output read as a probability, squared error on one sample."""
     model = nn.MLP(2, [2, 1], activation="relu", output_activation="sigmoid", seed=seed)
-    x = [Value(0.5, label="x0", requires_grad=False), Value(-1.0, label="x1",
-                                                           requires_grad=False)]
+    x = [Value(0.5, label="x0", requires_grad=False), Value(-1.0, label="x1", requires_grad=False)]
     p = model(x)[0]
     p.label = "p"
     error = p - 1.0
     error.label = "error"
-    loss = error ** 2
+    loss = error**2
     loss.label = "loss"
     return loss, model
 
@@ -53,9 +52,13 @@ def reused_input() -> tuple[Value, list[Value]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--screenshot", type=Path, default=None,
-                        help="also save a picture of the network's page here (needs "
-                             "selenium and Debian's chromium and chromium-driver)")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        default=None,
+        help="also save a picture of the network's page here (needs "
+        "selenium and Debian's chromium and chromium-driver)",
+    )
 
 
 def _check(root: Value, leaves: list[Value], names: object = None) -> dict:
@@ -66,8 +69,11 @@ def _check(root: Value, leaves: list[Value], names: object = None) -> dict:
         v.zero_grad()
     root.backward()
     recorded = record.gradients
-    return {"record": {key: recorded[key] for key in given},
-            "backward": {key: v.grad for key, v in given.items()}, "explanation": record}
+    return {
+        "record": {key: recorded[key] for key in given},
+        "backward": {key: v.grad for key, v in given.items()},
+        "explanation": record,
+    }
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -79,16 +85,20 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "network": _check(net_loss, [], names=model),
         "reused_input": _check(y, inputs),
     }
-    print("the black box of \"Backprop and gradient descent explained plainly\": "
-          f"z = w x + v x^2 on x = {SAMPLE[0]}, y = {SAMPLE[1]}, loss = (z - y)^2\n")
+    print(
+        'the black box of "Backprop and gradient descent explained plainly": '
+        f"z = w x + v x^2 on x = {SAMPLE[0]}, y = {SAMPLE[1]}, loss = (z - y)^2\n"
+    )
     print(cases["blackbox"]["explanation"])
     print("\npages (open in a browser; step with the buttons or the arrow keys):")
     for name, case in cases.items():
         path = case["explanation"].save_html(str(out / f"backprop_{name}.html"))
         print(f"  wrote {path}")
-    print("look for: in each page, the gradient boxes stay empty (—) through the forward "
-          "pass, then fill from the output back to the inputs; in reused_input, x's "
-          "gradient arrives in two parts")
+    print(
+        "look for: in each page, the gradient boxes stay empty (—) through the forward "
+        "pass, then fill from the output back to the inputs; in reused_input, x's "
+        "gradient arrives in two parts"
+    )
     if args.screenshot is not None:
         from ._browser import missing, screenshot
 
@@ -96,10 +106,13 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         if reason:
             print(f"no screenshot: {reason}")
         else:
-            forward = sum(1 for s in cases["network"]["explanation"].steps
-                          if s.kind == "forward")
+            forward = sum(1 for s in cases["network"]["explanation"].steps if s.kind == "forward")
             # Just after the output neuron's weighted sum passed its gradient on.
-            screenshot(out / "backprop_network.html", args.screenshot, forward + 5,
-                       select="layers.1.neurons.0.w.0")
+            screenshot(
+                out / "backprop_network.html",
+                args.screenshot,
+                forward + 5,
+                select="layers.1.neurons.0.w.0",
+            )
             print(f"  wrote {args.screenshot}")
     return {name: {k: case[k] for k in ("record", "backward")} for name, case in cases.items()}

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import Compiled, Value, compile
+from tapegrad import Compiled, Value, compile, nn, optim
 
 from ._common import progress, pyplot, save
 from ._mnist import load_digits
@@ -49,8 +47,9 @@ class DeepNet(nn.Module):
         dims = [nin] + [width] * depth + [10]
         self.linears = [nn.Linear(dims[i], dims[i + 1], seed=i) for i in range(depth + 1)]
         self.norm = norm
-        self.norms = [] if norm == "none" else [_norm_layer(norm, width, groups)
-                                                for _ in range(depth)]
+        self.norms = (
+            [] if norm == "none" else [_norm_layer(norm, width, groups) for _ in range(depth)]
+        )
 
     def forward(self, batch: list) -> list[list[Value]]:
         *hidden, last = self.linears
@@ -158,27 +157,48 @@ def train_panel(job: dict) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--panels", type=int, default=9,
-                        help="initial weight scales, std from 1 down to 1e-4 (default: %(default)s)")
-    parser.add_argument("--train-size", type=int, default=500,
-                        help="MNIST training digits (default: %(default)s)")
-    parser.add_argument("--image-size", type=int, default=7, choices=(7, 14, 28),
-                        help="digits shrunk to this many pixels a side (default: %(default)s)")
-    parser.add_argument("--width", type=int, default=20,
-                        help="units per hidden layer (default: %(default)s)")
-    parser.add_argument("--groups", type=int, default=4,
-                        help="GroupNorm's groups; must divide --width (default: %(default)s)")
-    parser.add_argument("--depth", type=int, default=4,
-                        help="hidden layers (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=20,
-                        help="mini-batch size (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=6,
-                        help="epochs per run (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.1,
-                        help="SGD learning rate (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes running panels in parallel; 1 runs them here "
-                             "(default: %(default)s, the CPU count)")
+    parser.add_argument(
+        "--panels",
+        type=int,
+        default=9,
+        help="initial weight scales, std from 1 down to 1e-4 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--train-size", type=int, default=500, help="MNIST training digits (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=7,
+        choices=(7, 14, 28),
+        help="digits shrunk to this many pixels a side (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--width", type=int, default=20, help="units per hidden layer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=4,
+        help="GroupNorm's groups; must divide --width (default: %(default)s)",
+    )
+    parser.add_argument("--depth", type=int, default=4, help="hidden layers (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=int, default=20, help="mini-batch size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=6, help="epochs per run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=0.1, help="SGD learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes running panels in parallel; 1 runs them here "
+        "(default: %(default)s, the CPU count)",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -187,14 +207,28 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     stds = np.logspace(0, -4, args.panels) if args.panels > 1 else np.array([1.0])
     if args.width % args.groups:
         raise ValueError(f"batchnorm: --groups {args.groups} must divide --width {args.width}")
-    print(f"MNIST, {len(X)} digits of {args.image_size}x{args.image_size}; {args.depth} hidden "
-          f"layers of {args.width} (Linear -> normalisation -> ReLU: BatchNorm over the "
-          f"mini-batch, LayerNorm over one sample's features, GroupNorm over {args.groups} "
-          f"groups of them, or none); SGD lr {args.lr}, batches of {args.batch_size}, "
-          f"{args.epochs} epochs; weights N(0, std^2)")
-    jobs = [{"X": X, "Y": Y, "std": float(s), "width": args.width, "depth": args.depth,
-             "groups": args.groups, "batch_size": args.batch_size, "epochs": args.epochs,
-             "lr": args.lr, "seed": args.seed} for s in stds]
+    print(
+        f"MNIST, {len(X)} digits of {args.image_size}x{args.image_size}; {args.depth} hidden "
+        f"layers of {args.width} (Linear -> normalisation -> ReLU: BatchNorm over the "
+        f"mini-batch, LayerNorm over one sample's features, GroupNorm over {args.groups} "
+        f"groups of them, or none); SGD lr {args.lr}, batches of {args.batch_size}, "
+        f"{args.epochs} epochs; weights N(0, std^2)"
+    )
+    jobs = [
+        {
+            "X": X,
+            "Y": Y,
+            "std": float(s),
+            "width": args.width,
+            "depth": args.depth,
+            "groups": args.groups,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "seed": args.seed,
+        }
+        for s in stds
+    ]
     if args.workers > 1:
         # Each worker process traces the programs once, then trains its panels.
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -205,26 +239,34 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     steps_per_epoch = len(X) // args.batch_size
     window = max(1, steps_per_epoch // 2)
     summary = []
-    print(f"  final training loss (chance: ln 10 = 2.303)\n  {'std':>8}"
-          + "".join(f" {label:>17}" for _, label, _, _ in NORMS))
+    print(
+        f"  final training loss (chance: ln 10 = 2.303)\n  {'std':>8}"
+        + "".join(f" {label:>17}" for _, label, _, _ in NORMS)
+    )
     for r in results:
         ends = {norm: _final(r[norm], window) for norm, *_ in NORMS}
         summary.append({"std": r["std"], **{f"final_{k}": v for k, v in ends.items()}})
         print(f"  {r['std']:>8.2g}" + "".join(f" {_fmt(ends[k]):>17}" for k, *_ in NORMS))
-    better = {norm: sum(s[f"final_{norm}"] < s["final_none"] for s in summary)
-              for norm, *_ in NORMS[1:]}
-    for (norm, label, *_) in NORMS[1:]:
-        print(f"  {label} ends lower than no normalisation at {better[norm]} of "
-              f"{len(summary)} weight scales")
-    print("look for: the dashed red curves (no normalisation) flat at chance once the initial "
-          "weights are small, BatchNorm learning at every scale, and LayerNorm and GroupNorm, "
-          "which normalise each sample on its own, helping only at the larger scales here")
+    better = {
+        norm: sum(s[f"final_{norm}"] < s["final_none"] for s in summary) for norm, *_ in NORMS[1:]
+    }
+    for norm, label, *_ in NORMS[1:]:
+        print(
+            f"  {label} ends lower than no normalisation at {better[norm]} of "
+            f"{len(summary)} weight scales"
+        )
+    print(
+        "look for: the dashed red curves (no normalisation) flat at chance once the initial "
+        "weights are small, BatchNorm learning at every scale, and LayerNorm and GroupNorm, "
+        "which normalise each sample on its own, helping only at the larger scales here"
+    )
 
     plt = pyplot()
     cols = int(np.ceil(np.sqrt(len(results))))
     rows = int(np.ceil(len(results) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False, sharex=True, sharey=True
+    )
     total = args.epochs * steps_per_epoch
     for ax, r in zip(axes.flat, results):
         for key, label, style, color in NORMS:
@@ -235,15 +277,18 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         ax.axhline(np.log(10), color="0.7", lw=0.8, ls=":")
         ax.set_title(f"std = {r['std']:.2g}", fontsize=9)
         ax.set_ylim(0, 3.5)
-    for ax in axes.flat[len(results):]:
+    for ax in axes.flat[len(results) :]:
         ax.set_axis_off()
     axes.flat[0].legend(fontsize=7, loc="lower left")
     for ax in axes[-1]:
         ax.set_xlabel("step")
     for ax in axes[:, 0]:
         ax.set_ylabel("training loss")
-    fig.suptitle("Normalisation across initial weight scales: training loss per step "
-                 "(dotted: chance, ln 10; x: diverged)", fontsize=11)
+    fig.suptitle(
+        "Normalisation across initial weight scales: training loss per step "
+        "(dotted: chance, ln 10; x: diverged)",
+        fontsize=11,
+    )
     fig.tight_layout()
     save(fig, out, "batchnorm")
     return {"summary": summary, "better": better, "curves": results}

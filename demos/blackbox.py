@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import Value
+from tapegrad import Value, nn, optim
 from tapegrad.nn import functional as F
 
 from ._common import pyplot, save
@@ -39,12 +37,21 @@ def best_w_with_v_fixed(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default: %(default)s)")
-    parser.add_argument("--max-iterations", type=int, default=10_000,
-                        help="give up after this many updates (default: %(default)s)")
-    parser.add_argument("--fix-v", action="store_true",
-                        help="learn only w in z = w x + x^2 (the article's literal model), "
-                             "which cannot reach the target loss on this table")
+    parser.add_argument(
+        "--lr", type=float, default=0.1, help="learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-iterations",
+        type=int,
+        default=10_000,
+        help="give up after this many updates (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fix-v",
+        action="store_true",
+        help="learn only w in z = w x + x^2 (the article's literal model), "
+        "which cannot reach the target loss on this table",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -53,43 +60,60 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print("the black box's table: " + ", ".join(f"{x[0]:g} -> {y:g}" for x, y in zip(X, Y)))
     print(f"  (every y / x = {', '.join(f'{r:g}' for r in ratios)}: the box computes y = 2.21 x)")
     w_fixed, loss_fixed = best_w_with_v_fixed(X, Y)
-    print(f"  with v held at 1 (z = w x + x^2) the best is w = {w_fixed:.4f}, loss "
-          f"{loss_fixed:.4f} > {TARGET_LOSS}: that model can never pass, so v is learned "
-          "too unless --fix-v")
+    print(
+        f"  with v held at 1 (z = w x + x^2) the best is w = {w_fixed:.4f}, loss "
+        f"{loss_fixed:.4f} > {TARGET_LOSS}: that model can never pass, so v is learned "
+        "too unless --fix-v"
+    )
 
     w, v = Value(1.0, label="w"), Value(1.0, label="v", requires_grad=not args.fix_v)
     stable = optim.largest_stable_lr(lambda p: mse(p[0], p[1], X, Y), [1.0, 1.0])
-    print(f"\ninitialise: z = {w.data:g} x + {v.data:g} x^2 (article 003's first guess); "
-          f"lr {args.lr} (largest stable constant lr from the Hessian: {stable:.3f})")
+    print(
+        f"\ninitialise: z = {w.data:g} x + {v.data:g} x^2 (article 003's first guess); "
+        f"lr {args.lr} (largest stable constant lr from the Hessian: {stable:.3f})"
+    )
     print(f"{'iteration':>9}  {'w':>8}  {'v':>8}  {'loss':>10}  {'dloss/dw':>9}  {'dloss/dv':>9}")
     opt = optim.SGD([w, v], lr=args.lr)
     history: list[tuple[float, float, float]] = []
     iteration = 0
     while True:
-        loss = mse(w, v, X, Y)                      # forward + loss
+        loss = mse(w, v, X, Y)  # forward + loss
         history.append((w.data, v.data, loss.data))
         if loss.data < TARGET_LOSS or iteration == args.max_iterations:
             break
         opt.zero_grad()
-        loss.backward()                             # backward: dloss/dw, dloss/dv
+        loss.backward()  # backward: dloss/dw, dloss/dv
         dv = v.grad if v.grad is not None else 0.0
-        print(f"{iteration:>9}  {w.data:8.4f}  {v.data:8.4f}  {loss.data:10.6f}  "
-              f"{w.grad:+9.4f}  {dv:+9.4f}")
-        opt.step()                                  # update: w <- w - lr dloss/dw
+        print(
+            f"{iteration:>9}  {w.data:8.4f}  {v.data:8.4f}  {loss.data:10.6f}  "
+            f"{w.grad:+9.4f}  {dv:+9.4f}"
+        )
+        opt.step()  # update: w <- w - lr dloss/dw
         iteration += 1
     reached = loss.data < TARGET_LOSS
     verdict = "below" if reached else "still above"
-    print(f"{iteration:>9}  {w.data:8.4f}  {v.data:8.4f}  {loss.data:10.6f}  "
-          f"({verdict} {TARGET_LOSS} after {iteration} updates)")
+    print(
+        f"{iteration:>9}  {w.data:8.4f}  {v.data:8.4f}  {loss.data:10.6f}  "
+        f"({verdict} {TARGET_LOSS} after {iteration} updates)"
+    )
     print(f"learned z = {w.data:.4f} x + {v.data:.4f} x^2; the box is z = 2.21 x")
     losses = [h[2] for h in history]
     _plot(X, Y, history, losses, args.fix_v, out)
-    print("look for: the line moving onto the table's points as the loss falls below the "
-          "0.001 target (or, with --fix-v, stopping short of it)")
-    return {"iterations": iteration, "loss": loss.data, "reached": reached,
-            "w": w.data, "v": v.data, "largest_stable_lr": stable,
-            "best_w_with_v_fixed": w_fixed, "best_loss_with_v_fixed": loss_fixed,
-            "losses": losses}
+    print(
+        "look for: the line moving onto the table's points as the loss falls below the "
+        "0.001 target (or, with --fix-v, stopping short of it)"
+    )
+    return {
+        "iterations": iteration,
+        "loss": loss.data,
+        "reached": reached,
+        "w": w.data,
+        "v": v.data,
+        "largest_stable_lr": stable,
+        "best_w_with_v_fixed": w_fixed,
+        "best_loss_with_v_fixed": loss_fixed,
+        "losses": losses,
+    }
 
 
 def _plot(X, Y, history, losses: list[float], fix_v: bool, out: Path) -> None:
@@ -98,18 +122,23 @@ def _plot(X, Y, history, losses: list[float], fix_v: bool, out: Path) -> None:
     xs = np.linspace(0.8, 2.2, 100)
     w0, v0, _ = history[0]  # 1, 1
     w1, v1, loss = history[-1]
-    ax_fit.plot(xs, model(w0, v0, xs), "--", color="0.6",
-                label="article 003's first guess z = x + x²")
-    ax_fit.plot(xs, model(w1, v1, xs), color="tab:blue",
-                label=f"learned z = {w1:.3f}x + {v1:.3f}x²")
+    ax_fit.plot(
+        xs, model(w0, v0, xs), "--", color="0.6", label="article 003's first guess z = x + x²"
+    )
+    ax_fit.plot(
+        xs, model(w1, v1, xs), color="tab:blue", label=f"learned z = {w1:.3f}x + {v1:.3f}x²"
+    )
     ax_fit.plot([x[0] for x in X], Y, "o", color="tab:red", label="black-box table")
     ax_fit.set(xlabel="x", ylabel="z", title="the table and the model")
     ax_fit.legend(fontsize=8)
 
     ax_loss.semilogy(losses, color="tab:blue")
     ax_loss.axhline(TARGET_LOSS, color="tab:red", linestyle=":", label=f"stop at {TARGET_LOSS:g}")
-    ax_loss.set(xlabel="iteration", ylabel="mean squared error",
-                title=f"loss: {losses[0]:.3f} -> {loss:.4f} in {len(losses) - 1} updates")
+    ax_loss.set(
+        xlabel="iteration",
+        ylabel="mean squared error",
+        title=f"loss: {losses[0]:.3f} -> {loss:.4f} in {len(losses) - 1} updates",
+    )
     ax_loss.legend(fontsize=8)
 
     ws, vs = [h[0] for h in history], [h[1] for h in history]
@@ -119,8 +148,11 @@ def _plot(X, Y, history, losses: list[float], fix_v: bool, out: Path) -> None:
     ax_path.contour(gw, gv, grid_loss, levels=np.logspace(-3, 1, 9), colors="0.7", linewidths=0.8)
     ax_path.plot(ws, vs, ".-", color="tab:blue", markersize=3, linewidth=1)
     ax_path.plot(2.21, 0.0, "*", color="tab:red", markersize=12, label="the box: w 2.21, v 0")
-    ax_path.set(xlabel="w", ylabel="v", title="gradient descent over the loss surface"
-                + (" (v held at 1)" if fix_v else ""))
+    ax_path.set(
+        xlabel="w",
+        ylabel="v",
+        title="gradient descent over the loss surface" + (" (v held at 1)" if fix_v else ""),
+    )
     ax_path.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     save(fig, out, "blackbox")

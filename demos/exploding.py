@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+
 from tapegrad import nn, optim
 
 from ._common import output_program, progress, pyplot, save, squared_error_program
@@ -34,66 +35,101 @@ class ClippedOptimizer:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--depth", type=int, default=6,
-                        help="hidden ReLU layers of 16 units (default: %(default)s)")
-    parser.add_argument("--std", type=float, default=1.0,
-                        help="std of the initial weights; He's would be sqrt(2/16) = 0.35 "
-                             "(default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=300,
-                        help="full-batch SGD steps per run (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.1,
-                        help="SGD learning rate of both runs (default: %(default)s)")
-    parser.add_argument("--max-norm", type=float, default=1.0,
-                        help="clip the gradients' joint norm to this (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=100,
-                        help="two-moons points (default: %(default)s)")
+    parser.add_argument(
+        "--depth", type=int, default=6, help="hidden ReLU layers of 16 units (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--std",
+        type=float,
+        default=1.0,
+        help="std of the initial weights; He's would be sqrt(2/16) = 0.35 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=300,
+        help="full-batch SGD steps per run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=0.1,
+        help="SGD learning rate of both runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-norm",
+        type=float,
+        default=1.0,
+        help="clip the gradients' joint norm to this (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=100, help="two-moons points (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
     X, labels = nn.data.make_moons(args.samples, noise=0.1, seed=args.seed)
     X, Y = np.array(X), np.array([2.0 * t - 1.0 for t in labels])  # targets -1 / +1
     growth = args.std * math.sqrt(16 / 2)
-    print(f"a 2-{'-'.join(['16'] * args.depth)}-1 ReLU network, weights ~ N(0, {args.std:g}^2), "
-          f"on {len(X)} two-moons points, squared error to -1/+1; full-batch SGD lr {args.lr}, "
-          f"{args.epochs} steps, compiled mode")
-    print(f"each layer multiplies the signal, and the gradient on its way back, by about "
-          f"std * sqrt(16 / 2) = {growth:.2f}: {growth:.2f}^{args.depth} = "
-          f"{growth ** args.depth:.3g} over the depth, so the first gradient is huge and one "
-          "step of lr * gradient throws the weights far away")
+    print(
+        f"a 2-{'-'.join(['16'] * args.depth)}-1 ReLU network, weights ~ N(0, {args.std:g}^2), "
+        f"on {len(X)} two-moons points, squared error to -1/+1; full-batch SGD lr {args.lr}, "
+        f"{args.epochs} steps, compiled mode"
+    )
+    print(
+        f"each layer multiplies the signal, and the gradient on its way back, by about "
+        f"std * sqrt(16 / 2) = {growth:.2f}: {growth:.2f}^{args.depth} = "
+        f"{growth**args.depth:.3g} over the depth, so the first gradient is huge and one "
+        "step of lr * gradient throws the weights far away"
+    )
     runs = {}
-    for label, max_norm in progress((("no clipping", math.inf),
-                                     (f"clip_grad_norm_ to {args.max_norm:g}", args.max_norm)),
-                                    "runs"):
-        model = nn.MLP(2, [16] * args.depth + [1], activation="relu",
-                       init=nn.init.normal(args.std), seed=args.seed)
+    for label, max_norm in progress(
+        (("no clipping", math.inf), (f"clip_grad_norm_ to {args.max_norm:g}", args.max_norm)),
+        "runs",
+    ):
+        model = nn.MLP(
+            2,
+            [16] * args.depth + [1],
+            activation="relu",
+            init=nn.init.normal(args.std),
+            seed=args.seed,
+        )
         params = model.parameters()
         loss_fn = squared_error_program(model, params)
         opt = ClippedOptimizer(optim.SGD(params, lr=args.lr), max_norm)
         # Without clipping the numbers overflow to inf and NaN: that is the result shown.
         with np.errstate(all="ignore"):
-            history = nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs, seed=args.seed,
-                             progress=False)
+            history = nn.fit(
+                None, loss_fn, (X, Y), opt, epochs=args.epochs, seed=args.seed, progress=False
+            )
             scores = output_program(model, params).forward(X)
         losses, norms = np.array(history.train_loss), np.array(opt.norms)
         broken = np.flatnonzero(~np.isfinite(losses))
         runs[label] = {
-            "losses": losses.tolist(), "norms": norms.tolist(),
+            "losses": losses.tolist(),
+            "norms": norms.tolist(),
             "first_nonfinite": int(broken[0]) if len(broken) else None,
             "accuracy": float(np.mean((scores > 0) == (Y > 0))),
         }
     for label, r in runs.items():
         at = r["first_nonfinite"]
-        end = (f"the loss overflows (inf, then NaN) at step {at + 1}" if at is not None
-               else f"loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g}, "
-                    f"accuracy {r['accuracy']:.0%}")
+        end = (
+            f"the loss overflows (inf, then NaN) at step {at + 1}"
+            if at is not None
+            else f"loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g}, accuracy {r['accuracy']:.0%}"
+        )
         print(f"  {label:<22} gradient norm at the start {r['norms'][0]:.3g}: {end}")
-    print(f"clipping rescales the whole gradient to norm {args.max_norm:g} when it is larger: "
-          f"the direction is kept, each step moves the weights at most lr * max_norm = "
-          f"{args.lr * args.max_norm:g}")
+    print(
+        f"clipping rescales the whole gradient to norm {args.max_norm:g} when it is larger: "
+        f"the direction is kept, each step moves the weights at most lr * max_norm = "
+        f"{args.lr * args.max_norm:g}"
+    )
     _plot(runs, args.max_norm, out)
-    print("look for: without clipping the loss and the gradient norm shoot up within a few "
-          "steps and end (NaN); with clipping the norm comes down by itself as the weights "
-          "shrink and the loss falls")
+    print(
+        "look for: without clipping the loss and the gradient norm shoot up within a few "
+        "steps and end (NaN); with clipping the norm comes down by itself as the weights "
+        "shrink and the loss falls"
+    )
     return {"runs": runs, "growth_per_layer": growth}
 
 
@@ -106,17 +142,40 @@ def _plot(runs: dict, max_norm: float, out: Path) -> None:
             values = np.array(r[key])
             steps = np.arange(1, len(values) + 1)
             shown = np.where(np.isfinite(values) & (values < top), values, np.nan)
-            ax.loglog(steps, shown, "o-" if r["first_nonfinite"] is not None else "-",
-                      ms=4, color=color, label=label)
+            ax.loglog(
+                steps,
+                shown,
+                "o-" if r["first_nonfinite"] is not None else "-",
+                ms=4,
+                color=color,
+                label=label,
+            )
             if r["first_nonfinite"] is not None:
-                ax.plot(r["first_nonfinite"] + 1, top, "X", color=color, ms=11, clip_on=False,
-                        label=f"overflow (inf, then NaN) at step {r['first_nonfinite'] + 1}")
-    ax_norm.axhline(max_norm, color="0.4", ls=":",
-                    label=f"max_norm {max_norm:g}: larger gradients are scaled down to it")
-    ax_norm.set(xlabel="step (log scale)", ylabel="gradient norm before clipping (log scale)",
-                title="size of the whole gradient at each step")
-    ax_loss.set(xlabel="step (log scale)", ylabel="mean squared error (log scale)",
-                title="loss at each step")
+                ax.plot(
+                    r["first_nonfinite"] + 1,
+                    top,
+                    "X",
+                    color=color,
+                    ms=11,
+                    clip_on=False,
+                    label=f"overflow (inf, then NaN) at step {r['first_nonfinite'] + 1}",
+                )
+    ax_norm.axhline(
+        max_norm,
+        color="0.4",
+        ls=":",
+        label=f"max_norm {max_norm:g}: larger gradients are scaled down to it",
+    )
+    ax_norm.set(
+        xlabel="step (log scale)",
+        ylabel="gradient norm before clipping (log scale)",
+        title="size of the whole gradient at each step",
+    )
+    ax_loss.set(
+        xlabel="step (log scale)",
+        ylabel="mean squared error (log scale)",
+        title="loss at each step",
+    )
     for ax in (ax_norm, ax_loss):
         ax.set_ylim(top=top * 10)
         ax.legend(fontsize=8)

@@ -12,8 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import no_grad
+from tapegrad import nn, no_grad
 from tapegrad.nn import functional as F
 
 from ._common import progress, pyplot, save
@@ -98,28 +97,45 @@ def _best_time(fn: Callable[[], T], repeats: int) -> tuple[float, T | None]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128],
-                        help="hidden widths h of the 2-h-1 networks; parameters = 4h + 1 "
-                             "(default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=16,
-                        help="data points in the loss (default: %(default)s)")
-    parser.add_argument("--eps", type=float, default=1e-6,
-                        help="finite-difference step (default: %(default)s)")
-    parser.add_argument("--sweep-width", type=int, default=8,
-                        help="hidden width of the network whose error is swept over eps "
-                             "(default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timings per size, the fastest counts; finite differences slower "
-                             "than 0.1 s are timed once (default: %(default)s)")
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4, 8, 16, 32, 64, 128],
+        help="hidden widths h of the 2-h-1 networks; parameters = 4h + 1 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples", type=int, default=16, help="data points in the loss (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--eps", type=float, default=1e-6, help="finite-difference step (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--sweep-width",
+        type=int,
+        default=8,
+        help="hidden width of the network whose error is swept over eps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timings per size, the fastest counts; finite differences slower "
+        "than 0.1 s are timed once (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
     X, labels = nn.data.make_moons(args.samples, noise=0.1, seed=args.seed)
     y = [float(t) for t in labels]
-    print(f"2-h-1 sigmoid networks, squared error over {len(X)} points; "
-          f"central differences with eps = {args.eps:g}")
-    print(f"  {'params':>7} {'backprop':>10} {'numeric':>10} {'ratio':>7} {'loss evals':>10} "
-          f"{'max |error|':>11}")
+    print(
+        f"2-h-1 sigmoid networks, squared error over {len(X)} points; "
+        f"central differences with eps = {args.eps:g}"
+    )
+    print(
+        f"  {'params':>7} {'backprop':>10} {'numeric':>10} {'ratio':>7} {'loss evals':>10} "
+        f"{'max |error|':>11}"
+    )
     sizes, t_back, t_num, errors, evals, largest = [], [], [], [], [], []
     for hidden in progress(args.widths, "network sizes"):
         model = make_model(hidden, args.seed)
@@ -136,30 +152,41 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         errors.append(error)
         largest.append(float(np.max(np.abs(exact))))
         evals.append(count)
-        print(f"  {n:>7} {backprop * 1e3:>8.2f}ms {numeric_time * 1e3:>8.1f}ms "
-              f"{numeric_time / backprop:>7.1f} {count:>10} {error:>11.2e}")
+        print(
+            f"  {n:>7} {backprop * 1e3:>8.2f}ms {numeric_time * 1e3:>8.1f}ms "
+            f"{numeric_time / backprop:>7.1f} {count:>10} {error:>11.2e}"
+        )
     ratio = np.array(t_num) / np.array(t_back)
     # Slopes on log-log axes: time ~ n^slope.
     log_n = np.log(sizes)
     slope_back = float(np.polyfit(log_n, np.log(t_back), 1)[0])
     slope_num = float(np.polyfit(log_n, np.log(t_num), 1)[0])
     slope_ratio = float(np.polyfit(log_n, np.log(ratio), 1)[0])
-    print(f"  straight lines on log-log axes: time ~ n^{slope_back:.2f} for backprop, "
-          f"n^{slope_num:.2f} for finite differences; their ratio grows as n^{slope_ratio:.2f}")
+    print(
+        f"  straight lines on log-log axes: time ~ n^{slope_back:.2f} for backprop, "
+        f"n^{slope_num:.2f} for finite differences; their ratio grows as n^{slope_ratio:.2f}"
+    )
     # a, b and k need three sizes at least; with fewer only the straight lines are drawn.
     fits = len(set(sizes)) >= 3
     fit_back = fit_power(sizes, t_back) if fits else None
     fit_num = fit_power(sizes, t_num) if fits else None
     if fits:
-        print(f"  fitted t = a + b n^k: backprop a = {fit_back[0] * 1e3:.2f} ms, "
-              f"k = {fit_back[2]:.2f}; finite differences a = {fit_num[0] * 1e3:.2f} ms, "
-              f"k = {fit_num[2]:.2f}")
-    print("  theory says n for backprop (one pass over a graph of ~n nodes) and n^2 for finite "
-          "differences (2n passes of ~n each); a straight line through the log-log points reads "
-          "the exponent low when a fixed cost per call (Python calls, the per-sample loss nodes, "
-          "clearing gradients) dominates the small networks"
-          + (": the fit's a takes that cost out" if fits else
-             " (give three widths or more to fit t = a + b n^k)"))
+        print(
+            f"  fitted t = a + b n^k: backprop a = {fit_back[0] * 1e3:.2f} ms, "
+            f"k = {fit_back[2]:.2f}; finite differences a = {fit_num[0] * 1e3:.2f} ms, "
+            f"k = {fit_num[2]:.2f}"
+        )
+    print(
+        "  theory says n for backprop (one pass over a graph of ~n nodes) and n^2 for finite "
+        "differences (2n passes of ~n each); a straight line through the log-log points reads "
+        "the exponent low when a fixed cost per call (Python calls, the per-sample loss nodes, "
+        "clearing gradients) dominates the small networks"
+        + (
+            ": the fit's a takes that cost out"
+            if fits
+            else " (give three widths or more to fit t = a + b n^k)"
+        )
+    )
 
     # Accuracy against the step: truncation error (eps^2 central, eps forward) against
     # round-off (machine epsilon * L / eps).
@@ -169,53 +196,94 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     err_central, err_forward = [], []
     for eps in progress(steps, "step sizes"):
         err_central.append(np.max(np.abs(np.array(numeric_gradient(model, X, y, eps)[0]) - exact)))
-        err_forward.append(np.max(np.abs(
-            np.array(numeric_gradient(model, X, y, eps, central=False)[0]) - exact)))
+        err_forward.append(
+            np.max(np.abs(np.array(numeric_gradient(model, X, y, eps, central=False)[0]) - exact))
+        )
     best = int(np.argmin(err_central))
-    print(f"  {len(model.parameters())} parameters: central differences are most accurate at "
-          f"eps = {steps[best]:.0e} (error {err_central[best]:.1e}), forward differences at "
-          f"eps = {steps[int(np.argmin(err_forward))]:.0e} "
-          f"(error {min(err_forward):.1e})")
+    print(
+        f"  {len(model.parameters())} parameters: central differences are most accurate at "
+        f"eps = {steps[best]:.0e} (error {err_central[best]:.1e}), forward differences at "
+        f"eps = {steps[int(np.argmin(err_forward))]:.0e} "
+        f"(error {min(err_forward):.1e})"
+    )
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     ax = axes[0]
-    ax.loglog(sizes, t_num, "o-", color="tab:red",
-              label=f"finite differences: 2n forward passes (~n^{slope_num:.1f})")
-    ax.loglog(sizes, t_back, "o-", color="tab:blue",
-              label=f"backprop: 1 forward + 1 backward (~n^{slope_back:.1f})")
+    ax.loglog(
+        sizes,
+        t_num,
+        "o-",
+        color="tab:red",
+        label=f"finite differences: 2n forward passes (~n^{slope_num:.1f})",
+    )
+    ax.loglog(
+        sizes,
+        t_back,
+        "o-",
+        color="tab:blue",
+        label=f"backprop: 1 forward + 1 backward (~n^{slope_back:.1f})",
+    )
     dense = np.geomspace(sizes[0], sizes[-1], 100)
     for fit, color in ((fit_num, "tab:red"), (fit_back, "tab:blue")):
         if fit is not None:
             a, b, k = fit
-            ax.loglog(dense, a + b * dense**k, "--", color=color, lw=1,
-                      label=f"fit {a * 1e3:.2g} ms + b n^{k:.2f}")
-    ax.annotate("", xy=(sizes[-1], t_num[-1]), xytext=(sizes[-1], t_back[-1]),
-                arrowprops={"arrowstyle": "<->", "color": "0.4"})
-    ax.annotate(f"{ratio[-1]:.0f}x slower", (sizes[-1], (t_num[-1] * t_back[-1]) ** 0.5),
-                xytext=(-6, 0), textcoords="offset points", ha="right", va="center", fontsize=9)
-    ax.set(xlabel="parameters n", ylabel="seconds per gradient",
-           title="time for one full gradient")
+            ax.loglog(
+                dense,
+                a + b * dense**k,
+                "--",
+                color=color,
+                lw=1,
+                label=f"fit {a * 1e3:.2g} ms + b n^{k:.2f}",
+            )
+    ax.annotate(
+        "",
+        xy=(sizes[-1], t_num[-1]),
+        xytext=(sizes[-1], t_back[-1]),
+        arrowprops={"arrowstyle": "<->", "color": "0.4"},
+    )
+    ax.annotate(
+        f"{ratio[-1]:.0f}x slower",
+        (sizes[-1], (t_num[-1] * t_back[-1]) ** 0.5),
+        xytext=(-6, 0),
+        textcoords="offset points",
+        ha="right",
+        va="center",
+        fontsize=9,
+    )
+    ax.set(xlabel="parameters n", ylabel="seconds per gradient", title="time for one full gradient")
     ax.legend(fontsize=8)
     ax = axes[1]
     ax.loglog(sizes, errors, "o-", color="tab:purple", label="max |numeric - backprop|")
     ax.loglog(sizes, largest, "s--", color="0.5", label="max |gradient|, for scale")
     ax.set_ylim(1e-16, 1)
     ax.legend(fontsize=8, loc="center right")
-    ax.set(xlabel="parameters n", ylabel="absolute value",
-           title=f"agreement at eps = {args.eps:g} (central differences)")
+    ax.set(
+        xlabel="parameters n",
+        ylabel="absolute value",
+        title=f"agreement at eps = {args.eps:g} (central differences)",
+    )
     ax = axes[2]
-    ax.loglog(steps, err_central, "o-", ms=3, color="tab:red", label="central (f(w+ε) - f(w-ε)) / 2ε")
-    ax.loglog(steps, err_forward, "o-", ms=3, color="tab:orange", label="forward (f(w+ε) - f(w)) / ε")
+    ax.loglog(
+        steps, err_central, "o-", ms=3, color="tab:red", label="central (f(w+ε) - f(w-ε)) / 2ε"
+    )
+    ax.loglog(
+        steps, err_forward, "o-", ms=3, color="tab:orange", label="forward (f(w+ε) - f(w)) / ε"
+    )
     ax.axvline(args.eps, color="0.6", ls=":", lw=1)
-    ax.set(xlabel="step ε", ylabel="max |numeric - backprop|",
-           title=f"error against the step ({len(model.parameters())} parameters)")
+    ax.set(
+        xlabel="step ε",
+        ylabel="max |numeric - backprop|",
+        title=f"error against the step ({len(model.parameters())} parameters)",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "finite_differences")
-    print("look for: the red line pulling away from the blue one as n grows (the dashed fits "
-          "bend because of the fixed cost), errors near 1e-10 whatever the size, and the V of "
-          "error against eps: truncation on the right, round-off on the left")
+    print(
+        "look for: the red line pulling away from the blue one as n grows (the dashed fits "
+        "bend because of the fixed cost), errors near 1e-10 whatever the size, and the V of "
+        "error against eps: truncation on the right, round-off on the left"
+    )
 
     return {
         "parameters": sizes,

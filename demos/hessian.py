@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import Value, grad, hessian
+from tapegrad import Value, grad, hessian, nn, optim
 
 from ._common import progress, pyplot, save
 from .optimizers import START, f
@@ -50,7 +48,9 @@ def gradient_descent(
     return np.array(points), np.array(losses)
 
 
-def newton_minimum(f: Callable[[list[Value]], Value], n: int, tol: float = 1e-12) -> tuple[list[float], int]:
+def newton_minimum(
+    f: Callable[[list[Value]], Value], n: int, tol: float = 1e-12
+) -> tuple[list[float], int]:
     """Newton's method from the origin until the gradient vanishes: the minimum of a
     convex f and the number of steps taken."""
     theta = [Value(0.0) for _ in range(n)]
@@ -63,14 +63,30 @@ def newton_minimum(f: Callable[[list[Value]], Value], n: int, tol: float = 1e-12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=40,
-                        help="gradient-descent steps on the bowl (default: %(default)s)")
-    parser.add_argument("--neuron-steps", type=int, default=200,
-                        help="gradient-descent steps on the neuron (default: %(default)s)")
-    parser.add_argument("--margin", type=float, default=0.05,
-                        help="run GD at (1 -/+ margin) * 2/lambda_max (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=100,
-                        help="two-moons samples the neuron is fitted to (default: %(default)s)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=40,
+        help="gradient-descent steps on the bowl (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--neuron-steps",
+        type=int,
+        default=200,
+        help="gradient-descent steps on the neuron (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.05,
+        help="run GD at (1 -/+ margin) * 2/lambda_max (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=100,
+        help="two-moons samples the neuron is fitted to (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -84,8 +100,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"  largest stable learning rate 2/lambda_max = {lr_bowl:.6g}")
     path_lo, loss_lo = gradient_descent(bowl, START, below * lr_bowl, args.steps)
     path_hi, loss_hi = gradient_descent(bowl, START, above * lr_bowl, args.steps)
-    print(f"  GD at {below:.2f} x that: f {loss_lo[0]:.3g} -> {loss_lo[-1]:.3g}; "
-          f"at {above:.2f} x: -> {loss_hi[-1]:.3g}")
+    print(
+        f"  GD at {below:.2f} x that: f {loss_lo[0]:.3g} -> {loss_lo[-1]:.3g}; "
+        f"at {above:.2f} x: -> {loss_hi[-1]:.3g}"
+    )
 
     print("2. one sigmoid neuron (logistic regression) on two moons, cross-entropy loss")
     X, y = nn.data.make_moons(args.samples, noise=0.1, seed=args.seed)
@@ -96,10 +114,14 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     eig_net, vec_net = np.linalg.eigh(h_net)
     definite = bool(eig_net[0] > 0)
     lr_net = optim.largest_stable_lr(loss_fn, theta)
-    print(f"  minimum: w = ({theta[0]:.4f}, {theta[1]:.4f}), b = {theta[2]:.4f}, "
-          f"loss {loss_min:.6f}, found by {newton_steps} Newton steps from 0")
-    print(f"  Hessian eigenvalues {np.array2string(eig_net, precision=4)}: "
-          f"{'positive definite, a strict minimum' if definite else 'NOT positive definite'}")
+    print(
+        f"  minimum: w = ({theta[0]:.4f}, {theta[1]:.4f}), b = {theta[2]:.4f}, "
+        f"loss {loss_min:.6f}, found by {newton_steps} Newton steps from 0"
+    )
+    print(
+        f"  Hessian eigenvalues {np.array2string(eig_net, precision=4)}: "
+        f"{'positive definite, a strict minimum' if definite else 'NOT positive definite'}"
+    )
     print(f"  largest stable learning rate 2/lambda_max = {lr_net:.4g}")
     # Start a little off the minimum along the steepest direction, the one whose
     # stability the step size decides (the others are stable either way).
@@ -108,25 +130,44 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for factor in progress((below, above), "gradient descent on the neuron"):
         _, losses = gradient_descent(loss_fn, start, factor * lr_net, args.neuron_steps)
         runs[factor] = losses - loss_min
-    print(f"  GD at {below:.2f} x: excess loss {runs[below][0]:.2e} -> {runs[below][-1]:.2e}; "
-          f"at {above:.2f} x: -> {runs[above][-1]:.2e}")
+    print(
+        f"  GD at {below:.2f} x: excess loss {runs[below][0]:.2e} -> {runs[below][-1]:.2e}; "
+        f"at {above:.2f} x: -> {runs[above][-1]:.2e}"
+    )
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     ax = axes[0]
     gx, gy = np.meshgrid(np.linspace(-8, 3, 200), np.linspace(-4, 4, 200))
-    ax.contour(gx, gy, f(gx, gy), levels=np.geomspace(0.05, 20, 12),
-               colors="0.75", linewidths=0.8)
-    ax.plot(path_lo[:, 0], path_lo[:, 1], "o-", ms=3, lw=1, color="tab:blue",
-            label=f"lr = {below:.2f} x 2/λmax: converges")
+    ax.contour(gx, gy, f(gx, gy), levels=np.geomspace(0.05, 20, 12), colors="0.75", linewidths=0.8)
+    ax.plot(
+        path_lo[:, 0],
+        path_lo[:, 1],
+        "o-",
+        ms=3,
+        lw=1,
+        color="tab:blue",
+        label=f"lr = {below:.2f} x 2/λmax: converges",
+    )
     outside = np.flatnonzero(np.abs(path_hi[:, 1]) > 4)
     shown = path_hi[: outside[0] + 1] if len(outside) else path_hi  # up to where it leaves
-    ax.plot(shown[:, 0], shown[:, 1], "o-", ms=3, lw=1, color="tab:red",
-            label=f"lr = {above:.2f} x 2/λmax: diverges")
+    ax.plot(
+        shown[:, 0],
+        shown[:, 1],
+        "o-",
+        ms=3,
+        lw=1,
+        color="tab:red",
+        label=f"lr = {above:.2f} x 2/λmax: diverges",
+    )
     ax.plot(*START, "k*", ms=10)
-    ax.set(xlim=(-8, 3), ylim=(-4, 4), xlabel="x", ylabel="y",
-           title=f"f = x²/20 + y²: H = diag({eig_bowl[0]:g}, {eig_bowl[1]:g}), "
-                 f"2/λmax = {lr_bowl:g}")
+    ax.set(
+        xlim=(-8, 3),
+        ylim=(-4, 4),
+        xlabel="x",
+        ylabel="y",
+        title=f"f = x²/20 + y²: H = diag({eig_bowl[0]:g}, {eig_bowl[1]:g}), 2/λmax = {lr_bowl:g}",
+    )
     ax.legend(loc="upper right", fontsize=8)
 
     ax = axes[1]
@@ -138,18 +179,28 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax = axes[2]
     # Below the threshold the excess loss falls to round-off (1e-16 of a loss ~0.3).
     converged = runs[below] > 1e-15
-    ax.semilogy(np.flatnonzero(converged), runs[below][converged], color="tab:blue",
-                label=f"lr = {below:.2f} x 2/λmax: converges")
-    ax.semilogy(runs[above], color="tab:red",
-                label=f"lr = {above:.2f} x 2/λmax: bounces, never converges")
-    ax.set(xlabel="step", ylabel="loss - minimum loss",
-           title=f"sigmoid neuron: λ(H) = {', '.join(f'{e:.3g}' for e in eig_net)}")
+    ax.semilogy(
+        np.flatnonzero(converged),
+        runs[below][converged],
+        color="tab:blue",
+        label=f"lr = {below:.2f} x 2/λmax: converges",
+    )
+    ax.semilogy(
+        runs[above], color="tab:red", label=f"lr = {above:.2f} x 2/λmax: bounces, never converges"
+    )
+    ax.set(
+        xlabel="step",
+        ylabel="loss - minimum loss",
+        title=f"sigmoid neuron: λ(H) = {', '.join(f'{e:.3g}' for e in eig_net)}",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "hessian")
-    print("look for: just below 2/lambda_max the loss falls; just above it the steps overshoot "
-          "further each time along the steepest direction and the loss grows (bowl) or "
-          "never settles (neuron)")
+    print(
+        "look for: just below 2/lambda_max the loss falls; just above it the steps overshoot "
+        "further each time along the steepest direction and the loss grows (bowl) or "
+        "never settles (neuron)"
+    )
 
     return {
         "bowl_hessian": h_bowl.tolist(),

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import compile, no_grad
+from tapegrad import compile, nn, no_grad, optim
 from tapegrad.nn import functional as F
 
 from ._common import grid_outputs, progress, pyplot, save
@@ -27,13 +25,15 @@ CONFIGS = [
 ]
 
 
-def activations(activation: str, init: nn.init.Initializer, X: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def activations(
+    activation: str, init: nn.init.Initializer, X: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """The outputs of every layer of a 5-layer, 100-unit network without biases, as
     (layers, samples, units), computed in compiled mode: one trace, then five matrix
     products over the whole batch (eager mode would build 500 dot nodes per sample)."""
-    layers = [nn.Linear(WIDTH, WIDTH, activation, init=init, bias=False, rng=rng)
-              for _ in range(LAYERS)]
+    layers = [
+        nn.Linear(WIDTH, WIDTH, activation, init=init, bias=False, rng=rng) for _ in range(LAYERS)
+    ]
 
     def every_layer(x):
         outputs = []
@@ -48,19 +48,33 @@ def activations(activation: str, init: nn.init.Initializer, X: np.ndarray,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--samples", type=int, default=1000,
-                        help="random inputs for the histograms (default: %(default)s, as the book)")
-    parser.add_argument("--steps", type=int, default=100,
-                        help="training steps of the zero-init experiment (default: %(default)s)")
-    parser.add_argument("--points", type=int, default=100,
-                        help="points of the two circles it learns (default: %(default)s)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=1000,
+        help="random inputs for the histograms (default: %(default)s, as the book)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=100,
+        help="training steps of the zero-init experiment (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--points",
+        type=int,
+        default=100,
+        help="points of the two circles it learns (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
     rng = np.random.default_rng(args.seed)
     X = rng.standard_normal((args.samples, WIDTH))
-    print(f"{args.samples} inputs ~ N(0, 1) through {LAYERS} layers of {WIDTH} units "
-          "(no biases), compiled mode")
+    print(
+        f"{args.samples} inputs ~ N(0, 1) through {LAYERS} layers of {WIDTH} units "
+        "(no biases), compiled mode"
+    )
     results = {}
     for activation, label, init in progress(CONFIGS, "initialisations"):
         results[(activation, label)] = activations(activation, init, X, rng)
@@ -74,16 +88,21 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             extra = [float(np.mean(a == 0.0)) for a in acts]
             what = "exactly 0"
         stats[f"{activation}, {label}"] = {"std": stds, "fraction": extra}
-        print(f"  {activation:7s} {label:22s} std per layer "
-              + " ".join(f"{s:.3g}" for s in stds)
-              + f";  {what}: " + " ".join(f"{e:.0%}" for e in extra))
+        print(
+            f"  {activation:7s} {label:22s} std per layer "
+            + " ".join(f"{s:.3g}" for s in stds)
+            + f";  {what}: "
+            + " ".join(f"{e:.0%}" for e in extra)
+        )
     for activation in ("sigmoid", "relu"):
         _plot_histograms(activation, results, out)
     symmetry = _zero_init(args, out)
-    print("look for: with std 1 the sigmoid histograms pile up at 0 and 1 (saturated, no "
-          "gradient), with std 0.01 at 0.5 (every unit alike), with Xavier a spread that "
-          "survives all five layers; ReLU keeps its spread only with He; in init_zero.png "
-          "the zero-initialised weight matrices have identical rows (every unit the same)")
+    print(
+        "look for: with std 1 the sigmoid histograms pile up at 0 and 1 (saturated, no "
+        "gradient), with std 0.01 at 0.5 (every unit alike), with Xavier a spread that "
+        "survives all five layers; ReLU keeps its spread only with He; in init_zero.png "
+        "the zero-initialised weight matrices have identical rows (every unit the same)"
+    )
     return {"activations": stats, "symmetry": symmetry}
 
 
@@ -108,8 +127,10 @@ def _plot_histograms(activation: str, results: dict, out: Path) -> None:
                 ax.set_xlabel("activation")
     samples = rows[0][1].shape[1]
     cut = "; bars cut at 7000" if activation == "relu" else ""
-    fig.suptitle(f"{activation}: activations of each layer ({samples} inputs x {WIDTH} units), "
-                 f"by weight initialisation{cut}")
+    fig.suptitle(
+        f"{activation}: activations of each layer ({samples} inputs x {WIDTH} units), "
+        f"by weight initialisation{cut}"
+    )
     fig.tight_layout()
     save(fig, out, f"init_{activation}")
 
@@ -119,8 +140,10 @@ def _zero_init(args: argparse.Namespace, out: Path) -> dict:
     weights: from zero, every unit of a layer gets the same gradient at every step,
     so the units stay identical and the net can only draw a straight boundary."""
     X, y = nn.data.make_circles(args.points, noise=0.05, factor=0.5, seed=args.seed)
-    print(f"\nwhy not zero: a 2-8-8-1 sigmoid MLP on {len(X)} points of two circles, "
-          f"mean squared error, Adam lr 0.1, {args.steps} full-batch steps")
+    print(
+        f"\nwhy not zero: a 2-8-8-1 sigmoid MLP on {len(X)} points of two circles, "
+        f"mean squared error, Adam lr 0.1, {args.steps} full-batch steps"
+    )
     models, result = {}, {}
     for init in ("zeros", "xavier"):
         model = nn.MLP(2, [8, 8, 1], activation="sigmoid", init=init, seed=args.seed)
@@ -136,8 +159,10 @@ def _zero_init(args: argparse.Namespace, out: Path) -> dict:
         spread = max(float(np.ptp(_weights(layer), axis=0).max()) for layer in model.layers[:2])
         result[init] = {"accuracy": acc, "loss": loss.data, "unit_spread": spread}
         models[init] = model
-        print(f"  init {init:6s}: loss {loss.data:.4f}, accuracy {acc:.0%}, largest difference "
-              f"between two units of a hidden layer {spread:.3g}")
+        print(
+            f"  init {init:6s}: loss {loss.data:.4f}, accuracy {acc:.0%}, largest difference "
+            f"between two units of a hidden layer {spread:.3g}"
+        )
     _plot_symmetry(models, X, y, result, out)
     return result
 
@@ -151,16 +176,16 @@ def _plot_symmetry(models: dict, X, y, result: dict, out: Path) -> None:
     plt = pyplot()
     xa = np.array(X)
     xx, yy = np.meshgrid(np.linspace(-1.5, 1.5, 61), np.linspace(-1.5, 1.5, 61))
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.2),
-                             gridspec_kw={"width_ratios": [0.6, 1.4, 1.1]})
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7.2), gridspec_kw={"width_ratios": [0.6, 1.4, 1.1]})
     for row, (init, model) in enumerate(models.items()):
         for col, layer in enumerate(model.layers[:2]):
             w = _weights(layer)
             ax = axes[row, col]
             top = np.abs(w).max() + 1e-12  # all-zero weights still need a colour range
             image = ax.imshow(w, cmap="coolwarm", vmin=-top, vmax=top, aspect="auto")
-            ax.set_xticks(range(w.shape[1]),
-                          [f"w{i}" for i in range(w.shape[1] - 1)] + ["b"], fontsize=7)
+            ax.set_xticks(
+                range(w.shape[1]), [f"w{i}" for i in range(w.shape[1] - 1)] + ["b"], fontsize=7
+            )
             ax.set_yticks(range(w.shape[0]))
             ax.set(ylabel="unit", title=f"{init}: layer {col + 1} weights")
             fig.colorbar(image, ax=ax, fraction=0.08)
@@ -170,7 +195,9 @@ def _plot_symmetry(models: dict, X, y, result: dict, out: Path) -> None:
         r = result[init]
         ax.set(title=f"{init}: accuracy {r['accuracy']:.0%}", xlabel="x₀", ylabel="x₁")
         ax.set_aspect("equal")
-    fig.suptitle("trained from zero weights, all units of a layer stay identical "
-                 "(every row the same): the net draws one straight boundary")
+    fig.suptitle(
+        "trained from zero weights, all units of a layer stay identical "
+        "(every row the same): the net draws one straight boundary"
+    )
     fig.tight_layout()
     save(fig, out, "init_zero")

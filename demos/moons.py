@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import Value, draw_graph, no_grad, save_graph
+from tapegrad import Value, draw_graph, nn, no_grad, optim, save_graph
 from tapegrad.nn import functional as F
 
 from ._common import grid_outputs, progress, pyplot, save
@@ -30,14 +28,18 @@ def accuracy(model: nn.Module, X: list[list[float]], Y: list[int]) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=100,
-                        help="full-batch SGD steps (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=100,
-                        help="points in the data set (default: %(default)s)")
-    parser.add_argument("--noise", type=float, default=0.1,
-                        help="noise of make_moons (default: %(default)s)")
-    parser.add_argument("--hidden", type=int, default=16,
-                        help="width of both hidden layers (default: %(default)s)")
+    parser.add_argument(
+        "--steps", type=int, default=100, help="full-batch SGD steps (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=100, help="points in the data set (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--noise", type=float, default=0.1, help="noise of make_moons (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hidden", type=int, default=16, help="width of both hidden layers (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -46,12 +48,16 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     model = nn.MLP(2, [args.hidden, args.hidden, 1], activation="relu", seed=args.seed)
     params = model.parameters()
     print(f"two moons: {len(X)} points (noise {args.noise}); {model!r}")
-    print(f"loss: mean hinge max(0, 1 - y s) + {L2:g} * sum p^2; SGD, lr 1.0 -> 0.1 "
-          f"over {args.steps} steps; eager engine, full batch")
-    print("the hinge loss max(0, 1 - y s) of a point with label y = +-1 and score s is 0 once "
-          "the point is on its side with a margin (y s >= 1) and grows linearly as it goes "
-          "the wrong way: only points near the boundary or on the wrong side move the weights "
-          "(the loss of support-vector machines)")
+    print(
+        f"loss: mean hinge max(0, 1 - y s) + {L2:g} * sum p^2; SGD, lr 1.0 -> 0.1 "
+        f"over {args.steps} steps; eager engine, full batch"
+    )
+    print(
+        "the hinge loss max(0, 1 - y s) of a point with label y = +-1 and score s is 0 once "
+        "the point is on its side with a margin (y s >= 1) and grows linearly as it goes "
+        "the wrong way: only points near the boundary or on the wrong side move the weights "
+        "(the loss of support-vector machines)"
+    )
 
     opt = optim.SGD(params, lr=1.0)
     losses, accuracies = [], []
@@ -67,8 +73,10 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for k in range(0, args.steps, max(1, args.steps // 10)):
         print(f"  step {k:3d}  loss {losses[k]:.4f}  accuracy {accuracies[k]:.0%}")
     final = accuracy(model, X, Y)
-    print(f"final training accuracy: {final:.1%} ({round(final * len(Y))}/{len(Y)} points), "
-          f"loss {losses[-1]:.4f}")
+    print(
+        f"final training accuracy: {final:.1%} ({round(final * len(Y))}/{len(Y)} points), "
+        f"loss {losses[-1]:.4f}"
+    )
 
     model_path = out / "moons_model.json"
     model.save(model_path)
@@ -78,11 +86,19 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 
     graph_file = _draw_neuron(model, X, out)
     _plot(model, X, labels, losses, accuracies, final, out)
-    print("look for: the black line, where the score changes sign, bending between the two "
-          "moons; the loss falls fast then flattens as fewer points are inside the margin")
-    return {"accuracy": final, "losses": losses, "accuracies": accuracies,
-            "parameters": len(params), "model_file": model_path, "graph_file": graph_file,
-            "reloaded_accuracy": reloaded_accuracy}
+    print(
+        "look for: the black line, where the score changes sign, bending between the two "
+        "moons; the loss falls fast then flattens as fewer points are inside the margin"
+    )
+    return {
+        "accuracy": final,
+        "losses": losses,
+        "accuracies": accuracies,
+        "parameters": len(params),
+        "model_file": model_path,
+        "graph_file": graph_file,
+        "reloaded_accuracy": reloaded_accuracy,
+    }
 
 
 def _draw_neuron(model: nn.MLP, X: list[list[float]], out: Path) -> Path:
@@ -108,8 +124,10 @@ def _draw_neuron(model: nn.MLP, X: list[list[float]], out: Path) -> Path:
     for w in caught:
         print(f"  note: {w.message}")
     model.zero_grad()
-    print(f"  wrote {path} (one hidden neuron, relu(w . x + b), on sample x = "
-          f"({x[0]:.2f}, {x[1]:.2f}))")
+    print(
+        f"  wrote {path} (one hidden neuron, relu(w . x + b), on sample x = "
+        f"({x[0]:.2f}, {x[1]:.2f}))"
+    )
     return path
 
 
@@ -121,13 +139,19 @@ def _plot(model, X, labels, losses, accuracies, final: float, out: Path) -> None
     xx, yy = np.meshgrid(np.arange(x_min, x_max, 0.05), np.arange(y_min, y_max, 0.05))
     zz = grid_outputs(model, xx, yy)
 
-    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=(11.5, 4.6),
-                                      gridspec_kw={"width_ratios": [1.2, 1]})
+    fig, (ax, ax_loss) = plt.subplots(
+        1, 2, figsize=(11.5, 4.6), gridspec_kw={"width_ratios": [1.2, 1]}
+    )
     ax.contourf(xx, yy, zz > 0, cmap="Spectral", alpha=0.8)
     ax.contour(xx, yy, zz, levels=[0], colors="black", linewidths=1)
     ax.scatter(xa[:, 0], xa[:, 1], c=labels, s=30, cmap="Spectral", edgecolors="black")
-    ax.set(xlim=(xx.min(), xx.max()), ylim=(yy.min(), yy.max()), xlabel="x₀", ylabel="x₁",
-           title=f"decision boundary, training accuracy {final:.0%}")
+    ax.set(
+        xlim=(xx.min(), xx.max()),
+        ylim=(yy.min(), yy.max()),
+        xlabel="x₀",
+        ylabel="x₁",
+        title=f"decision boundary, training accuracy {final:.0%}",
+    )
     ax_loss.plot(losses, color="tab:blue", label="loss (hinge + L2)")
     ax_loss.set(xlabel="step", ylabel="loss", title="training")
     ax_acc = ax_loss.twinx()

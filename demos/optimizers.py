@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import optim
-from tapegrad import Value
+from tapegrad import Value, optim
 
 from ._common import progress, pyplot, save
 
@@ -22,8 +21,11 @@ DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
 OPTIMIZERS: list[tuple[str, Callable[[list[Value]], optim.Optimizer], str]] = [
     ("SGD", lambda p: optim.SGD(p, lr=0.95), "lr 0.95"),
     ("Momentum", lambda p: optim.SGD(p, lr=0.1, momentum=0.9), "lr 0.1, momentum 0.9"),
-    ("Nesterov", lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
-     "lr 0.1, momentum 0.9"),
+    (
+        "Nesterov",
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        "lr 0.1, momentum 0.9",
+    ),
     ("AdaGrad", lambda p: optim.Adagrad(p, lr=1.5), "lr 1.5"),
     # alpha 0.9 instead of PyTorch's 0.99: with 0.99 the first steps are 10 lr long
     # (no bias correction), so a useful lr overshoots; 0.9 forgets the start faster.
@@ -40,25 +42,25 @@ OPTIMIZERS: list[tuple[str, Callable[[list[Value]], optim.Optimizer], str]] = [
 # Why each one ends where it does after 30 steps (printed under its row).
 WHY = {
     "SGD": "each step is lr x gradient, so x shrinks by 1 - lr/10 = 0.905 a step along the "
-           "flat x axis while y flips sign and shrinks by 0.9: a steady, slow approach",
+    "flat x axis while y flips sign and shrinks by 0.9: a steady, slow approach",
     "Momentum": "velocity piles up along x, carries it past the minimum and swings it back: "
-                "it is still oscillating at the end",
+    "it is still oscillating at the end",
     "Nesterov": "it takes the gradient where momentum is about to carry it, so it brakes "
-                "earlier than Momentum and overshoots less",
+    "earlier than Momentum and overshoots less",
     "AdaGrad": "it divides by the root of every past squared gradient: large first steps, "
-               "then ever smaller ones, so it settles without oscillating",
+    "then ever smaller ones, so it settles without oscillating",
     "RMSprop": "like AdaGrad but it forgets old gradients, so its steps do not shrink to "
-               "nothing: it drops to the valley floor and slides along it",
+    "nothing: it drops to the valley floor and slides along it",
     "Adam": "each coordinate moves about lr = 0.3 a step whatever the gradient's size, with "
-            "momentum 0.9: it arrives fast, crosses y = 0 and swings back, ending higher "
-            "than SGD, whose steps shrink with the gradient",
+    "momentum 0.9: it arrives fast, crosses y = 0 and swings back, ending higher "
+    "than SGD, whose steps shrink with the gradient",
     "AdamW": "Adam plus a pull of lr x 0.01 x w towards 0: almost Adam's path",
     "AdaDelta": "its step is the ratio of two running averages (no learning rate to tune), "
-                "so it shrinks with the gradient as plain SGD's does",
+    "so it shrinks with the gradient as plain SGD's does",
     "AMSGrad": "Adam whose denominator never shrinks; on this bowl it never needs to, so it "
-               "follows Adam's path",
+    "follows Adam's path",
     "NAdam": "Adam with Nesterov's look-ahead: it overshoots y = 0 less than Adam and ends "
-             "nearest the minimum of the Adam family",
+    "nearest the minimum of the Adam family",
 }
 
 
@@ -89,12 +91,16 @@ def trajectory(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=30, help="updates per optimizer (default: %(default)s)")
+    parser.add_argument(
+        "--steps", type=int, default=30, help="updates per optimizer (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
-    print(f"minimising f(x, y) = x^2/20 + y^2 from {START} with {len(OPTIMIZERS)} optimizers, "
-          f"{args.steps} steps each")
+    print(
+        f"minimising f(x, y) = x^2/20 + y^2 from {START} with {len(OPTIMIZERS)} optimizers, "
+        f"{args.steps} steps each"
+    )
     paths = {}
     for name, make, _ in progress(OPTIMIZERS, "optimizers"):
         paths[name] = trajectory(make, args.steps)
@@ -105,12 +111,17 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         print(f"  {name:<{width}}  end ({x:+.4f}, {y:+.4f})  f = {f(x, y):.2e}  [{settings}]")
         print(f"  {'':<{width}}  {WHY[name]}")
     _plot(paths, out)
-    print("look for: in the paths, how each method crosses the narrow y direction while "
-          "creeping along the flat x one; in the loss panel, which curves fall steadily "
-          "and which bounce")
-    return {"ends": ends, "f_end": {n: f(*e) for n, e in ends.items()},
-            "losses": {n: [f(x, y) for x, y in path] for n, path in paths.items()},
-            "sgd_closed_form": sgd_closed_form(0.95, args.steps)}
+    print(
+        "look for: in the paths, how each method crosses the narrow y direction while "
+        "creeping along the flat x one; in the loss panel, which curves fall steadily "
+        "and which bounce"
+    )
+    return {
+        "ends": ends,
+        "f_end": {n: f(*e) for n, e in ends.items()},
+        "losses": {n: [f(x, y) for x, y in path] for n, path in paths.items()},
+        "sgd_closed_form": sgd_closed_form(0.95, args.steps),
+    }
 
 
 def _plot(paths: dict[str, list[tuple[float, float]]], out: Path) -> None:
@@ -135,10 +146,15 @@ def _plot(paths: dict[str, list[tuple[float, float]]], out: Path) -> None:
             ax.set_ylabel("y")
     ax = fig.add_subplot(grid[2, :])
     for i, (name, _, _) in enumerate(OPTIMIZERS):
-        ax.semilogy([f(x, y) for x, y in paths[name]], "o-", ms=2.5, lw=1.2,
-                    color=colors[i], label=name)
-    ax.set(xlabel="step", ylabel="f(x, y) (log scale)", xlim=(0, steps),
-           title="loss per step: the same colours as the paths above")
+        ax.semilogy(
+            [f(x, y) for x, y in paths[name]], "o-", ms=2.5, lw=1.2, color=colors[i], label=name
+        )
+    ax.set(
+        xlabel="step",
+        ylabel="f(x, y) (log scale)",
+        xlim=(0, steps),
+        title="loss per step: the same colours as the paths above",
+    )
     ax.legend(ncol=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(f"f(x, y) = x²/20 + y² from (-7, 2), {steps} steps each; + marks the minimum")
     fig.tight_layout()

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import Value, compile
+from tapegrad import Value, compile, nn, optim
 from tapegrad.nn import functional as F
 
 from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save, weights_of
@@ -27,7 +25,7 @@ def dropped_forward(model: nn.MLP, x: list, mask: list) -> list[Value]:
     start = 0
     for layer in model.layers[:-1]:
         x = layer(x)
-        x = [v * m for v, m in zip(x, mask[start:start + len(x)])]
+        x = [v * m for v, m in zip(x, mask[start : start + len(x)])]
         start += len(x)
     return model.layers[-1](x)
 
@@ -47,12 +45,17 @@ def train_run(
 
         def loss(x: list, y: int) -> Value:
             # Article 001's penalty 1/2 lambda W^2: it adds lambda W to every weight's gradient.
-            return F.cross_entropy([model(x)], [y]) + 0.5 * args.weight_decay * F.l2_penalty(weights)
+            return F.cross_entropy([model(x)], [y]) + 0.5 * args.weight_decay * F.l2_penalty(
+                weights
+            )
 
         step = compile(loss, params, labels={1: range(2)})
     elif kind == "dropout":
-        step = compile(lambda x, mask, y: F.cross_entropy([dropped_forward(model, x, mask)], [y]),
-                       params, labels={2: range(2)})
+        step = compile(
+            lambda x, mask, y: F.cross_entropy([dropped_forward(model, x, mask)], [y]),
+            params,
+            labels={2: range(2)},
+        )
     X, y, X_test, y_test = data["X"], data["y"], data["X_test"], data["y_test"]
     rng = np.random.default_rng(args.seed)
     # The optimizer steps all parameters as one array; the Values are written back
@@ -84,51 +87,84 @@ def train_run(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--train-size", type=int, default=40,
-                        help="training points: few, so that the network can memorise them "
-                             "(default: %(default)s)")
-    parser.add_argument("--test-size", type=int, default=1000,
-                        help="test points (default: %(default)s)")
-    parser.add_argument("--noise", type=float, default=0.3,
-                        help="two-moons noise (default: %(default)s)")
-    parser.add_argument("--width", type=int, default=32,
-                        help="units per hidden layer (default: %(default)s)")
-    parser.add_argument("--depth", type=int, default=3,
-                        help="hidden layers (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=1000,
-                        help="full-batch SGD steps per run (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.05,
-                        help="learning rate, momentum 0.9 (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=0.01,
-                        help="lambda of the 1/2 lambda W^2 penalty (default: %(default)s)")
-    parser.add_argument("--dropout", type=float, default=0.3,
-                        help="probability of dropping a hidden unit (default: %(default)s)")
-    parser.add_argument("--eval-every", type=int, default=25,
-                        help="steps between accuracy measurements (default: %(default)s)")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=40,
+        help="training points: few, so that the network can memorise them (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--test-size", type=int, default=1000, help="test points (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--noise", type=float, default=0.3, help="two-moons noise (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--width", type=int, default=32, help="units per hidden layer (default: %(default)s)"
+    )
+    parser.add_argument("--depth", type=int, default=3, help="hidden layers (default: %(default)s)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=1000,
+        help="full-batch SGD steps per run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=0.05, help="learning rate, momentum 0.9 (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.01,
+        help="lambda of the 1/2 lambda W^2 penalty (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.3,
+        help="probability of dropping a hidden unit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=25,
+        help="steps between accuracy measurements (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
     X, y = nn.data.make_moons(args.train_size, noise=args.noise, seed=args.seed)
     X_test, y_test = nn.data.make_moons(args.test_size, noise=args.noise, seed=args.seed + 1)
     gx, gy = np.meshgrid(np.linspace(-1.6, 2.6, 120), np.linspace(-1.3, 1.8, 90))
-    data = {"X": np.array(X), "y": np.array(y), "X_test": np.array(X_test),
-            "y_test": np.array(y_test), "grid": np.c_[gx.ravel(), gy.ravel()]}
+    data = {
+        "X": np.array(X),
+        "y": np.array(y),
+        "X_test": np.array(X_test),
+        "y_test": np.array(y_test),
+        "grid": np.c_[gx.ravel(), gy.ravel()],
+    }
     sizes = [args.width] * args.depth + [2]
-    print(f"MLP(2, {sizes}) on {args.train_size} noisy two-moons points "
-          f"(tested on {args.test_size}); {args.steps} full-batch SGD steps per run")
+    print(
+        f"MLP(2, {sizes}) on {args.train_size} noisy two-moons points "
+        f"(tested on {args.test_size}); {args.steps} full-batch SGD steps per run"
+    )
     results = {}
     for kind in RUNS:
         model = nn.MLP(2, sizes, seed=args.seed)  # the same initial weights for every run
         results[kind] = train_run(kind, model, data, args)
-    labels = {"none": "no regularization",
-              "weight decay": f"weight decay, λ = {args.weight_decay:g}",
-              "dropout": f"dropout, p = {args.dropout:g}"}
+    labels = {
+        "none": "no regularization",
+        "weight decay": f"weight decay, λ = {args.weight_decay:g}",
+        "dropout": f"dropout, p = {args.dropout:g}",
+    }
     summary = {}
     for kind, h in results.items():
         train, test = h["train"][-1], h["test"][-1]
         summary[kind] = {"train": train, "test": test, "gap": train - test}
-        print(f"  {labels[kind]:<24} train {train:.3f}  test {test:.3f}  "
-              f"gap {summary[kind]['gap']:.3f}")
+        print(
+            f"  {labels[kind]:<24} train {train:.3f}  test {test:.3f}  "
+            f"gap {summary[kind]['gap']:.3f}"
+        )
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(14, 8), height_ratios=[1, 1.1])
@@ -137,24 +173,44 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         ax = axes[0, col]
         ax.plot(h["step"], h["train"], color="tab:blue", label="train")
         ax.plot(h["step"], h["test"], color="tab:orange", label="test")
-        ax.set(ylim=(0.4, 1.02), xlabel="step", ylabel="accuracy",
-               title=f"{labels[kind]}: gap {summary[kind]['gap']:.3f}")
+        ax.set(
+            ylim=(0.4, 1.02),
+            xlabel="step",
+            ylabel="accuracy",
+            title=f"{labels[kind]}: gap {summary[kind]['gap']:.3f}",
+        )
         ax.legend(loc="lower right")
         ax = axes[1, col]
         z = h["grid"]
-        ax.contourf(gx, gy, (z[:, 1] - z[:, 0]).reshape(gx.shape), levels=[-1e9, 0, 1e9],
-                    colors=["#f4cccc", "#cfe2f3"])
-        ax.scatter(data["X"][:, 0], data["X"][:, 1], c=data["y"], cmap="coolwarm_r",
-                   edgecolors="k", s=28)
-        ax.set(xticks=[], yticks=[],
-               title=f"decision boundary over the {args.train_size} training points\n"
-                     f"accuracy: train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}")
-    fig.suptitle(f"Deep Learning from Scratch, 6.4: a big network memorises {args.train_size} points; weight "
-                 "decay and dropout narrow the train/test gap", fontsize=12)
+        ax.contourf(
+            gx,
+            gy,
+            (z[:, 1] - z[:, 0]).reshape(gx.shape),
+            levels=[-1e9, 0, 1e9],
+            colors=["#f4cccc", "#cfe2f3"],
+        )
+        ax.scatter(
+            data["X"][:, 0], data["X"][:, 1], c=data["y"], cmap="coolwarm_r", edgecolors="k", s=28
+        )
+        ax.set(
+            xticks=[],
+            yticks=[],
+            title=f"decision boundary over the {args.train_size} training points\n"
+            f"accuracy: train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}",
+        )
+    fig.suptitle(
+        f"Deep Learning from Scratch, 6.4: a big network memorises {args.train_size} points; weight "
+        "decay and dropout narrow the train/test gap",
+        fontsize=12,
+    )
     fig.tight_layout()
     save(fig, out, "regularization")
-    print("look for: without regularization the boundary wraps around single noisy points "
-          "(train accuracy 1, test lower); weight decay and dropout draw a smoother boundary "
-          "and their train and test curves stay closer")
-    return {"summary": summary,
-            "history": {k: {n: h[n] for n in ("step", "train", "test")} for k, h in results.items()}}
+    print(
+        "look for: without regularization the boundary wraps around single noisy points "
+        "(train accuracy 1, test lower); weight decay and dropout draw a smoother boundary "
+        "and their train and test curves stay closer"
+    )
+    return {
+        "summary": summary,
+        "history": {k: {n: h[n] for n in ("step", "train", "test")} for k, h in results.items()},
+    }

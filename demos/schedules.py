@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
 from tapegrad import nn, optim
 from tapegrad.optim import lr_scheduler
 
@@ -20,28 +21,47 @@ def schedules(epochs: int) -> dict[str, tuple[Callable[[optim.Optimizer], object
     """name -> (the schedule for an optimizer (None: constant), how it sets the rate)."""
     return {
         "constant": (lambda opt: None, "lr = lr0 every epoch"),
-        "StepLR": (lambda opt: lr_scheduler.StepLR(opt, step_size=epochs // 4, gamma=0.3),
-                   f"x 0.3 every {epochs // 4} epochs"),
-        "ExponentialLR": (lambda opt: lr_scheduler.ExponentialLR(opt, gamma=0.93),
-                          "x 0.93 every epoch"),
-        "CosineAnnealingLR": (lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=epochs),
-                              f"lr0 (1 + cos(pi t / {epochs})) / 2"),
-        "ReduceLROnPlateau": (lambda opt: lr_scheduler.ReduceLROnPlateau(opt, factor=0.5,
-                                                                          patience=3),
-                              "x 0.5 after 3 epochs without a new best validation loss"),
+        "StepLR": (
+            lambda opt: lr_scheduler.StepLR(opt, step_size=epochs // 4, gamma=0.3),
+            f"x 0.3 every {epochs // 4} epochs",
+        ),
+        "ExponentialLR": (
+            lambda opt: lr_scheduler.ExponentialLR(opt, gamma=0.93),
+            "x 0.93 every epoch",
+        ),
+        "CosineAnnealingLR": (
+            lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=epochs),
+            f"lr0 (1 + cos(pi t / {epochs})) / 2",
+        ),
+        "ReduceLROnPlateau": (
+            lambda opt: lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=3),
+            "x 0.5 after 3 epochs without a new best validation loss",
+        ),
     }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=50,
-                        help="passes over the training points (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=300,
-                        help="noisy training points (a third as many for validation) "
-                             "(default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=0.1,
-                        help="starting rate of SGD with momentum 0.9 (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=8,
-                        help="points per update (default: %(default)s)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=50,
+        help="passes over the training points (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=300,
+        help="noisy training points (a third as many for validation) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=0.1,
+        help="starting rate of SGD with momentum 0.9 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="points per update (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -55,31 +75,48 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     params = model.parameters()
     start = [p.data for p in params]
     loss_fn = squared_error_program(model, params)
-    print(f"a 1-32-1 tanh network on {args.samples} noisy points of the universal demo's bumpy "
-          f"function (noise std {NOISE}; validation: {n_val} others); SGD with momentum 0.9 "
-          f"from lr {args.lr}, batches of {args.batch_size}, {args.epochs} epochs, the same "
-          "initial weights and batches for every schedule, compiled mode")
-    print("a constant rate keeps every mini-batch's noisy step full size, so the loss "
-          "jitters around a level it cannot go below; decaying the rate shrinks the steps "
-          "once the big moves are made ('A glimpse of neural networks': exponential, step, "
-          "and decay on the validation error)")
+    print(
+        f"a 1-32-1 tanh network on {args.samples} noisy points of the universal demo's bumpy "
+        f"function (noise std {NOISE}; validation: {n_val} others); SGD with momentum 0.9 "
+        f"from lr {args.lr}, batches of {args.batch_size}, {args.epochs} epochs, the same "
+        "initial weights and batches for every schedule, compiled mode"
+    )
+    print(
+        "a constant rate keeps every mini-batch's noisy step full size, so the loss "
+        "jitters around a level it cannot go below; decaying the rate shrinks the steps "
+        "once the big moves are made ('A glimpse of neural networks': exponential, step, "
+        "and decay on the validation error)"
+    )
     histories = {}
     for name, (make, _) in progress(schedules(args.epochs).items(), "schedules"):
         for p, value in zip(params, start):
             p.data = value
         opt = optim.SGD(params, lr=args.lr, momentum=0.9)
-        histories[name] = nn.fit(None, loss_fn, (X, Y), opt, epochs=args.epochs,
-                                 batch_size=args.batch_size, val=(X_val, Y_val),
-                                 scheduler=make(opt), seed=args.seed, progress=False)
+        histories[name] = nn.fit(
+            None,
+            loss_fn,
+            (X, Y),
+            opt,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            val=(X_val, Y_val),
+            scheduler=make(opt),
+            seed=args.seed,
+            progress=False,
+        )
     width = max(len(n) for n in histories)
     for name, h in histories.items():
-        print(f"  {name:<{width}}  last lr {h.lr[-1]:<9.3g} validation loss: last "
-              f"{h.val_loss[-1]:.4f}, best {min(h.val_loss):.4f} (epoch {h.best_epoch}); "
-              f"{schedules(args.epochs)[name][1]}")
+        print(
+            f"  {name:<{width}}  last lr {h.lr[-1]:<9.3g} validation loss: last "
+            f"{h.val_loss[-1]:.4f}, best {min(h.val_loss):.4f} (epoch {h.best_epoch}); "
+            f"{schedules(args.epochs)[name][1]}"
+        )
     _plot(histories, out)
-    print("look for: the constant rate's validation loss still jumping up and down at the end "
-          "while every decayed rate settles lower; ReduceLROnPlateau cuts its rate only when "
-          "the validation loss stalls")
+    print(
+        "look for: the constant rate's validation loss still jumping up and down at the end "
+        "while every decayed rate settles lower; ReduceLROnPlateau cuts its rate only when "
+        "the validation loss stalls"
+    )
     return {"histories": histories, "start": start}
 
 
@@ -88,13 +125,27 @@ def _plot(histories: dict, out: Path) -> None:
     fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(13, 4.6))
     for (name, h), color in zip(histories.items(), plt.get_cmap("tab10").colors):
         ax_lr.plot(h.epochs, h.lr, "o-", ms=2.5, color=color, label=name)
-        ax_loss.plot(h.epochs, h.val_loss, "o-", ms=2.5, color=color,
-                     label=f"{name}: last {h.val_loss[-1]:.3f}")
-    ax_lr.set(xlabel="epoch", ylabel="learning rate (log scale)", yscale="log",
-              title="the rate each schedule used in each epoch")
+        ax_loss.plot(
+            h.epochs,
+            h.val_loss,
+            "o-",
+            ms=2.5,
+            color=color,
+            label=f"{name}: last {h.val_loss[-1]:.3f}",
+        )
+    ax_lr.set(
+        xlabel="epoch",
+        ylabel="learning rate (log scale)",
+        yscale="log",
+        title="the rate each schedule used in each epoch",
+    )
     ax_lr.legend(fontsize=8)
-    ax_loss.set(xlabel="epoch", ylabel="validation mean squared error", ylim=(0, None),
-                title="validation loss after each epoch")
+    ax_loss.set(
+        xlabel="epoch",
+        ylabel="validation mean squared error",
+        ylim=(0, None),
+        title="validation loss after each epoch",
+    )
     ax_loss.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "schedules")

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import no_grad
+from tapegrad import nn, no_grad, optim
 
 from ._common import pyplot, save
 
@@ -26,12 +24,22 @@ def build(seed: int) -> nn.MLP:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=1000,
-                        help="passes over the points (default: %(default)s; the article's full "
-                             "run is 5000, about five times as long)")
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default: %(default)s)")
-    parser.add_argument("--points", type=int, default=100,
-                        help="evenly spaced training points on [-2, 2] (default: %(default)s)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=1000,
+        help="passes over the points (default: %(default)s; the article's full "
+        "run is 5000, about five times as long)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=0.01, help="learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--points",
+        type=int,
+        default=100,
+        help="evenly spaced training points on [-2, 2] (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace, out: Path) -> dict:
@@ -45,20 +53,31 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         before = [model(x)[0].data for x in X]
     # In order, one sample per update, as in the article; the loss (z - t)^2 / 2 has the
     # article's output_error = z - t as its gradient.
-    history = nn.fit(model, lambda z, t: 0.5 * (z[0][0] - t[0]) ** 2, (X, Y), opt,
-                     epochs=args.epochs, batch_size=1, shuffle=False, progress=False)
+    history = nn.fit(
+        model,
+        lambda z, t: 0.5 * (z[0][0] - t[0]) ** 2,
+        (X, Y),
+        opt,
+        epochs=args.epochs,
+        batch_size=1,
+        shuffle=False,
+        progress=False,
+    )
     history = [2 * loss for loss in history.train_loss]  # mean squared error of each epoch
     with no_grad():
         after = [model(x)[0].data for x in X]
     mse = sum((z - t) ** 2 for z, t in zip(after, Y)) / len(Y)
     max_error = max(abs(z - t) for z, t in zip(after, Y))
-    print(f"mean squared error over the points: {history[0]:.5f} in epoch 1 -> {mse:.2e} "
-          f"after epoch {args.epochs}; largest |error| {max_error:.4f}")
+    print(
+        f"mean squared error over the points: {history[0]:.5f} in epoch 1 -> {mse:.2e} "
+        f"after epoch {args.epochs}; largest |error| {max_error:.4f}"
+    )
     _plot(X, Y, before, after, history, out)
-    print("look for: two sigmoid units bend the line into the sine's shape; the loss falls "
-          "fast, then slowly for most of the epochs")
-    return {"mse": mse, "max_error": max_error, "losses": history,
-            "parameters": len(params)}
+    print(
+        "look for: two sigmoid units bend the line into the sine's shape; the loss falls "
+        "fast, then slowly for most of the epochs"
+    )
+    return {"mse": mse, "max_error": max_error, "losses": history, "parameters": len(params)}
 
 
 def _plot(X, Y, before, after, history, out: Path) -> None:
@@ -71,8 +90,10 @@ def _plot(X, Y, before, after, history, out: Path) -> None:
     ax_fit.set(xlabel="p", ylabel="F(p)", title="function approximation, 1-2-1 sigmoid network")
     ax_fit.legend(fontsize=8)
     ax_loss.semilogy(range(1, len(history) + 1), history, color="tab:blue")
-    ax_loss.set(xlabel="epoch", ylabel="mean squared error (log scale)",
-                title=f"loss during training: {history[-1]:.2e} at the end")
+    ax_loss.set(
+        xlabel="epoch",
+        ylabel="mean squared error (log scale)",
+        title=f"loss during training: {history[-1]:.2e} at the end",
+    )
     fig.tight_layout()
     save(fig, out, "sine")
-

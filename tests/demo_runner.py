@@ -3,8 +3,8 @@ their files."""
 
 from __future__ import annotations
 
-import importlib
 import contextlib
+import importlib
 import io
 import sys
 from pathlib import Path

@@ -15,8 +15,9 @@ TOL = 1e-12  # compiled mode must equal eager mode to this, relative and absolut
 
 def assert_close(actual, expected) -> None:
     """Element-wise equal to ``TOL``."""
-    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float),
-                               rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(
+        np.asarray(actual, float), np.asarray(expected, float), rtol=TOL, atol=TOL
+    )
 
 
 def live_values() -> int:

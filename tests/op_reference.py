@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from tapegrad import OPS, Op, Value
-from tapegrad.mathlib import FLOATS
+from tapegrad.autograd.mathlib import FLOATS
 
 
 def _sigmoid(x: float) -> float:
@@ -22,14 +22,14 @@ def _sigmoid(x: float) -> float:
 def _dot(*wxb: float) -> float:
     """sum_i w_i x_i over w_1..w_n, x_1..x_n, plus a bias b when there is one more."""
     n = len(wxb) // 2
-    bias = wxb[2 * n:]
-    return math.fsum([*(w * x for w, x in zip(wxb[:n], wxb[n:2 * n])), *bias])
+    bias = wxb[2 * n :]
+    return math.fsum([*(w * x for w, x in zip(wxb[:n], wxb[n : 2 * n])), *bias])
 
 
 def _call_dot(*wxb: Value) -> Value:
     n = len(wxb) // 2
     if len(wxb) % 2:
-        return Value.dot(wxb[:n], wxb[n:2 * n], wxb[-1])
+        return Value.dot(wxb[:n], wxb[n : 2 * n], wxb[-1])
     return Value.dot(wxb[:n], wxb[n:])
 
 
@@ -80,8 +80,9 @@ CALLS: dict[str | tuple[str, int], Callable[..., Value]] = {
     ("pow", 0): lambda x, c: c**x,
 }
 # Every other op is reached as the Value method of its name (x.exp(), x.leaky_relu(k)).
-CALLS.update({name: getattr(Value, name) for name in OPS
-              if name not in CALLS and hasattr(Value, name)})
+CALLS.update(
+    {name: getattr(Value, name) for name in OPS if name not in CALLS and hasattr(Value, name)}
+)
 
 
 def key(op: Op) -> str | tuple[str, int]:

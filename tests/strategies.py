@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from op_reference import apply, reference
 
 from tapegrad import OPS, Op, Value
-from tapegrad.mode import MODE
-from tapegrad.ops import WITH_CONSTANT
+from tapegrad.autograd.mode import MODE
+from tapegrad.autograd.ops import WITH_CONSTANT
 
 ALL_OPS: tuple[Op, ...] = (*OPS.values(), *WITH_CONSTANT.values())
 KINK_MARGIN = 1e-3  # no input closer than this to a point in an op's ``avoid``
@@ -166,15 +166,18 @@ class Expression(_Readable):
             self.squash[id(e)] = tuple(_needs_squash(e.op, float(x)) for x in operands)
         lo, hi = e.op.domain
         if on_values:
-            operands = [x.sigmoid() * (hi - lo) + lo if s else x
-                        for x, s in zip(operands, self.squash[id(e)])]
+            operands = [
+                x.sigmoid() * (hi - lo) + lo if s else x
+                for x, s in zip(operands, self.squash[id(e)])
+            ]
             if not tracing:
                 for x in operands:
                     for kink in e.op.avoid:
                         self.nearest_kink = min(self.nearest_kink, abs(x.data - kink))
             return apply(e.op, operands, e.arg)
-        operands = [lo + (hi - lo) * _sigmoid(x) if s else x
-                    for x, s in zip(operands, self.squash[id(e)])]
+        operands = [
+            lo + (hi - lo) * _sigmoid(x) if s else x for x, s in zip(operands, self.squash[id(e)])
+        ]
         f = reference(e.op)
         return f(*operands) if e.arg is None else f(*operands, e.arg)
 
@@ -216,4 +219,3 @@ def expressions(draw, max_vars: int = 4, shapes=("tree", "dag")) -> tuple[Expres
     root = draw(trees(n) if shape == "tree" else dags(n))
     point = draw(st.lists(st.floats(-3.0, 3.0), min_size=n, max_size=n))
     return Expression(root, n), point
-

@@ -27,8 +27,14 @@ NORM_CASES = [
     ("l2", [3.0, 4.0], 1.0, 2.0, 5.0, [3.0 / (5 + 1e-6), 4.0 / (5 + 1e-6)]),
     ("inf", [3.0, -4.0], 2.0, math.inf, 4.0, [3.0 * 2 / (4 + 1e-6), -4.0 * 2 / (4 + 1e-6)]),
     ("l1", [1.0, -2.0, 2.0], 1.0, 1.0, 5.0, [1 / (5 + 1e-6), -2 / (5 + 1e-6), 2 / (5 + 1e-6)]),
-    ("l3", [1.0, 2.0], 1.0, 3.0, 9 ** (1 / 3),
-     [1 / (9 ** (1 / 3) + 1e-6), 2 / (9 ** (1 / 3) + 1e-6)]),
+    (
+        "l3",
+        [1.0, 2.0],
+        1.0,
+        3.0,
+        9 ** (1 / 3),
+        [1 / (9 ** (1 / 3) + 1e-6), 2 / (9 ** (1 / 3) + 1e-6)],
+    ),
     ("skips-none", [3.0, None, 4.0], 1.0, 2.0, 5.0, [3.0 / (5 + 1e-6), None, 4.0 / (5 + 1e-6)]),
     # Exploding gradients: the squares overflow, the norm does not.
     ("huge", [3e200, 4e200], 1.0, 2.0, 5e200, [0.6, 0.8]),
@@ -36,8 +42,11 @@ NORM_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("grads", "max_norm", "norm_type", "total", "after"),
-                         [c[1:] for c in NORM_CASES], ids=[c[0] for c in NORM_CASES])
+@pytest.mark.parametrize(
+    ("grads", "max_norm", "norm_type", "total", "after"),
+    [c[1:] for c in NORM_CASES],
+    ids=[c[0] for c in NORM_CASES],
+)
 def test_clip_grad_norm(grads, max_norm, norm_type, total, after) -> None:
     params = params_with(grads)
     assert clip_grad_norm_(params, max_norm, norm_type) == pytest.approx(total, rel=1e-15)
@@ -61,23 +70,45 @@ def test_nonfinite_norm_raises_only_when_asked() -> None:
 
 
 BAD_ARGUMENTS = [
-    (clip_grad_norm_, ([Value(1.0)], -1.0), ValueError,
-     "Invalid max_norm of clip_grad_norm_: -1.0"),
-    (clip_grad_norm_, ([Value(1.0)], 1.0, 0), ValueError,
-     "Invalid norm_type of clip_grad_norm_: 0"),
-    (clip_grad_norm_, ([Value(1.0)], "1"), TypeError,
-     "Invalid max_norm of clip_grad_norm_: '1' (expected a real number)"),
+    (
+        clip_grad_norm_,
+        ([Value(1.0)], -1.0),
+        ValueError,
+        "Invalid max_norm of clip_grad_norm_: -1.0",
+    ),
+    (
+        clip_grad_norm_,
+        ([Value(1.0)], 1.0, 0),
+        ValueError,
+        "Invalid norm_type of clip_grad_norm_: 0",
+    ),
+    (
+        clip_grad_norm_,
+        ([Value(1.0)], "1"),
+        TypeError,
+        "Invalid max_norm of clip_grad_norm_: '1' (expected a real number)",
+    ),
     (clip_grad_norm_, ([1.0], 1.0), TypeError, "clip_grad_norm_: expected Values, got float"),
-    (clip_grad_value_, ([Value(1.0)], -0.5), ValueError,
-     "Invalid clip_value of clip_grad_value_: -0.5"),
-    (clip_grad_value_, ([Value(1.0)], None), TypeError,
-     "Invalid clip_value of clip_grad_value_: None"),
+    (
+        clip_grad_value_,
+        ([Value(1.0)], -0.5),
+        ValueError,
+        "Invalid clip_value of clip_grad_value_: -0.5",
+    ),
+    (
+        clip_grad_value_,
+        ([Value(1.0)], None),
+        TypeError,
+        "Invalid clip_value of clip_grad_value_: None",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("function", "args", "error", "message"), BAD_ARGUMENTS,
-                         ids=["negative-max", "zero-norm-type", "str-max", "float-param",
-                              "negative-clip", "none-clip"])
+@pytest.mark.parametrize(
+    ("function", "args", "error", "message"),
+    BAD_ARGUMENTS,
+    ids=["negative-max", "zero-norm-type", "str-max", "float-param", "negative-clip", "none-clip"],
+)
 def test_bad_arguments_raise(function, args, error, message) -> None:
     with pytest.raises(error, match=re.escape(message)):
         function(*args)
@@ -90,8 +121,7 @@ def test_clip_grad_value() -> None:
     assert math.isnan(params[4].grad)  # NaN is passed on, not hidden
 
 
-@given(grads=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=8),
-       max_norm=st.floats(0.0, 1e3))
+@given(grads=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=8), max_norm=st.floats(0.0, 1e3))
 def test_clipped_norm_is_at_most_max_norm_and_direction_is_kept(grads, max_norm) -> None:
     params = params_with(grads)
     total = clip_grad_norm_(params, max_norm)

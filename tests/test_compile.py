@@ -17,9 +17,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import expressions
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import CompileError, Value, compile
+from tapegrad import CompileError, Value, compile, nn, optim
 from tapegrad.nn import functional as F
 
 
@@ -72,9 +70,16 @@ def test_random_graphs_equal_eager(expression_point, n_params, size, data):
     n_params = min(n_params, expression.n_vars)
     n_inputs = expression.n_vars - n_params
     params = [Value(x) for x in point[n_inputs:]]
-    rows = [point[:n_inputs]] + data.draw(st.lists(
-        st.lists(st.floats(-3.0, 3.0), min_size=n_inputs, max_size=n_inputs),
-        min_size=size - 1, max_size=size - 1))
+    rows = [
+        point[:n_inputs],
+        *data.draw(
+            st.lists(
+                st.lists(st.floats(-3.0, 3.0), min_size=n_inputs, max_size=n_inputs),
+                min_size=size - 1,
+                max_size=size - 1,
+            )
+        ),
+    ]
     X = np.array(rows, dtype=float).reshape(size, n_inputs)
 
     def fn(x):
@@ -171,7 +176,9 @@ def _layer_cases():
     return cases
 
 
-@pytest.mark.parametrize("name, model, fn", _layer_cases(), ids=lambda c: c if isinstance(c, str) else "")
+@pytest.mark.parametrize(
+    "name, model, fn", _layer_cases(), ids=lambda c: c if isinstance(c, str) else ""
+)
 def test_layers_equal_eager(name, model, fn):
     X = np.random.default_rng(0).normal(size=(6, 3))
     params = model.parameters()
@@ -182,19 +189,22 @@ def test_layers_equal_eager(name, model, fn):
 
 
 def _mse(m):
-    return (lambda x, t: F.mse_loss([m(x)], [t]),
-            lambda X, Y: F.mse_loss([m(x) for x in X], Y))
+    return (lambda x, t: F.mse_loss([m(x)], [t]), lambda X, Y: F.mse_loss([m(x) for x in X], Y))
 
 
 def _squared_error(m):
-    return (lambda x, t: (m(x)[0] - t) ** 2,
-            lambda X, Y: Value.sum([(m(x)[0] - t) ** 2 for x, t in zip(X, Y)]) / len(X))
+    return (
+        lambda x, t: (m(x)[0] - t) ** 2,
+        lambda X, Y: Value.sum([(m(x)[0] - t) ** 2 for x, t in zip(X, Y)]) / len(X),
+    )
 
 
 def _loss(loss, transform=lambda out: out):
     def build(m):
-        return (lambda x, t: loss([transform(m(x))], [t]),
-                lambda X, Y: loss([transform(m(x)) for x in X], Y))
+        return (
+            lambda x, t: loss([transform(m(x))], [t]),
+            lambda X, Y: loss([transform(m(x)) for x in X], Y),
+        )
 
     return build
 
@@ -205,28 +215,56 @@ def _hinge_with_penalties(m):
     def penalty():
         return 1e-2 * F.l2_penalty(params) + 1e-3 * F.l1_penalty(params)
 
-    return (lambda x, t: F.hinge_loss(m(x), [t]) + penalty(),
-            lambda X, Y: F.hinge_loss([m(x) for x in X], Y) + penalty())
+    return (
+        lambda x, t: F.hinge_loss(m(x), [t]) + penalty(),
+        lambda X, Y: F.hinge_loss([m(x) for x in X], Y) + penalty(),
+    )
 
 
 LOSSES = [  # name, model, (per-sample loss, eager batch loss), labels, targets
     ("mse_loss", ([5, 1], {}), _mse, {1: (0.0, 1.0)}, [0.0, 1.0, 1.0, 0.0, 1.0, 0.0]),
-    ("squared error, target as input", ([5, 1], {}), _squared_error, None,
-     [0.3, -1.2, 2.0, 0.0, 0.7, -0.1]),
-    ("binary_cross_entropy", ([5, 1], {"output_activation": "sigmoid"}),
-     _loss(F.binary_cross_entropy), {1: (0, 1)}, [0, 1, 1, 0, 1, 0]),
-    ("binary_cross_entropy_with_logits", ([5, 1], {}),
-     _loss(F.binary_cross_entropy_with_logits), {1: (0, 1)}, [0, 1, 1, 0, 1, 0]),
+    (
+        "squared error, target as input",
+        ([5, 1], {}),
+        _squared_error,
+        None,
+        [0.3, -1.2, 2.0, 0.0, 0.7, -0.1],
+    ),
+    (
+        "binary_cross_entropy",
+        ([5, 1], {"output_activation": "sigmoid"}),
+        _loss(F.binary_cross_entropy),
+        {1: (0, 1)},
+        [0, 1, 1, 0, 1, 0],
+    ),
+    (
+        "binary_cross_entropy_with_logits",
+        ([5, 1], {}),
+        _loss(F.binary_cross_entropy_with_logits),
+        {1: (0, 1)},
+        [0, 1, 1, 0, 1, 0],
+    ),
     ("cross_entropy", ([5, 3], {}), _loss(F.cross_entropy), {1: range(3)}, [0, 2, 1, 1, 0, 2]),
-    ("nll_loss of log_softmax", ([5, 3], {}), _loss(F.nll_loss, F.log_softmax), {1: range(3)},
-     [2, 2, 1, 0, 0, 1]),
-    ("hinge_loss + l2 + l1", ([5, 1], {}), _hinge_with_penalties, {1: (-1, 1)},
-     [1, -1, -1, 1, 1, -1]),
+    (
+        "nll_loss of log_softmax",
+        ([5, 3], {}),
+        _loss(F.nll_loss, F.log_softmax),
+        {1: range(3)},
+        [2, 2, 1, 0, 0, 1],
+    ),
+    (
+        "hinge_loss + l2 + l1",
+        ([5, 1], {}),
+        _hinge_with_penalties,
+        {1: (-1, 1)},
+        [1, -1, -1, 1, 1, -1],
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, shape, build, labels, targets", LOSSES,
-                         ids=[case[0] for case in LOSSES])
+@pytest.mark.parametrize(
+    "name, shape, build, labels, targets", LOSSES, ids=[case[0] for case in LOSSES]
+)
 def test_losses_equal_eager(name, shape, build, labels, targets):
     sizes, options = shape
     model = _mlp(3, sizes, **options)
@@ -350,8 +388,11 @@ def test_optimizer_steps_from_compiled_gradients_equal_eager(make):
     X, Y = np.random.default_rng(8).normal(size=(8, 2)), [1, -1, 1, 1, -1, -1, 1, -1]
     eager_model, compiled_model = _mlp(2, [4, 1]), _mlp(2, [4, 1])
     eager_opt, compiled_opt = make(eager_model.parameters()), make(compiled_model.parameters())
-    step = compile(lambda x, t: F.hinge_loss(compiled_model(x), [t]),
-                   compiled_model.parameters(), labels={1: (-1, 1)})
+    step = compile(
+        lambda x, t: F.hinge_loss(compiled_model(x), [t]),
+        compiled_model.parameters(),
+        labels={1: (-1, 1)},
+    )
     for _ in range(3):
         eager_opt.zero_grad()
         F.hinge_loss([eager_model(x) for x in X.tolist()], Y).backward()
@@ -359,8 +400,9 @@ def test_optimizer_steps_from_compiled_gradients_equal_eager(make):
         compiled_opt.zero_grad()
         step(X, Y)
         compiled_opt.step()
-    assert_close([p.data for p in compiled_model.parameters()],
-                 [p.data for p in eager_model.parameters()])
+    assert_close(
+        [p.data for p in compiled_model.parameters()], [p.data for p in eager_model.parameters()]
+    )
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -401,20 +443,35 @@ def test_a_leaf_outside_params_that_requires_grad_is_refused():
 
 
 BAD_CALLS = [
-    (lambda: compile(lambda x: x, [], reduction="none")(np.ones(2)), ValueError,
-     "reduction must be one of"),
+    (
+        lambda: compile(lambda x: x, [], reduction="none")(np.ones(2)),
+        ValueError,
+        "reduction must be one of",
+    ),
     (lambda: compile("f", []), TypeError, "fn must be callable"),
     (lambda: compile(lambda x: x, [1.0]), TypeError, "params must be Values"),
-    (lambda: compile(lambda x: "loss", [])(np.ones(2)), TypeError,
-     "must return a Value or a list of Values, got str"),
-    (lambda: compile(lambda x, t: x * t, [], labels={1: (0, 1)})(np.ones(2), [0, 2]),
-     ValueError, r"label 2.0 \(argument 1, sample 1\) is not one of the declared \[0, 1\]"),
+    (
+        lambda: compile(lambda x: "loss", [])(np.ones(2)),
+        TypeError,
+        "must return a Value or a list of Values, got str",
+    ),
+    (
+        lambda: compile(lambda x, t: x * t, [], labels={1: (0, 1)})(np.ones(2), [0, 2]),
+        ValueError,
+        r"label 2.0 \(argument 1, sample 1\) is not one of the declared \[0, 1\]",
+    ),
     (lambda: compile(lambda x: x, [], labels={0: ()}), ValueError, "non-empty list"),
-    (lambda: compile(lambda x: [x, x], [])(np.ones(2)), TypeError,
-     "returns 2 values per sample; training needs one"),
+    (
+        lambda: compile(lambda x: [x, x], [])(np.ones(2)),
+        TypeError,
+        "returns 2 values per sample; training needs one",
+    ),
     (lambda: compile(lambda x: x, [])(np.float64(1.0)), ValueError, "pass a batch"),
-    (lambda: compile(lambda x, y: x * y, [])(np.ones(2), np.ones(3)), ValueError,
-     "has 3 samples, expected 2"),
+    (
+        lambda: compile(lambda x, y: x * y, [])(np.ones(2), np.ones(3)),
+        ValueError,
+        "has 3 samples, expected 2",
+    ),
 ]
 
 
@@ -433,16 +490,19 @@ def test_a_later_batch_of_another_shape_is_refused():
 
 def test_pow_with_a_per_sample_exponent():
     a = Value(1.5)
-    compiled = compile(lambda x: a ** x + 2.0 ** x, [a])
+    compiled = compile(lambda x: a**x + 2.0**x, [a])
     X = np.array([0.5, -1.0, 2.0])
-    assert_close(compiled.forward(X), [1.5 ** x + 2.0 ** x for x in X])
+    assert_close(compiled.forward(X), [1.5**x + 2.0**x for x in X])
 
 
 def test_a_domain_error_names_the_op_and_the_node():
     compiled = compile(lambda x: (x * 2.0).log(), [])
     compiled(np.array([1.0, 2.0]))
-    with pytest.raises(ValueError, match=r"compiled <lambda>: forward of 1 node\(s\) like log.*"
-                                         r"log: input must be > 0, got -2.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"compiled <lambda>: forward of 1 node\(s\) like log.*"
+        r"log: input must be > 0, got -2.0",
+    ):
         compiled(np.array([1.0, -1.0]))
 
 

@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 from helpers import TOL, assert_close
 
-from tapegrad import nn
-from tapegrad import optim
-from tapegrad import Value, compile
+from tapegrad import Value, compile, nn, optim
 from tapegrad.compiler import FlatParameters
 from tapegrad.nn import functional as F
 from tapegrad.optim import lr_scheduler
@@ -29,20 +27,20 @@ OPTIMIZERS = {  # id -> factory (one group of params)
     "SGD": lambda ps: optim.SGD(ps, lr=0.1),
     "SGD momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1),
     "SGD nesterov": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-    "SGD weight decay maximize": lambda ps: optim.SGD(ps, lr=0.1, weight_decay=0.01,
-                                                      maximize=True),
-    "Adagrad": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.01,
-                                        initial_accumulator_value=0.1),
+    "SGD weight decay maximize": lambda ps: optim.SGD(ps, lr=0.1, weight_decay=0.01, maximize=True),
+    "Adagrad": lambda ps: optim.Adagrad(
+        ps, lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1
+    ),
     "RMSprop": lambda ps: optim.RMSprop(ps, lr=0.01),
-    "RMSprop centered momentum": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.9,
-                                                          centered=True, weight_decay=0.01),
+    "RMSprop centered momentum": lambda ps: optim.RMSprop(
+        ps, lr=0.01, momentum=0.9, centered=True, weight_decay=0.01
+    ),
     "Adadelta": lambda ps: optim.Adadelta(ps, weight_decay=0.01),
     "Adam": lambda ps: optim.Adam(ps, lr=0.01),
     "Adam amsgrad": lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True, weight_decay=0.01),
     "AdamW": lambda ps: optim.AdamW(ps, lr=0.01),
     "NAdam": lambda ps: optim.NAdam(ps, lr=0.01, weight_decay=0.01),
-    "NAdamW": lambda ps: optim.NAdam(ps, lr=0.01, weight_decay=0.01,
-                                     decoupled_weight_decay=True),
+    "NAdamW": lambda ps: optim.NAdam(ps, lr=0.01, weight_decay=0.01, decoupled_weight_decay=True),
 }
 
 
@@ -87,8 +85,7 @@ def train(make, flat: bool, steps: int = STEPS, *, with_scheduler: bool = False)
 def test_flat_training_equals_training_through_values(make):
     by_values, _, _ = train(make, flat=False)
     by_flat, _, _ = train(make, flat=True)
-    assert_close([p.data for p in by_flat.parameters()],
-                 [p.data for p in by_values.parameters()])
+    assert_close([p.data for p in by_flat.parameters()], [p.data for p in by_values.parameters()])
 
 
 @pytest.mark.parametrize("make", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
@@ -143,8 +140,7 @@ def test_a_scheduler_drives_the_flat_optimizer():
     by_values, _, _ = train(make, flat=False, steps=6, with_scheduler=True)
     by_flat, _, opt = train(make, flat=True, steps=6, with_scheduler=True)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
-    assert_close([p.data for p in by_flat.parameters()],
-                 [p.data for p in by_values.parameters()])
+    assert_close([p.data for p in by_flat.parameters()], [p.data for p in by_values.parameters()])
 
 
 # --- the flat contract -------------------------------------------------------------------
@@ -169,12 +165,17 @@ def test_calls_read_and_write_the_flat_arrays_only():
     assert [p.data for p in params] == before  # stale until sync()
     assert compiled(X, Y) != loss  # the next call reads the new vector
     assert compiled.forward(X, Y).mean() == pytest.approx(
-        compiled.value_and_grad(flat.data, X, Y)[0], rel=TOL)
+        compiled.value_and_grad(flat.data, X, Y)[0], rel=TOL
+    )
     flat.sync()
     assert_close([p.data for p in params], flat.data)
-    assert_close(compiled.forward(X, Y),
-                 [F.hinge_loss(model(x), [t]).data + 1e-3 * F.l2_penalty(params).data
-                  for x, t in zip(X.tolist(), Y.tolist())])
+    assert_close(
+        compiled.forward(X, Y),
+        [
+            F.hinge_loss(model(x), [t]).data + 1e-3 * F.l2_penalty(params).data
+            for x, t in zip(X.tolist(), Y.tolist())
+        ],
+    )
 
 
 def test_close_syncs_and_returns_to_values():
@@ -258,11 +259,11 @@ def test_clip_grad_norm_of_flat_equals_clip_of_values(norm_type):
     _, compiled = setup()
     flat = compiled.flat()
     flat.grad = 0.0
-    flat.grad[:len(grads)] = grads
+    flat.grad[: len(grads)] = grads
     expected = optim.clip_grad_norm_(values, 1.0, norm_type)
     total = optim.clip_grad_norm_(flat, 1.0, norm_type)
     assert total == pytest.approx(expected, rel=1e-12)
-    assert_close(flat.grad[:len(grads)], [p.grad for p in values])
+    assert_close(flat.grad[: len(grads)], [p.grad for p in values])
 
 
 def test_clip_grad_norm_of_flat_handles_huge_and_nonfinite_gradients():

@@ -20,17 +20,26 @@ def _double(x):
     return x * 2.0
 
 
-@pytest.mark.parametrize("batch, detail", [
-    (np.array([1.0 + 2.0j, 3.0]), r"complex128 entries \(e.g. \(1\+2j\)\) are not real numbers"),
-    (np.array([None, 1.0], dtype=object), "NoneType None is not a real number"),
-    (["1.5", "2"], r"<U3 entries \(e.g. '1.5'\) are not real numbers"),
-    ([b"1"], r"\|S1 entries"),
-    (np.array([], dtype=complex), "complex128 entries are not real numbers"),
-])
+@pytest.mark.parametrize(
+    "batch, detail",
+    [
+        (
+            np.array([1.0 + 2.0j, 3.0]),
+            r"complex128 entries \(e.g. \(1\+2j\)\) are not real numbers",
+        ),
+        (np.array([None, 1.0], dtype=object), "NoneType None is not a real number"),
+        (["1.5", "2"], r"<U3 entries \(e.g. '1.5'\) are not real numbers"),
+        ([b"1"], r"\|S1 entries"),
+        (np.array([], dtype=complex), "complex128 entries are not real numbers"),
+    ],
+)
 def test_a_batch_of_anything_but_real_numbers_is_refused(batch, detail):
     compiled = compile(_double, [])
-    with pytest.raises(TypeError, match=r"compiled _double: argument 0 must be an array of "
-                                        r"numbers \(inputs\), got \w+: " + detail):
+    with pytest.raises(
+        TypeError,
+        match=r"compiled _double: argument 0 must be an array of "
+        r"numbers \(inputs\), got \w+: " + detail,
+    ):
         compiled.forward(batch)
     with pytest.raises(TypeError, match="Value: data must be a real number"):
         Value(np.asarray(batch).ravel()[:1].tolist()[0] if np.size(batch) else 1j)
@@ -52,8 +61,11 @@ def test_real_numbers_of_every_kind_are_accepted():
 def test_the_wrong_number_of_batch_arrays_says_how_many():
     compiled = compile(lambda x, y: x * y, [])
     compiled(np.ones(2), np.ones(2))
-    with pytest.raises(TypeError, match=r"fn takes 2 batch array\(s\), one per argument "
-                                        r"\(as traced\), got 3"):
+    with pytest.raises(
+        TypeError,
+        match=r"fn takes 2 batch array\(s\), one per argument "
+        r"\(as traced\), got 3",
+    ):
         compiled(np.ones(2), np.ones(2), np.ones(2))
     with pytest.raises(TypeError, match=r"fn takes 2 batch array\(s\).*got 1"):
         compiled.forward(np.ones(2))
@@ -69,7 +81,7 @@ DOMAIN = [
     ("div", lambda w, x: Value(3.0, requires_grad=False) / (w * x), 0.0),
     ("pow", lambda w, x: (w * x) ** -1.0, 0.0),
     ("pow", lambda w, x: (w * x) ** 0.5, -8.0),
-    ("pow", lambda w, x: x ** w, -8.0),  # d/dw x ** w = x ** w log(x)
+    ("pow", lambda w, x: x**w, -8.0),  # d/dw x ** w = x ** w log(x)
 ]
 
 
@@ -93,10 +105,12 @@ def test_a_domain_error_is_the_same_in_both_modes(name, f, x):
 def test_sqrt_at_zero_names_the_sample_and_input():
     w = Value(1.0)
     compiled = compile(lambda v: (w * v).sqrt(), [w])
-    with pytest.raises(ZeroDivisionError,
-                       match=r"backward of 1 node\(s\) like sqrt\(<mul #2>\) at level 2 "
-                             r"failed: backward through sqrt\(0\.0\), sample 1: "
-                             r"float division by zero"):
+    with pytest.raises(
+        ZeroDivisionError,
+        match=r"backward of 1 node\(s\) like sqrt\(<mul #2>\) at level 2 "
+        r"failed: backward through sqrt\(0\.0\), sample 1: "
+        r"float division by zero",
+    ):
         compiled(np.array([1.0, 0.0]))
     assert compiled(np.array([1.0, 4.0])) == 1.5  # the program still works
 
@@ -119,8 +133,11 @@ def test_unfreezing_while_a_flat_view_is_active_is_refused():
     flat = compiled.flat()
     compiled(np.array([1.0]))
     b.requires_grad = True
-    with pytest.raises(CompileError, match="was frozen when <lambda> was traced and requires "
-                                           "grad now.*close\\(\\) the flat\\(\\) view"):
+    with pytest.raises(
+        CompileError,
+        match="was frozen when <lambda> was traced and requires "
+        "grad now.*close\\(\\) the flat\\(\\) view",
+    ):
         compiled(np.array([1.0]))
     flat.close()
     w.grad = 0.0
@@ -146,7 +163,7 @@ def test_a_parameter_replaced_on_the_model_is_refused_or_read():
 
 
 def test_only_replacing_parameters_makes_compiled_functions_trace_again():
-    from tapegrad.tracing import REPLACEMENTS
+    from tapegrad.autograd.tracing import REPLACEMENTS
 
     start = REPLACEMENTS.count
     model = nn.MLP(2, [3, 1], seed=0)  # new attributes are no replacement
@@ -172,8 +189,11 @@ def test_a_flat_view_survives_replacing_a_parameter_of_another_model():
 
 
 def _programs_alive() -> int:
-    return sum(1 for o in gc.get_objects() if type(o) is types.FunctionType
-               and o.__code__.co_filename.startswith("<compiled "))
+    return sum(
+        1
+        for o in gc.get_objects()
+        if type(o) is types.FunctionType and o.__code__.co_filename.startswith("<compiled ")
+    )
 
 
 def test_a_dropped_compiled_function_is_freed_without_the_cyclic_collector():
@@ -211,8 +231,13 @@ def test_relu_at_its_kink_has_derivative_zero_in_both_modes():
 # --- random bad batches at the compiled call's boundary -------------------------------
 
 _junk = st.one_of(
-    st.none(), st.text(max_size=3), st.binary(max_size=2), st.complex_numbers(),
-    st.integers(min_value=-(10**400), max_value=10**400), st.floats(), st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+    st.binary(max_size=2),
+    st.complex_numbers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(),
+    st.booleans(),
     st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
     st.builds(Value, st.floats(-2.0, 2.0)),
 )
@@ -220,8 +245,11 @@ _batch = st.one_of(
     _junk,
     st.lists(_junk, max_size=3),
     st.lists(st.lists(_junk, max_size=2), max_size=2),
-    st.lists(st.floats(allow_nan=False, allow_infinity=False, min_value=-5, max_value=5),
-             min_size=1, max_size=3),
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-5, max_value=5),
+        min_size=1,
+        max_size=3,
+    ),
 )
 
 
@@ -272,8 +300,11 @@ def test_a_branch_on_an_input_number_is_refused_while_tracing(read, how):
 
 def test_numbers_computed_inside_the_losses_are_not_refused():
     model = nn.MLP(2, [3, 3], seed=0)
-    step = compile(lambda x, t: nn.functional.cross_entropy([model(x)], [t]),
-                   model.parameters(), labels={1: range(3)})
+    step = compile(
+        lambda x, t: nn.functional.cross_entropy([model(x)], [t]),
+        model.parameters(),
+        labels={1: range(3)},
+    )
     X = np.array([[0.5, -1.0], [2.0, 0.1]])
     eager = nn.functional.cross_entropy([model(list(x)) for x in X], [0, 2]).data
     assert step(X, np.array([0, 2])) == pytest.approx(eager, rel=1e-12)

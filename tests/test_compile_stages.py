@@ -11,7 +11,7 @@ import pytest
 from tapegrad import CompileError, Value, nn
 from tapegrad.compiler import runtime
 from tapegrad.compiler.codegen import generate
-from tapegrad.compiler.schedule import MatMulGroup, MapGroup, describe, schedule
+from tapegrad.compiler.schedule import MapGroup, MatMulGroup, describe, schedule
 from tapegrad.compiler.trace import format_graph, trace
 
 
@@ -29,26 +29,32 @@ def _mlp_231():
 def test_trace_prints_its_nodes_levels_and_flags():
     fn, params = _neuron()
     graph = trace(fn, "f", params, [np.array(0.25)], {})
-    assert format_graph(graph) == "\n".join([
-        "#0   L0 G  param w",
-        "#1   L0 G  param b",
-        "#2   L0 B  input arg0[0]",
-        "#3   L1 BG mul(#0, #2)",
-        "#4   L2 BG add(#3, #1)",
-        "#5   L3 BG tanh(#4)",
-        "#6   L4 BG mul 3(#5)",
-        "roots [[6]]",
-    ])
+    assert format_graph(graph) == "\n".join(
+        [
+            "#0   L0 G  param w",
+            "#1   L0 G  param b",
+            "#2   L0 B  input arg0[0]",
+            "#3   L1 BG mul(#0, #2)",
+            "#4   L2 BG add(#3, #1)",
+            "#5   L3 BG tanh(#4)",
+            "#6   L4 BG mul 3(#5)",
+            "roots [[6]]",
+        ]
+    )
     assert graph.shapes == ((),)
 
 
 def test_trace_records_one_root_per_label_and_merges_shared_nodes():
     w = Value(1.5, label="w")
-    graph = trace(lambda x, t: (w * x - t) ** 2, "sq", [w], [np.array(2.0), None],
-                  {1: (0, 1)})
+    graph = trace(lambda x, t: (w * x - t) ** 2, "sq", [w], [np.array(2.0), None], {1: (0, 1)})
     # w * x is shared by both labels; each label has its own sub and square.
-    assert [n.op.name for n in graph.nodes if n.kind == "op"] == ["mul", "sub", "powc",
-                                                                    "sub", "powc"]
+    assert [n.op.name for n in graph.nodes if n.kind == "op"] == [
+        "mul",
+        "sub",
+        "powc",
+        "sub",
+        "powc",
+    ]
     assert graph.roots.tolist() == [[4], [6]]
     assert graph.shapes == ((), None)
 
@@ -63,12 +69,14 @@ def test_trace_refuses_a_random_function():
 def test_schedule_of_a_2_3_1_mlp_is_two_matmuls_around_one_relu():
     fn, params = _mlp_231()
     plan = schedule(trace(fn, "mlp", params, [np.array([0.5, -1.0])], {}))
-    assert describe(plan, "mlp") == "\n".join([
-        "compiled mlp: 7 op nodes in 3 groups over 3 levels, 2 matmuls, 13 parameters",
-        "  level   1  dot as matmul 3x2                x3      per sample",
-        "  level   2  relu                             x3      per sample",
-        "  level   3  dot as matmul 1x3                x1      per sample",
-    ])
+    assert describe(plan, "mlp") == "\n".join(
+        [
+            "compiled mlp: 7 op nodes in 3 groups over 3 levels, 2 matmuls, 13 parameters",
+            "  level   1  dot as matmul 3x2                x3      per sample",
+            "  level   2  relu                             x3      per sample",
+            "  level   3  dot as matmul 1x3                x1      per sample",
+        ]
+    )
     assert [type(g) for g in plan.groups] == [MatMulGroup, MapGroup, MatMulGroup]
     # Weights first, row-major in the order the products read them, then the biases.
     assert plan.layout_index.tolist() == [0, 1, 3, 4, 6, 7, 9, 10, 11, 2, 5, 8, 12]
@@ -84,9 +92,14 @@ def test_codegen_writes_each_matmul_as_one_product_on_views_of_the_parameters():
     fn, params = _mlp_231()
     plan = schedule(trace(fn, "mlp", params, [np.array([0.5, -1.0])], {}))
     source = generate(plan, "mlp").source
-    for line in ("w3 = s0[0:6].reshape(3, 2)", "s3 = w3 @ x3 + s0[9:12]",
-                 "w5 = s0[6:9].reshape(1, 3)", "s5 = w5 @ x5 + s0[12:13]",
-                 "cw3 = (g3 @ x3.T).reshape(-1, 1)", "return roots, g0"):
+    for line in (
+        "w3 = s0[0:6].reshape(3, 2)",
+        "s3 = w3 @ x3 + s0[9:12]",
+        "w5 = s0[6:9].reshape(1, 3)",
+        "s5 = w5 @ x5 + s0[12:13]",
+        "cw3 = (g3 @ x3.T).reshape(-1, 1)",
+        "return roots, g0",
+    ):
         assert f"        {line}\n" in source, line
 
 
@@ -103,7 +116,9 @@ def test_runtime_runs_a_program_on_arrays_alone():
     loss, grads = runtime.forward_backward(program, column, batch, "sum")
     assert loss == pytest.approx(float(np.sum(3.0 * t)), rel=1e-15)
     # d/dw sum 3 tanh(w x + b) = sum 3 (1 - t^2) x ; d/db = sum 3 (1 - t^2)
-    np.testing.assert_allclose(grads[:, 0], [np.sum(3 * (1 - t * t) * xs),
-                                             np.sum(3 * (1 - t * t))], rtol=1e-14)
-    assert math.isclose(runtime.forward_backward(program, column, batch, "mean")[0],
-                        loss / 3, rel_tol=1e-15)
+    np.testing.assert_allclose(
+        grads[:, 0], [np.sum(3 * (1 - t * t) * xs), np.sum(3 * (1 - t * t))], rtol=1e-14
+    )
+    assert math.isclose(
+        runtime.forward_backward(program, column, batch, "mean")[0], loss / 3, rel_tol=1e-15
+    )

@@ -38,14 +38,16 @@ def test_black_box_gradients_in_closed_form(result):
 def test_reused_input_gets_both_shares(result):
     # y = tanh(w0 x + w1 x + b): d y/d x = (1 - y^2)(w0 + w1).
     y = math.tanh(0.5 * 0.8 - 1.5 * 0.8 + 0.1)
-    assert math.isclose(result[0]["reused_input"]["record"]["x"], (1 - y * y) * (0.5 - 1.5),
-                        rel_tol=1e-12)
+    assert math.isclose(
+        result[0]["reused_input"]["record"]["x"], (1 - y * y) * (0.5 - 1.5), rel_tol=1e-12
+    )
 
 
 def test_pages_written(result):
     _, out = result
-    assert_files_written(out, [f"backprop_{n}.html" for n in ("blackbox", "network",
-                                                                "reused_input")])
+    assert_files_written(
+        out, [f"backprop_{n}.html" for n in ("blackbox", "network", "reused_input")]
+    )
     page = (out / "backprop_network.html").read_text(encoding="utf-8")
     assert 'data-label="p"' in page and "layers.1.neurons.0.w.0" in page
 

@@ -142,8 +142,10 @@ def test_optimizer_end_points_equal_torch(results, name):
     assert r["ends"][name] == pytest.approx(TORCH_ENDS[name], abs=1e-9)
 
 
-@pytest.mark.parametrize("name", ["AdaGrad", "RMSprop", "Adam", "AdamW", "AdaDelta",
-                                  "AMSGrad", "NAdam", "Nesterov", "Momentum"])
+@pytest.mark.parametrize(
+    "name",
+    ["AdaGrad", "RMSprop", "Adam", "AdamW", "AdaDelta", "AMSGrad", "NAdam", "Nesterov", "Momentum"],
+)
 def test_adaptive_and_momentum_methods_end_near_the_minimum(results, name):
     r, _ = results["optimizers"]
     assert math.hypot(*r["ends"][name]) < 1.0  # from 7.3 away

@@ -4,6 +4,7 @@ numbers are checked, not only that it ran."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -22,9 +23,33 @@ SMALL = {
     "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
     "finite_differences": ["--widths", "1", "4", "16", "--repeats", "1", "--samples", "8"],
-    "search": ["--rounds", "2", "--trials", "4", "--keep", "2", "--repeats", "2",
-               "--lr-range", "0.01", "1", "--epochs", "3", "--train-size", "100", "--val-size", "300",
-               "--test-size", "50", "--hidden", "8", "--executor", "thread", "--workers", "2"],
+    "search": [
+        "--rounds",
+        "2",
+        "--trials",
+        "4",
+        "--keep",
+        "2",
+        "--repeats",
+        "2",
+        "--lr-range",
+        "0.01",
+        "1",
+        "--epochs",
+        "3",
+        "--train-size",
+        "100",
+        "--val-size",
+        "300",
+        "--test-size",
+        "50",
+        "--hidden",
+        "8",
+        "--executor",
+        "thread",
+        "--workers",
+        "2",
+    ],
 }
 
 FILES = {
@@ -103,14 +128,14 @@ def test_sigmoid_gradients_vanish_and_relu_he_gradients_do_not(results):
     assert per_layer["sigmoid, Xavier"] < per_layer["tanh, Xavier"] < 1.0
     layers = r["layer_gradients"]["sigmoid, Xavier"]
     assert len(layers) == 6 + 1
-    assert all(a < b for a, b in zip(layers, layers[1:]))  # smaller towards the input
+    assert all(a < b for a, b in itertools.pairwise(layers))  # smaller towards the input
 
 
 def test_the_drawn_sigmoid_chain_fades_towards_the_input_and_relu_does_not(results):
     chains = results["vanishing"][0]["chain_gradients"]
     sigmoid, relu = chains["sigmoid, Xavier"], chains["ReLU, He"]
     assert len(sigmoid) == len(relu) == 3 + 1
-    assert all(a < b for a, b in zip(sigmoid, sigmoid[1:]))
+    assert all(a < b for a, b in itertools.pairwise(sigmoid))
     assert sigmoid[0] < 0.01 * sigmoid[-1]
     assert relu[0] > 10 * sigmoid[0]
 
@@ -176,8 +201,9 @@ def test_finite_differences_fits_a_plus_b_n_to_the_k_only_from_three_sizes(resul
     for key in ("fit_backprop", "fit_numeric"):
         a, b, k = r[key]
         assert a >= 0 and b > 0 and 0.5 <= k <= 3
-    two = run_demo("finite_differences", tmp_path,
-                   ["--widths", "1", "2", "--repeats", "1", "--samples", "4"])
+    two = run_demo(
+        "finite_differences", tmp_path, ["--widths", "1", "2", "--repeats", "1", "--samples", "4"]
+    )
     assert two["fit_backprop"] is None and two["fit_numeric"] is None
 
 
@@ -201,7 +227,9 @@ def test_search_reports_the_noise_and_the_trials_it_cannot_tell_apart(results):
     r, _ = results["search"]
     best = r["best"]
     assert best.accuracy == max(t.accuracy for h in r["rounds"] for t in h.trials) > 0.25
-    assert r["standard_error"] == pytest.approx(math.sqrt(best.accuracy * (1 - best.accuracy) / 300))
+    assert r["standard_error"] == pytest.approx(
+        math.sqrt(best.accuracy * (1 - best.accuracy) / 300)
+    )
     trials = [t for h in r["rounds"] for t in h.trials]
     assert best in r["tied"]
     assert r["tied"] == [t for t in trials if best.accuracy - t.accuracy <= 2 * r["standard_error"]]
@@ -210,15 +238,40 @@ def test_search_reports_the_noise_and_the_trials_it_cannot_tell_apart(results):
 
 
 def test_the_search_demo_says_what_to_look_for_and_each_range_it_widens(tmp_path, capsys):
-    r = run_demo("search", tmp_path, [
-        "--rounds", "2", "--trials", "3", "--keep", "1", "--epochs", "2", "--train-size", "60",
-        "--val-size", "100", "--test-size", "20", "--hidden", "4", "--executor", "thread",
-        "--workers", "1"])
+    r = run_demo(
+        "search",
+        tmp_path,
+        [
+            "--rounds",
+            "2",
+            "--trials",
+            "3",
+            "--keep",
+            "1",
+            "--epochs",
+            "2",
+            "--train-size",
+            "60",
+            "--val-size",
+            "100",
+            "--test-size",
+            "20",
+            "--hidden",
+            "4",
+            "--executor",
+            "thread",
+            "--workers",
+            "1",
+        ],
+    )
     out = capsys.readouterr().out
     assert "look for: the plateau of good rates" in out
     assert "standard error of" in out and "not told apart" in out
-    widened = [(name.replace("_", " "), {"up": "top", "down": "bottom"}[side])
-               for h in r["rounds"] for name, side in h.widened]
+    widened = [
+        (name.replace("_", " "), {"up": "top", "down": "bottom"}[side])
+        for h in r["rounds"]
+        for name, side in h.widened
+    ]
     assert out.count("sits at the") == len(widened)
     for name, edge in widened:
         assert f"the best {name} sits at the {edge} edge of its range" in out

@@ -18,8 +18,19 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
 SMALL = {
-    "learning_rate": ["--epochs", "60", "--points", "30", "--rates", "0.001", "0.01", "0.1",
-                      "0.3", "1", "3"],
+    "learning_rate": [
+        "--epochs",
+        "60",
+        "--points",
+        "30",
+        "--rates",
+        "0.001",
+        "0.01",
+        "0.1",
+        "0.3",
+        "1",
+        "3",
+    ],
     "minibatch": ["--samples", "60", "--epochs", "4", "--batch-sizes", "16", "1"],
     "universal": ["--widths", "1", "4", "16", "--epochs", "300", "--points", "60"],
     "schedules": ["--epochs", "20", "--samples", "60", "--batch-size", "10"],
@@ -51,10 +62,9 @@ def test_every_demo_writes_its_files_and_says_what_to_look_for(results, name):
 
 def _finite_difference_hessian(start: list[float], points: int, eps: float = 1e-5) -> np.ndarray:
     """The loss's Hessian at ``start`` from central differences of backprop gradients."""
+    from demos.sine import build
     from tapegrad import nn
     from tapegrad.nn import functional as F
-
-    from demos.sine import build
 
     X, Y = nn.data.make_sine(points)
     model = build(0)
@@ -154,7 +164,8 @@ def test_each_schedule_sets_the_rate_by_its_formula(results):
     assert h["StepLR"].lr == pytest.approx([0.1 * 0.3 ** (e // 5) for e in epochs], rel=1e-12)
     assert h["ExponentialLR"].lr == pytest.approx([0.1 * 0.93**e for e in epochs], rel=1e-12)
     assert h["CosineAnnealingLR"].lr == pytest.approx(
-        [0.1 * (1 + math.cos(math.pi * e / 20)) / 2 for e in epochs], rel=1e-12)
+        [0.1 * (1 + math.cos(math.pi * e / 20)) / 2 for e in epochs], rel=1e-12
+    )
 
 
 def test_reduce_on_plateau_halves_the_rate_after_three_epochs_without_a_new_best(results):
@@ -203,9 +214,8 @@ def test_without_clipping_the_loss_overflows_and_with_clipping_it_trains(results
 
 
 def test_the_clipping_optimizer_scales_the_gradient_to_max_norm_before_the_step():
-    from tapegrad import Value, optim
-
     from demos.exploding import ClippedOptimizer
+    from tapegrad import Value, optim
 
     w = [Value(1.0), Value(2.0)]
     opt = ClippedOptimizer(optim.SGD(w, lr=0.5), max_norm=1.0)
@@ -214,8 +224,9 @@ def test_the_clipping_optimizer_scales_the_gradient_to_max_norm_before_the_step(
     opt.step()
     scale = 1.0 / (5.0 + 1e-6)  # PyTorch's clip_grad_norm_ rule
     assert opt.norms == [5.0]
-    assert [p.data for p in w] == pytest.approx([1 - 0.5 * 3 * scale, 2 - 0.5 * 4 * scale],
-                                                rel=1e-15)
+    assert [p.data for p in w] == pytest.approx(
+        [1 - 0.5 * 3 * scale, 2 - 0.5 * 4 * scale], rel=1e-15
+    )
     unclipped = ClippedOptimizer(optim.SGD(w, lr=0.5), max_norm=math.inf)
     unclipped.zero_grad()
     (3.0 * w[0]).backward()

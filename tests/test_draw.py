@@ -6,6 +6,7 @@ import re
 import shutil
 import warnings
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import graphviz
 import pytest
@@ -57,10 +58,10 @@ def test_edges_follow_data_flow():
     records = dict(re.findall(r"(v\d+) \[label=<<table[^>]*><tr><td><b>(\w)</b>", source))
     names = {label: node for node, label in records.items()}
     # a and b feed the "*" node, whose result feeds "+ 1", which feeds c.
-    mul = [dst for src, dst in edges if src == names["a"]][0]
+    mul = next(dst for src, dst in edges if src == names["a"])
     assert (names["b"], mul) in edges
-    product = [dst for src, dst in edges if src == mul][0]
-    add = [dst for src, dst in edges if src == product][0]
+    product = next(dst for src, dst in edges if src == mul)
+    add = next(dst for src, dst in edges if src == product)
     assert (add, names["c"]) in edges
     assert len(edges) == 5
 
@@ -162,7 +163,7 @@ def test_jupyter_displays_it_inline():
     assert hasattr(draw_graph(c), "_repr_mimebundle_")
 
 
-TRICKY = ['x<y', '{', '->', '"', '<b>html</b>', 'a|b', '}', '<port>', 'back\\slash', '&amp;']
+TRICKY = ["x<y", "{", "->", '"', "<b>html</b>", "a|b", "}", "<port>", "back\\slash", "&amp;"]
 
 
 def svg_texts(svg: str) -> list[str]:
@@ -178,8 +179,8 @@ def test_any_label_renders_verbatim(tmp_path):
     root.label = "<root>"
     root.backward()
     path = save_graph(draw_graph(root), str(tmp_path / "graph.svg"))
-    texts = svg_texts(open(path, encoding="utf-8").read())
-    for label in TRICKY + ["<root>"]:
+    texts = svg_texts(Path(path).read_text(encoding="utf-8"))
+    for label in [*TRICKY, "<root>"]:
         assert label in texts, label
     assert "d<root>/d· 1" in texts
 
@@ -188,7 +189,7 @@ def test_any_label_renders_verbatim(tmp_path):
 def test_renders_svg_with_real_dot(tmp_path):
     _, _, c = small_graph()
     path = save_graph(draw_graph(c), str(tmp_path / "graph.svg"))
-    svg = open(path, encoding="utf-8").read()
+    svg = Path(path).read_text(encoding="utf-8")
     assert path.endswith(".svg") and svg.lstrip().startswith(("<?xml", "<svg"))
     assert svg.count('class="node"') == 6  # four Values (a, b, a*b, c), two operations
     assert svg.count('class="edge"') == 5
@@ -206,18 +207,21 @@ def test_missing_dot_writes_source_and_explains(tmp_path, monkeypatch):
         warnings.simplefilter("always")
         path = save_graph(draw_graph(c), str(tmp_path / "graph.png"))
     assert path == str(tmp_path / "graph.dot")
-    assert "digraph" in open(path, encoding="utf-8").read()
+    assert "digraph" in Path(path).read_text(encoding="utf-8")
     assert "apt-get install graphviz" in str(caught[0].message)
     assert "dot -Tpng" in str(caught[0].message)
 
 
 def test_jupyter_without_dot_falls_back_to_own_layout(monkeypatch):
     monkeypatch.setattr(graphviz.Digraph, "pipe", no_dot)
-    a, b, c = small_graph()
+    a, _b, c = small_graph()
     svg = draw_graph(c)._repr_mimebundle_()["image/svg+xml"]
     assert svg == draw_graph(c)._repr_image_svg_xml()
-    values = {v.get("data-label"): v for v in ET.fromstring(svg).iter()
-              if "value" in (v.get("class") or "").split()}
+    values = {
+        v.get("data-label"): v
+        for v in ET.fromstring(svg).iter()
+        if "value" in (v.get("class") or "").split()
+    }
     assert values["a"].get("data-grad") == repr(a.grad) == "-3.0"
     assert values["c"].get("data-value") == repr(c.data)
     assert "dc/d· -3" in svg_texts(svg) and "<style>" in svg

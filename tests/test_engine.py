@@ -248,4 +248,3 @@ def test_topological_order_puts_parents_first_and_skips_leaves():
     position = {id(v): i for i, v in enumerate(order)}
     assert all(position[id(p)] < position[id(v)] for v in order for p in v.parents if p.parents)
     assert topological_order(x) == []
-

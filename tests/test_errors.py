@@ -49,8 +49,12 @@ x = Value(1.0)
 
 # (case, call, exception, message it matches)
 ERRORS = [
-    ("Value('abc')", lambda: Value("abc"), TypeError,
-     "Value: data must be a real number, got str 'abc'"),
+    (
+        "Value('abc')",
+        lambda: Value("abc"),
+        TypeError,
+        "Value: data must be a real number, got str 'abc'",
+    ),
     ("Value(None)", lambda: Value(None), TypeError, "got NoneType None"),
     ("Value(1+2j)", lambda: Value(1 + 2j), TypeError, r"got complex \(1\+2j\)"),
     ("Value(Value(1))", lambda: Value(Value(1.0)), TypeError, "already a Value; use value.detach"),
@@ -60,56 +64,148 @@ ERRORS = [
     ("v - [1]", lambda: x - [1], TypeError, r"sub: expected a number, got list \[1\]"),
     ("v ** '2'", lambda: x ** "2", TypeError, "pow.*: expected a number, got str '2'"),
     ("'2' ** v", lambda: "2" ** x, TypeError, "pow: expected a number, got str '2'"),
-    ("leaky_relu('a')", lambda: x.leaky_relu("a"), TypeError,
-     "leaky_relu: expected a number, got str 'a'"),
-    ("sum with a str", lambda: Value.sum([x, "a"]), TypeError,
-     "sum: unsupported operand 'a' of type str"),
-    ("dot with a str", lambda: Value.dot([x], ["a"]), TypeError,
-     "dot: unsupported operand 'a' of type str"),
+    (
+        "leaky_relu('a')",
+        lambda: x.leaky_relu("a"),
+        TypeError,
+        "leaky_relu: expected a number, got str 'a'",
+    ),
+    (
+        "sum with a str",
+        lambda: Value.sum([x, "a"]),
+        TypeError,
+        "sum: unsupported operand 'a' of type str",
+    ),
+    (
+        "dot with a str",
+        lambda: Value.dot([x], ["a"]),
+        TypeError,
+        "dot: unsupported operand 'a' of type str",
+    ),
     ("log(0)", lambda: Value(0.0).log(), ValueError, r"log: input must be > 0, got 0\.0"),
     ("log(-1)", lambda: Value(-1.0).log(), ValueError, r"log: input must be > 0, got -1\.0"),
     ("sqrt(-1)", lambda: Value(-1.0).sqrt(), ValueError, r"sqrt: input must be >= 0, got -1\.0"),
-    ("0 ** -1", lambda: Value(0.0) ** -1, ZeroDivisionError,
-     r"pow: 0 raised to a negative power \(-1\.0\)"),
-    ("0 ** Value(-1)", lambda: Value(0.0) ** Value(-1.0), ZeroDivisionError,
-     "pow: 0 raised to a negative power"),
-    ("(-8) ** (1/3)", lambda: Value(-8.0) ** (1 / 3), ValueError,
-     "pow: negative base -8.0 with non-integer exponent"),
+    (
+        "0 ** -1",
+        lambda: Value(0.0) ** -1,
+        ZeroDivisionError,
+        r"pow: 0 raised to a negative power \(-1\.0\)",
+    ),
+    (
+        "0 ** Value(-1)",
+        lambda: Value(0.0) ** Value(-1.0),
+        ZeroDivisionError,
+        "pow: 0 raised to a negative power",
+    ),
+    (
+        "(-8) ** (1/3)",
+        lambda: Value(-8.0) ** (1 / 3),
+        ValueError,
+        "pow: negative base -8.0 with non-integer exponent",
+    ),
     ("x / 0", lambda: x / 0, ZeroDivisionError, r"div: division by zero \(1\.0 / 0\)"),
-    ("x / Value(0)", lambda: x / Value(0.0), ZeroDivisionError,
-     r"div: division by zero \(1\.0 / 0\)"),
-    ("1 / Value(0)", lambda: 1 / Value(0.0), ZeroDivisionError,
-     r"div: division by zero \(1\.0 / 0\)"),
-    ("dot lengths", lambda: Value.dot([x, x], [x]), ValueError,
-     r"dot: lengths differ \(2 weights, 1 inputs\)"),
-    ("dots row length", lambda: Value.dots([[x], [x, x]], [x]), ValueError,
-     r"dots: row 1 has 2 weights for 1 inputs"),
-    ("dots bias count", lambda: Value.dots([[x], [x]], [x], [x]), ValueError,
-     r"dots: 2 rows of weights but 1 biases"),
-    ("dots with a string input", lambda: Value.dots([[x]], ["a"]), TypeError,
-     r"dot: unsupported operand 'a' of type str"),
-    ("backward on a constant", _constant_backward, RuntimeError,
-     "backward: this Value requires no gradient"),
-    ("backward on a no_grad result", _no_grad_backward, RuntimeError,
-     r"computed under no_grad\(\)"),
-    ("d/dy x ** y at x < 0", lambda: (Value(-2.0) ** Value(2.0)).backward(), ValueError,
-     r"backward through pow\(-2\.0, 2\.0\) failed: log: input must be > 0, got -2\.0"),
-    ("requires_grad on a result", _set_requires_grad_on_a_result, ValueError,
-     "requires_grad can only be set on a leaf Value"),
-    ("grad_outputs count", lambda: grad([x * 2, x * 3], x, grad_outputs=[1.0]), ValueError,
-     "grad: 2 outputs but 1 grad_outputs"),
-    ("grad of a number", lambda: grad(x * 2, [x, 2.0]), TypeError,
-     "grad: expected Values, got float 2.0"),
-    ("grad of a constant", lambda: grad(Value(1.0, requires_grad=False), x), RuntimeError,
-     "grad: output .* requires no gradient"),
-    ("hvp vector length", lambda: hvp(lambda v: v[0] * v[1], [1.0, 2.0], [1.0]), ValueError,
-     "hvp: vector has 1 entries, point has 2"),
-    ("hessian of a number", lambda: hessian(lambda v: 1.0, [1.0]), TypeError,
-     "hessian: f must return a Value, got float 1.0"),
-    ("jacobian with a number", lambda: jacobian(lambda v: [v[0], 2.0], [1.0]), TypeError,
-     "jacobian: f must return a Value, got float 2.0"),
-    ("hessian at strings", lambda: hessian(lambda v: v[0], ["a"]), TypeError,
-     "hessian: the point must be a sequence of numbers"),
+    (
+        "x / Value(0)",
+        lambda: x / Value(0.0),
+        ZeroDivisionError,
+        r"div: division by zero \(1\.0 / 0\)",
+    ),
+    (
+        "1 / Value(0)",
+        lambda: 1 / Value(0.0),
+        ZeroDivisionError,
+        r"div: division by zero \(1\.0 / 0\)",
+    ),
+    (
+        "dot lengths",
+        lambda: Value.dot([x, x], [x]),
+        ValueError,
+        r"dot: lengths differ \(2 weights, 1 inputs\)",
+    ),
+    (
+        "dots row length",
+        lambda: Value.dots([[x], [x, x]], [x]),
+        ValueError,
+        r"dots: row 1 has 2 weights for 1 inputs",
+    ),
+    (
+        "dots bias count",
+        lambda: Value.dots([[x], [x]], [x], [x]),
+        ValueError,
+        r"dots: 2 rows of weights but 1 biases",
+    ),
+    (
+        "dots with a string input",
+        lambda: Value.dots([[x]], ["a"]),
+        TypeError,
+        r"dot: unsupported operand 'a' of type str",
+    ),
+    (
+        "backward on a constant",
+        _constant_backward,
+        RuntimeError,
+        "backward: this Value requires no gradient",
+    ),
+    (
+        "backward on a no_grad result",
+        _no_grad_backward,
+        RuntimeError,
+        r"computed under no_grad\(\)",
+    ),
+    (
+        "d/dy x ** y at x < 0",
+        lambda: (Value(-2.0) ** Value(2.0)).backward(),
+        ValueError,
+        r"backward through pow\(-2\.0, 2\.0\) failed: log: input must be > 0, got -2\.0",
+    ),
+    (
+        "requires_grad on a result",
+        _set_requires_grad_on_a_result,
+        ValueError,
+        "requires_grad can only be set on a leaf Value",
+    ),
+    (
+        "grad_outputs count",
+        lambda: grad([x * 2, x * 3], x, grad_outputs=[1.0]),
+        ValueError,
+        "grad: 2 outputs but 1 grad_outputs",
+    ),
+    (
+        "grad of a number",
+        lambda: grad(x * 2, [x, 2.0]),
+        TypeError,
+        "grad: expected Values, got float 2.0",
+    ),
+    (
+        "grad of a constant",
+        lambda: grad(Value(1.0, requires_grad=False), x),
+        RuntimeError,
+        "grad: output .* requires no gradient",
+    ),
+    (
+        "hvp vector length",
+        lambda: hvp(lambda v: v[0] * v[1], [1.0, 2.0], [1.0]),
+        ValueError,
+        "hvp: vector has 1 entries, point has 2",
+    ),
+    (
+        "hessian of a number",
+        lambda: hessian(lambda v: 1.0, [1.0]),
+        TypeError,
+        "hessian: f must return a Value, got float 1.0",
+    ),
+    (
+        "jacobian with a number",
+        lambda: jacobian(lambda v: [v[0], 2.0], [1.0]),
+        TypeError,
+        "jacobian: f must return a Value, got float 2.0",
+    ),
+    (
+        "hessian at strings",
+        lambda: hessian(lambda v: v[0], ["a"]),
+        TypeError,
+        "hessian: the point must be a sequence of numbers",
+    ),
 ]
 
 
@@ -129,8 +225,9 @@ def test_anomaly_in_forward_names_the_op_and_the_line():
     with detect_anomaly(), pytest.raises(FloatingPointError) as info:
         line = _next_line()
         x.exp()
-    assert re.search(rf"anomaly: exp\(1000\.0\) produced inf in forward, at {HERE}:{line}\b",
-                     str(info.value)), str(info.value)
+    assert re.search(
+        rf"anomaly: exp\(1000\.0\) produced inf in forward, at {HERE}:{line}\b", str(info.value)
+    ), str(info.value)
 
 
 # (case, f, op and operands the message names, in the order they were written)
@@ -165,8 +262,11 @@ def test_anomaly_in_backward_names_the_op_and_where_the_node_was_created():
         y = x.log()
         with pytest.raises(FloatingPointError) as info:
             y.backward()
-    assert re.search(rf"backward through log\(5e-324\) produced gradient inf; the node was "
-                     rf"created at {HERE}:{line}\b", str(info.value)), str(info.value)
+    assert re.search(
+        rf"backward through log\(5e-324\) produced gradient inf; the node was "
+        rf"created at {HERE}:{line}\b",
+        str(info.value),
+    ), str(info.value)
 
 
 def test_anomaly_in_backward_at_sqrt_of_zero():
@@ -182,8 +282,10 @@ def test_anomaly_in_backward_at_sqrt_of_zero():
 
 def test_anomaly_in_backward_for_a_node_created_before():
     y = Value(5e-324).log()
-    with detect_anomaly(), pytest.raises(FloatingPointError,
-                                         match=r"created at <created outside detect_anomaly"):
+    with (
+        detect_anomaly(),
+        pytest.raises(FloatingPointError, match=r"created at <created outside detect_anomaly"),
+    ):
         y.backward()
 
 
@@ -224,16 +326,21 @@ def _table(error: GradcheckError) -> list[tuple[int, str, float, float, float]]:
     """The rows of a GradcheckError's table: (row, input, analytic, numeric, abs error)."""
     lines = str(error).splitlines()
     assert lines[1].split() == ["row", "input", "analytic", "numeric", "abs", "error"]
-    return [(int(r), i, float(a), float(n), float(e))
-            for r, i, a, n, e in (line.split() for line in lines[2:])]
+    return [
+        (int(r), i, float(a), float(n), float(e))
+        for r, i, a, n, e in (line.split() for line in lines[2:])
+    ]
 
 
 def test_gradcheck_reports_a_wrong_derivative_in_a_table():
     def f(xs):
         return [record(WRONG_FIRST, [xs[0]]), xs[0] * xs[1]]
 
-    with pytest.raises(GradcheckError, match=r"gradcheck failed for 1 of 4 entries \(eps=1e-06, "
-                                             r"atol=1e-05, rtol=0\.0001\):") as info:
+    with pytest.raises(
+        GradcheckError,
+        match=r"gradcheck failed for 1 of 4 entries \(eps=1e-06, "
+        r"atol=1e-05, rtol=0\.0001\):",
+    ) as info:
         gradcheck(f, [0.7, 2.0])
     ((row, column, analytic, numeric, error),) = _table(info.value)
     assert (row, column) == (0, "x0")

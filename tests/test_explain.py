@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from op_reference import apply
 from strategies import ALL_OPS, expressions, op_inputs
 
-from op_reference import apply
 from tapegrad import OPS, Value, explain, grad, nn, topological_order
 from tapegrad.explain import BackwardStep, ForwardStep
 
@@ -62,16 +63,23 @@ def small_graph():
 
 
 def test_issue_example_formulas():
-    a, b, e, L = small_graph()
+    _a, _b, _e, L = small_graph()
     x = explain(L)
     forward = [s.text for s in x.steps if isinstance(s, ForwardStep)]
-    assert forward == ["e = a * b = 2 * -3 = -6", "n1 = e * 8 = -6 * 8 = -48",
-                       "L = n1 + a = -48 + 2 = -46"]
+    assert forward == [
+        "e = a * b = 2 * -3 = -6",
+        "n1 = e * 8 = -6 * 8 = -48",
+        "L = n1 + a = -48 + 2 = -46",
+    ]
     mul = next(s for s in x.steps if isinstance(s, BackwardStep) and s.node == 2)
     assert mul.text == "d L / d e = 8" and mul.upstream == 8.0
     da, db = mul.contributions
-    assert (da.derivative, da.local, da.product, da.amount) == ("d e / d a = b = -3", -3.0,
-                                                                "8 * -3 = -24", -24.0)
+    assert (da.derivative, da.local, da.product, da.amount) == (
+        "d e / d a = b = -3",
+        -3.0,
+        "8 * -3 = -24",
+        -24.0,
+    )
     assert (db.derivative, db.product, db.total) == ("d e / d b = a = 2", "8 * 2 = 16", 16.0)
     # a is used twice: 1 from L = n1 + a first, then -24 through e.
     assert da.total == -23.0
@@ -108,7 +116,7 @@ def test_random_graphs_match_backward(case):
 
 def test_graph_from_create_graph_matches_backward():
     a, b = Value(2.0), Value(-0.5)
-    c = (a * b).tanh() + a.sigmoid() * b ** 2.0 + (a / b).exp()
+    c = (a * b).tanh() + a.sigmoid() * b**2.0 + (a / b).exp()
     ga, gb = grad(c, [a, b], create_graph=True)
     assert_record_matches_backward(ga * gb + ga)
 
@@ -117,8 +125,13 @@ def test_reused_value_accumulates_partial_sums():
     x = Value(3.0, label="x")
     y = x * x + x  # x three times: twice in one node, once more in the sum
     y.label = "y"
-    shares = [(c.amount, c.total) for s in explain(y).steps
-              if isinstance(s, BackwardStep) for c in s.contributions if c.parent == 0]
+    shares = [
+        (c.amount, c.total)
+        for s in explain(y).steps
+        if isinstance(s, BackwardStep)
+        for c in s.contributions
+        if c.parent == 0
+    ]
     assert shares == [(1.0, 1.0), (3.0, 4.0), (3.0, 7.0)]
     text = str(explain(y))
     assert "d y / d x = 1 so far" in text and "d y / d x = 4 so far" in text
@@ -149,24 +162,42 @@ def test_dot_shows_each_pair_and_the_bias():
     assert x.steps[0].text == "out = w0 * p + w1 * 3 + b = 0.5 * 2 + -1 * 3 + 0.25 = -1.75"
     back = x.steps[-1]
     assert [(c.role, c.derivative) for c in back.contributions] == [
-        ("w0", "d out / d w0 = p = 2"), ("x0", "d out / d p = w0 = 0.5"),
-        ("w1", "d out / d w1 = 3"), ("b", "d out / d b = 1")]
+        ("w0", "d out / d w0 = p = 2"),
+        ("x0", "d out / d p = w0 = 0.5"),
+        ("w1", "d out / d w1 = 3"),
+        ("b", "d out / d b = 1"),
+    ]
     assert x.gradients == {"w0": 2.0, "p": 0.5, "w1": 3.0, "b": 1.0}
 
 
-@pytest.mark.parametrize("make, words, symbol, derivative", [
-    (lambda x: x ** 2.0, "power", "** 2", "d out / d x = 2 * x = 2 * 3 = 6"),
-    (lambda x: 2.0 ** x, "power", "2 **", "d out / d x = out * log(2) = 8 * log(2) = 5.545"),
-    (lambda x: 1.0 - x, "subtract", "1 -", "d out / d x = -1"),
-    (lambda x: x / 4.0, "divide", "/ 4", "d out / d x = 0.25"),
-    (lambda x: x.relu(), "ReLU", "relu",
-     "d out / d x = (1 if x > 0 else 0) = (1 if 3 > 0 else 0) = 1"),
-    (lambda x: x.leaky_relu(0.1), "leaky ReLU", "leaky 0.1",
-     "d out / d x = (1 if x > 0 else 0.1) = (1 if 3 > 0 else 0.1) = 1"),
-    (lambda x: x.sigmoid(), "sigmoid", "σ",
-     "d out / d x = out * (1 - out) = 0.9526 * (1 - 0.9526) = 0.04518"),
-    (lambda x: abs(x), "absolute value", "abs", "d out / d x = sign(x) = sign(3) = 1"),
-])
+@pytest.mark.parametrize(
+    "make, words, symbol, derivative",
+    [
+        (lambda x: x**2.0, "power", "** 2", "d out / d x = 2 * x = 2 * 3 = 6"),
+        (lambda x: 2.0**x, "power", "2 **", "d out / d x = out * log(2) = 8 * log(2) = 5.545"),
+        (lambda x: 1.0 - x, "subtract", "1 -", "d out / d x = -1"),
+        (lambda x: x / 4.0, "divide", "/ 4", "d out / d x = 0.25"),
+        (
+            lambda x: x.relu(),
+            "ReLU",
+            "relu",
+            "d out / d x = (1 if x > 0 else 0) = (1 if 3 > 0 else 0) = 1",
+        ),
+        (
+            lambda x: x.leaky_relu(0.1),
+            "leaky ReLU",
+            "leaky 0.1",
+            "d out / d x = (1 if x > 0 else 0.1) = (1 if 3 > 0 else 0.1) = 1",
+        ),
+        (
+            lambda x: x.sigmoid(),
+            "sigmoid",
+            "σ",
+            "d out / d x = out * (1 - out) = 0.9526 * (1 - 0.9526) = 0.04518",
+        ),
+        (lambda x: abs(x), "absolute value", "abs", "d out / d x = sign(x) = sign(3) = 1"),
+    ],
+)
 def test_ops_in_words_and_formulas(make, words, symbol, derivative):
     x = Value(3.0, label="x")
     record = explain(make(x))
@@ -218,12 +249,16 @@ def test_text_table():
     lines = [line.rstrip() for line in str(explain(L)).splitlines()]
     assert lines[0].startswith("forward")
     assert any(line.split() == ["a", "=", "2", "input"] for line in lines)
-    assert any(line.startswith("  e = a * b = 2 * -3 = -6") and line.endswith("multiply")
-               for line in lines)
+    assert any(
+        line.startswith("  e = a * b = 2 * -3 = -6") and line.endswith("multiply") for line in lines
+    )
     assert "  d L / d e = 8   at e = a * b (multiply)" in lines
     row = next(line for line in lines if "d e / d a" in line).split("   ")
     assert [cell.strip() for cell in row if cell.strip()] == [
-        "d e / d a = b = -3", "8 * -3 = -24", "d L / d a = -23"]
+        "d e / d a = b = -3",
+        "8 * -3 = -24",
+        "d L / d a = -23",
+    ]
 
 
 # --- the page ----------------------------------------------------------------------
@@ -274,7 +309,7 @@ def test_page_contract():
 
 
 def test_page_escapes_labels_and_survives_script_endings():
-    tricky = ['x<y', '{', '->', '"', '<b>html</b>', 'a|b', '}', '<port>', '</script>']
+    tricky = ["x<y", "{", "->", '"', "<b>html</b>", "a|b", "}", "<port>", "</script>"]
     xs = [Value(float(i), label=t) for i, t in enumerate(tricky)]
     html = explain(Value.sum(xs)).to_html()
     page = parse(html)
@@ -299,7 +334,7 @@ def test_save_html_and_jupyter(tmp_path):
     _, _, _, L = small_graph()
     x = explain(L)
     path = x.save_html(str(tmp_path / "page.html"))
-    assert open(path, encoding="utf-8").read() == x.to_html()
+    assert Path(path).read_text(encoding="utf-8") == x.to_html()
     frame = x._repr_html_()
     assert frame.startswith("<iframe srcdoc=") and "&lt;svg" in frame
     assert "Explanation of L: 5 Values, 3 forward and 4 backward steps" in repr(x)

@@ -67,8 +67,7 @@ def state(driver) -> dict:
 def click(driver, button: str) -> dict:
     """Click ``button`` from inside the page and return the state after it: one
     round trip to the browser per step, where loops step many times."""
-    return driver.execute_script(f"document.getElementById(arguments[0]).click();{_STATE}",
-                                 button)
+    return driver.execute_script(f"document.getElementById(arguments[0]).click();{_STATE}", button)
 
 
 def press(driver, button: str, times: int = 1) -> None:
@@ -87,7 +86,7 @@ def test_stepping_to_the_end_shows_backward_numbers(page):
     end = state(driver)
     assert end["index"] == str(total)
     y.backward()
-    expected = {v.label: (repr(v.data), repr(v.grad)) for v in leaves + [y]}
+    expected = {v.label: (repr(v.data), repr(v.grad)) for v in [*leaves, y]}
     drawn = {label: (value, grad) for _, label, value, grad in end["values"] if label}
     assert drawn == expected
     assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
@@ -139,6 +138,5 @@ def test_play_runs_to_the_end(page):
     driver.execute_script('document.getElementById("speed").value = "20";')
     press(driver, "play")
     total = state(driver)["total"]
-    WebDriverWait(driver, 5, poll_frequency=0.05).until(
-        lambda d: state(d)["index"] == total)
+    WebDriverWait(driver, 5, poll_frequency=0.05).until(lambda d: state(d)["index"] == total)
     assert "play" in driver.find_element(By.ID, "play").text  # paused itself at the end

@@ -91,13 +91,24 @@ SHARED = [
     ("x / x", lambda x: x / x, lambda x: 1.0, lambda x: 0.0),
     ("x ** x", lambda x: x**x, lambda x: x**x, lambda x: x**x * (math.log(x) + 1)),
     ("sum([x, x, x])", lambda x: Value.sum([x, x, x]), lambda x: 3 * x, lambda x: 3.0),
-    ("dot([x, x], [x, 2], x)", lambda x: Value.dot([x, x], [x, 2.0], x),
-     lambda x: x * x + 3 * x, lambda x: 2 * x + 3),
-    ("a = exp(x); a * sin(a) + a", _diamond,
-     lambda x: math.exp(x) * math.sin(math.exp(x)) + math.exp(x),
-     lambda x: math.exp(x) * (math.sin(math.exp(x)) + math.exp(x) * math.cos(math.exp(x)) + 1)),
-    ("y = y + y, 200 times", lambda x: _doubled(x, 200), lambda x: 2.0**200 * x,
-     lambda x: 2.0**200),
+    (
+        "dot([x, x], [x, 2], x)",
+        lambda x: Value.dot([x, x], [x, 2.0], x),
+        lambda x: x * x + 3 * x,
+        lambda x: 2 * x + 3,
+    ),
+    (
+        "a = exp(x); a * sin(a) + a",
+        _diamond,
+        lambda x: math.exp(x) * math.sin(math.exp(x)) + math.exp(x),
+        lambda x: math.exp(x) * (math.sin(math.exp(x)) + math.exp(x) * math.cos(math.exp(x)) + 1),
+    ),
+    (
+        "y = y + y, 200 times",
+        lambda x: _doubled(x, 200),
+        lambda x: 2.0**200 * x,
+        lambda x: 2.0**200,
+    ),
 ]
 
 

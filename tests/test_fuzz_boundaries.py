@@ -96,49 +96,85 @@ BOUNDARIES = [
     Boundary("x * bad", lambda b: X * b, ("mul",), _value_state(X)),
     Boundary("x / bad", lambda b: X / b, ("div",), _value_state(X)),
     Boundary("bad / x", lambda b: b / X, ("div",), _value_state(X)),
-    Boundary("x ** bad", lambda b: X ** b, ("pow",), _value_state(X)),
-    Boundary("bad ** x", lambda b: b ** X, ("pow",), _value_state(X)),
+    Boundary("x ** bad", lambda b: X**b, ("pow",), _value_state(X)),
+    Boundary("bad ** x", lambda b: b**X, ("pow",), _value_state(X)),
     Boundary("leaky_relu(bad)", lambda b: X.leaky_relu(b), ("leaky_relu",), _value_state(X)),
     Boundary("Value.sum", lambda b: Value.sum([X, b]), ("sum",), _value_state(X)),
     Boundary("Value.dot", lambda b: Value.dot([X, Y], [b, 1.0]), ("dot",), _value_state(X, Y)),
     Boundary("Value.dot lists", lambda b: Value.dot(b, [X]), ("dot",), _value_state(X)),
-    Boundary("backward(seed)", lambda b: (X * Y).backward(b), ("backward", "gradient"),
-             _value_state(X, Y)),
+    Boundary(
+        "backward(seed)",
+        lambda b: (X * Y).backward(b),
+        ("backward", "gradient"),
+        _value_state(X, Y),
+    ),
     Boundary("grad(outputs)", lambda b: grad(b, [X]), ("grad",), _value_state(X)),
     Boundary("grad(inputs)", lambda b: grad(X * Y, b), ("grad",), _value_state(X, Y)),
-    Boundary("grad(grad_outputs)", lambda b: grad(X * Y, [X], grad_outputs=b),
-             ("grad", "grad_outputs"), _value_state(X, Y)),
+    Boundary(
+        "grad(grad_outputs)",
+        lambda b: grad(X * Y, [X], grad_outputs=b),
+        ("grad", "grad_outputs"),
+        _value_state(X, Y),
+    ),
     Boundary("mse_loss(pred)", lambda b: F.mse_loss([b], [1.0]), ("mse_loss",)),
     Boundary("mse_loss(target)", lambda b: F.mse_loss([X], [b]), ("mse_loss",), _value_state(X)),
-    Boundary("cross_entropy(class)", lambda b: F.cross_entropy([[X, Y]], [b]),
-             ("cross_entropy",), _value_state(X, Y)),
-    Boundary("binary_cross_entropy", lambda b: F.binary_cross_entropy([X.sigmoid()], [b]),
-             ("binary_cross_entropy",), _value_state(X)),
+    Boundary(
+        "cross_entropy(class)",
+        lambda b: F.cross_entropy([[X, Y]], [b]),
+        ("cross_entropy",),
+        _value_state(X, Y),
+    ),
+    Boundary(
+        "binary_cross_entropy",
+        lambda b: F.binary_cross_entropy([X.sigmoid()], [b]),
+        ("binary_cross_entropy",),
+        _value_state(X),
+    ),
     Boundary("hinge_loss", lambda b: F.hinge_loss([X], [b]), ("hinge_loss",), _value_state(X)),
     Boundary("loss reduction", lambda b: F.mse_loss([X], [1.0], reduction=b), ("mse_loss",)),
     Boundary("Linear(nin)", lambda b: nn.Linear(b, 2), ("Linear", "nin")),
     Boundary("MLP(sizes)", lambda b: nn.MLP(2, b), ("MLP", "sizes")),
     Boundary("MLP activation", lambda b: nn.MLP(2, [2], activation=b), ("activation",)),
     Boundary("Dropout(p)", lambda b: nn.Dropout(b), ("Dropout", "p")),
-    Boundary("model(sample)", lambda b: MODEL(b), ("MLP", "Linear", "Neuron", "input", "dot"),
-             _model_state),
-    Boundary("model([bad, 1])", lambda b: MODEL([b, 1.0]), ("dot", "Linear", "input"),
-             _model_state),
-    Boundary("load_state_dict", lambda b: MODEL.load_state_dict(b), ("load_state_dict",),
-             _model_state),
-    Boundary("load_state_dict entry",
-             lambda b: MODEL.load_state_dict({**MODEL.state_dict(), "layers.0.neurons.0.b": b}),
-             ("load_state_dict",), _model_state),
+    Boundary(
+        "model(sample)",
+        lambda b: MODEL(b),
+        ("MLP", "Linear", "Neuron", "input", "dot"),
+        _model_state,
+    ),
+    Boundary(
+        "model([bad, 1])", lambda b: MODEL([b, 1.0]), ("dot", "Linear", "input"), _model_state
+    ),
+    Boundary(
+        "load_state_dict", lambda b: MODEL.load_state_dict(b), ("load_state_dict",), _model_state
+    ),
+    Boundary(
+        "load_state_dict entry",
+        lambda b: MODEL.load_state_dict({**MODEL.state_dict(), "layers.0.neurons.0.b": b}),
+        ("load_state_dict",),
+        _model_state,
+    ),
     Boundary("SGD(lr)", lambda b: optim.SGD([Value(1.0)], lr=b), ("learning rate",)),
     Boundary("Adam(betas)", lambda b: optim.Adam([Value(1.0)], betas=b), ("beta",)),
     Boundary("SGD(params)", lambda b: optim.SGD(b, lr=0.1), ("SGD", "param", "Value")),
-    Boundary("optimizer.load_state_dict", lambda b: OPTIMIZER.load_state_dict(b), ("Adam",),
-             _optimizer_state),
+    Boundary(
+        "optimizer.load_state_dict",
+        lambda b: OPTIMIZER.load_state_dict(b),
+        ("Adam",),
+        _optimizer_state,
+    ),
     Boundary("optimizer.step(grad)", _step_with, ("Adam", "grad", "gradient"), _optimizer_state),
-    Boundary("clip_grad_norm_", lambda b: optim.clip_grad_norm_(PARAMS, b),
-             ("clip_grad_norm_",), _optimizer_state),
-    Boundary("DataLoader(batch_size)", lambda b: nn.data.DataLoader([[1.0]], [0], b),
-             ("DataLoader", "batch_size")),
+    Boundary(
+        "clip_grad_norm_",
+        lambda b: optim.clip_grad_norm_(PARAMS, b),
+        ("clip_grad_norm_",),
+        _optimizer_state,
+    ),
+    Boundary(
+        "DataLoader(batch_size)",
+        lambda b: nn.data.DataLoader([[1.0]], [0], b),
+        ("DataLoader", "batch_size"),
+    ),
     Boundary("make_moons(n)", lambda b: nn.data.make_moons(b), ("make_moons", "n_samples")),
 ]
 
@@ -151,11 +187,18 @@ def _compiled():
 COMPILED_MODEL, COMPILED = _compiled()
 BOUNDARIES += [
     # A batch of the wrong shape reaches the model, which names itself.
-    Boundary("compiled(X)", lambda b: COMPILED(b, np.zeros(2)),
-             ("compiled", "batch", "array", "Linear"),
-             lambda: COMPILED_MODEL.state_dict()),
-    Boundary("compiled(X, bad)", lambda b: COMPILED(np.zeros((2, 2)), b),
-             ("compiled", "batch", "array", "mse_loss"), lambda: COMPILED_MODEL.state_dict()),
+    Boundary(
+        "compiled(X)",
+        lambda b: COMPILED(b, np.zeros(2)),
+        ("compiled", "batch", "array", "Linear"),
+        lambda: COMPILED_MODEL.state_dict(),
+    ),
+    Boundary(
+        "compiled(X, bad)",
+        lambda b: COMPILED(np.zeros((2, 2)), b),
+        ("compiled", "batch", "array", "mse_loss"),
+        lambda: COMPILED_MODEL.state_dict(),
+    ),
 ]
 
 
@@ -169,10 +212,11 @@ def test_bad_input_gets_a_documented_error_that_names_the_operation(boundary, ba
     except DOCUMENTED as error:
         message = str(error)
         assert any(name.lower() in message.lower() for name in boundary.names), (
-            f"{boundary.id}: {type(error).__name__}({message!r}) names none of "
-            f"{boundary.names}")
+            f"{boundary.id}: {type(error).__name__}({message!r}) names none of {boundary.names}"
+        )
         assert boundary.state() == before or _nan_equal(boundary.state(), before), (
-            f"{boundary.id}: refused, yet changed state")
+            f"{boundary.id}: refused, yet changed state"
+        )
     for value in (X, Y):
         value.grad = 0.0
 

@@ -34,8 +34,13 @@ def _tanh(x: float, n: int) -> float:
 def _sigmoid(x: float, n: int) -> float:
     s = 1 / (1 + math.exp(-x))
     d1 = s * (1 - s)
-    return [s, d1, d1 * (1 - 2 * s), d1 * (1 - 6 * s + 6 * s * s),
-            d1 * (1 - 14 * s + 36 * s * s - 24 * s**3)][n]
+    return [
+        s,
+        d1,
+        d1 * (1 - 2 * s),
+        d1 * (1 - 6 * s + 6 * s * s),
+        d1 * (1 - 14 * s + 36 * s * s - 24 * s**3),
+    ][n]
 
 
 def _power(k: float) -> Callable[[float, int], float]:
@@ -53,9 +58,12 @@ DERIVATIVES = [
     ("exp(x)", Value.exp, lambda x, n: math.exp(x), (-3.0, 3.0)),
     ("sin(x)", Value.sin, lambda x, n: math.sin(x + n * math.pi / 2), (-4.0, 4.0)),
     ("cos(x)", Value.cos, lambda x, n: math.cos(x + n * math.pi / 2), (-4.0, 4.0)),
-    ("log(x)", Value.log,
-     lambda x, n: math.log(x) if n == 0 else (-1) ** (n - 1) * math.factorial(n - 1) / x**n,
-     (0.2, 5.0)),
+    (
+        "log(x)",
+        Value.log,
+        lambda x, n: math.log(x) if n == 0 else (-1) ** (n - 1) * math.factorial(n - 1) / x**n,
+        (0.2, 5.0),
+    ),
     ("tanh(x)", Value.tanh, _tanh, (-3.0, 3.0)),
     ("sigmoid(x)", Value.sigmoid, _sigmoid, (-4.0, 4.0)),
     ("sqrt(x)", Value.sqrt, _power(0.5), (0.2, 5.0)),
@@ -94,15 +102,18 @@ def _derivatives(f: Callable[[Value], Value], x: float, order: int) -> list[floa
     return found
 
 
-@pytest.mark.parametrize("source, f, closed_form, domain", DERIVATIVES,
-                         ids=[d[0] for d in DERIVATIVES])
+@pytest.mark.parametrize(
+    "source, f, closed_form, domain", DERIVATIVES, ids=[d[0] for d in DERIVATIVES]
+)
 @given(data=st.data())
 def test_derivatives_up_to_fourth_order(source, f, closed_form, domain, data):
     x = data.draw(st.floats(*domain))
     found = _derivatives(f, x, MAX_ORDER)
     for n, d in enumerate(found):
         expected = closed_form(x, n)
-        assert math.isclose(d, expected, rel_tol=1e-9, abs_tol=1e-9), f"order {n}: {d} != {expected}"
+        assert math.isclose(d, expected, rel_tol=1e-9, abs_tol=1e-9), (
+            f"order {n}: {d} != {expected}"
+        )
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3, 4])
@@ -130,15 +141,26 @@ def _h1(x, y, z):
 # (source, f on a list of Values, number of variables, Hessian in closed form)
 POLYNOMIALS = [
     ("x^2 y + 3 x y^3 - z^4 + x z", _f1, 3, _h1),
-    ("(x - y)^2 + x y y", lambda xs: (xs[0] - xs[1]) * (xs[0] - xs[1]) + xs[0] * xs[1] * xs[1], 2,
-     lambda x, y: [[2, -2 + 2 * y], [-2 + 2 * y, 2 + 2 * x]]),
+    (
+        "(x - y)^2 + x y y",
+        lambda xs: (xs[0] - xs[1]) * (xs[0] - xs[1]) + xs[0] * xs[1] * xs[1],
+        2,
+        lambda x, y: [[2, -2 + 2 * y], [-2 + 2 * y, 2 + 2 * x]],
+    ),
     ("5 x^3 - 2 x + 7", lambda xs: 5 * xs[0] ** 3 - 2 * xs[0] + 7, 1, lambda x: [[30 * x]]),
-    ("dot([x, y], [y, x], x * x)", lambda xs: Value.dot(xs, xs[::-1], xs[0] * xs[0]), 2,
-     lambda x, y: [[2, 2], [2, 0]]),
-    ("sum of squares", lambda xs: Value.sum(x**2 for x in xs), 4,
-     lambda *p: [[2.0 * (i == j) for j in range(4)] for i in range(4)]),
-    ("3 x - y + 2 (linear)", lambda xs: 3 * xs[0] - xs[1] + 2, 2,
-     lambda x, y: [[0, 0], [0, 0]]),
+    (
+        "dot([x, y], [y, x], x * x)",
+        lambda xs: Value.dot(xs, xs[::-1], xs[0] * xs[0]),
+        2,
+        lambda x, y: [[2, 2], [2, 0]],
+    ),
+    (
+        "sum of squares",
+        lambda xs: Value.sum(x**2 for x in xs),
+        4,
+        lambda *p: [[2.0 * (i == j) for j in range(4)] for i in range(4)],
+    ),
+    ("3 x - y + 2 (linear)", lambda xs: 3 * xs[0] - xs[1] + 2, 2, lambda x, y: [[0, 0], [0, 0]]),
 ]
 
 
@@ -197,7 +219,7 @@ def test_jacobian_of_vector_function(x, y):
         return [a * b, a.sin(), b**2 + a, Value(7.0, requires_grad=False), b]
 
     J = jacobian(f, [x, y])
-    assert J == [[y, x], [math.cos(x), 0.0], [1.0, 2 * y], [0.0, 0.0], [0.0, 1.0]]
+    assert [[y, x], [math.cos(x), 0.0], [1.0, 2 * y], [0.0, 0.0], [0.0, 1.0]] == J
     assert gradcheck(f, [x, y])
 
 

@@ -1,60 +1,15 @@
-"""Layers look down only: nn and optim never import the compiler; a layer refuses to
-be traced through the engine's hook (tapegrad.tracing); optim recognises a flat
-parameter vector by its data and grad arrays."""
+"""The hooks that let layers look down only (the import rules themselves are
+import-linter contracts in pyproject.toml, checked by ``lint-imports``): a layer refuses
+to be traced through the engine's hook (tapegrad.autograd.tracing); optim recognises a
+flat parameter vector by its data and grad arrays."""
 
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tapegrad import CompileError, Value, compile, nn, optim
-from tapegrad.tracing import ONE_SAMPLE, WHOLE_BATCH, refuse_tracing, tracing
-
-ROOT = Path(__file__).resolve().parent.parent
-COMPILER = {"tapegrad.compiler", "tapegrad.compile"}
-COMPILER_NAMES = {"compile", "Compiled", "CompileError", "FlatParameters", "compiler"}
-
-
-def _imports(path: Path) -> list[tuple[str, set[str]]]:
-    """(module, names) of every import in a file; relative modules resolved against
-    the installed package the file belongs to."""
-    package = {"nn": "tapegrad.nn", "optim": "tapegrad.optim"}[path.parent.name]
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, set()) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0]
-                module = f"{base}.{module}" if module else base
-            found.append((module, {alias.name for alias in node.names}))
-    return found
-
-
-@pytest.mark.parametrize("folder", ["nn", "optim"])
-def test_nothing_under_nn_or_optim_imports_the_compiler(folder):
-    files = sorted((ROOT / folder).glob("*.py"))
-    assert files
-    for path in files:
-        for module, names in _imports(path):
-            assert not any(module == c or module.startswith(c + ".") for c in COMPILER), \
-                f"{path.name} imports {module}"
-            if module == "tapegrad":
-                assert not names & COMPILER_NAMES, f"{path.name} imports {names & COMPILER_NAMES}"
-
-
-def test_the_import_check_sees_a_compiler_import(tmp_path):
-    probe = tmp_path / "nn" / "probe.py"
-    probe.parent.mkdir()
-    probe.write_text("from tapegrad.compiler import FlatParameters\nfrom ..compiler import api\n"
-                     "from tapegrad import CompileError\n")
-    assert _imports(probe) == [("tapegrad.compiler", {"FlatParameters"}),
-                               ("tapegrad.compiler", {"api"}),
-                               ("tapegrad", {"CompileError"})]
+from tapegrad.autograd.tracing import ONE_SAMPLE, WHOLE_BATCH, refuse_tracing, tracing
 
 
 def test_refuse_tracing_does_nothing_outside_tracing_and_raises_inside():
@@ -69,9 +24,8 @@ def test_refuse_tracing_does_nothing_outside_tracing_and_raises_inside():
         with pytest.raises(CompileError, match="^random layer$"):
             refuse_tracing("random layer")
     refuse_tracing("never raised")
-    with pytest.raises(ValueError, match="tracing: kind must be"):
-        with tracing("batch"):
-            pass
+    with pytest.raises(ValueError, match="tracing: kind must be"), tracing("batch"):
+        pass
 
 
 def test_batchnorm_traced_as_one_whole_batch_equals_eager():
@@ -83,8 +37,8 @@ def test_batchnorm_traced_as_one_whole_batch_equals_eager():
     def loss_of(bn):
         def loss(batch):
             out = bn(batch)
-            return Value.sum([c * y * y + y for row, cs in zip(out, coef)
-                              for y, c in zip(row, cs)])
+            return Value.sum([c * y * y + y for row, cs in zip(out, coef) for y, c in zip(row, cs)])
+
         return loss
 
     eager_bn, compiled_bn = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
@@ -129,7 +83,8 @@ def test_optimizers_and_clipping_take_any_object_with_data_and_grad_arrays():
     np.testing.assert_allclose(v.grad, [3.0 / (5.0 + 1e-6), 4.0 / (5.0 + 1e-6)])
     opt = optim.SGD(v, lr=0.5)
     opt.step()
-    np.testing.assert_allclose(v.data, [1.0 - 0.5 * 3.0 / (5.0 + 1e-6),
-                                        -2.0 - 0.5 * 4.0 / (5.0 + 1e-6)])
+    np.testing.assert_allclose(
+        v.data, [1.0 - 0.5 * 3.0 / (5.0 + 1e-6), -2.0 - 0.5 * 4.0 / (5.0 + 1e-6)]
+    )
     with pytest.raises(TypeError, match="SGD can only optimize Values"):
         optim.SGD([Vector([1.0], [1.0]), "w"], lr=0.1)

@@ -9,8 +9,7 @@ import re
 
 import pytest
 
-from tapegrad import optim
-from tapegrad import Value
+from tapegrad import Value, optim
 from tapegrad.optim import lr_scheduler
 
 
@@ -24,23 +23,38 @@ def cosine(base: float, low: float, period: int, epoch: int) -> float:
 
 CLOSED_FORMS = [
     # id, scheduler factory, closed form lr(base, epoch)
-    ("step", lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.1),
-     lambda base, e: base * 0.1 ** (e // 3)),
-    ("step-default-gamma", lambda o: lr_scheduler.StepLR(o, 1),
-     lambda base, e: base * 0.1**e),
-    ("exponential", lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9),
-     lambda base, e: base * 0.9**e),
-    ("cosine", lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10),
-     lambda base, e: cosine(base, 0.0, 10, e)),
-    ("cosine-eta-min", lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.01),
-     lambda base, e: cosine(base, 0.01, 7, e)),
-    ("cosine-one-epoch", lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=1),
-     lambda base, e: cosine(base, 0.0, 1, e)),
+    (
+        "step",
+        lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.1),
+        lambda base, e: base * 0.1 ** (e // 3),
+    ),
+    ("step-default-gamma", lambda o: lr_scheduler.StepLR(o, 1), lambda base, e: base * 0.1**e),
+    (
+        "exponential",
+        lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9),
+        lambda base, e: base * 0.9**e,
+    ),
+    (
+        "cosine",
+        lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10),
+        lambda base, e: cosine(base, 0.0, 10, e),
+    ),
+    (
+        "cosine-eta-min",
+        lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=0.01),
+        lambda base, e: cosine(base, 0.01, 7, e),
+    ),
+    (
+        "cosine-one-epoch",
+        lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=1),
+        lambda base, e: cosine(base, 0.0, 1, e),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("make", "closed_form"), [c[1:] for c in CLOSED_FORMS],
-                         ids=[c[0] for c in CLOSED_FORMS])
+@pytest.mark.parametrize(
+    ("make", "closed_form"), [c[1:] for c in CLOSED_FORMS], ids=[c[0] for c in CLOSED_FORMS]
+)
 def test_schedule_follows_its_closed_form(make, closed_form) -> None:
     opt = sgd(0.1, groups=2)
     scheduler = make(opt)
@@ -70,27 +84,41 @@ def test_scheduled_rate_is_the_one_the_optimizer_uses() -> None:
 
 PLATEAU = [
     # id, options, metric per epoch, lr after each step (from lr = 1)
-    ("patience-2", {"factor": 0.5, "patience": 2},
-     [1, 0.9, 0.95, 0.95, 0.95, 0.8, 0.8, 0.8, 0.8], [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25]),
-    ("cooldown", {"factor": 0.5, "patience": 0, "cooldown": 2},
-     [1, 2, 2, 2, 2], [1, 0.5, 0.5, 0.5, 0.25]),
+    (
+        "patience-2",
+        {"factor": 0.5, "patience": 2},
+        [1, 0.9, 0.95, 0.95, 0.95, 0.8, 0.8, 0.8, 0.8],
+        [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25],
+    ),
+    (
+        "cooldown",
+        {"factor": 0.5, "patience": 0, "cooldown": 2},
+        [1, 2, 2, 2, 2],
+        [1, 0.5, 0.5, 0.5, 0.25],
+    ),
     # the third cut would go below min_lr; the fourth would change lr by 0 <= eps
-    ("min-lr", {"factor": 0.1, "patience": 0, "min_lr": 0.05},
-     [1, 2, 2, 2], [1, 0.1, 0.05, 0.05]),
+    ("min-lr", {"factor": 0.1, "patience": 0, "min_lr": 0.05}, [1, 2, 2, 2], [1, 0.1, 0.05, 0.05]),
     # max mode, absolute threshold 0.1: 1.05 is not better than 1, 1.2 is, 1.25 is not
-    ("max-abs", {"mode": "max", "factor": 0.5, "patience": 0, "threshold": 0.1,
-                 "threshold_mode": "abs"},
-     [1, 1.05, 1.2, 1.25], [1, 0.5, 0.5, 0.25]),
+    (
+        "max-abs",
+        {"mode": "max", "factor": 0.5, "patience": 0, "threshold": 0.1, "threshold_mode": "abs"},
+        [1, 1.05, 1.2, 1.25],
+        [1, 0.5, 0.5, 0.25],
+    ),
     # min mode, relative threshold 10%: 0.95 is not better than 1, 0.85 is
-    ("min-rel", {"factor": 0.5, "patience": 0, "threshold": 0.1},
-     [1, 0.95, 0.85, 0.8], [1, 0.5, 0.5, 0.25]),
-    ("eps-blocks-tiny-cuts", {"factor": 0.5, "patience": 0, "eps": 0.6},
-     [1, 2, 2], [1, 1, 1]),
+    (
+        "min-rel",
+        {"factor": 0.5, "patience": 0, "threshold": 0.1},
+        [1, 0.95, 0.85, 0.8],
+        [1, 0.5, 0.5, 0.25],
+    ),
+    ("eps-blocks-tiny-cuts", {"factor": 0.5, "patience": 0, "eps": 0.6}, [1, 2, 2], [1, 1, 1]),
 ]
 
 
-@pytest.mark.parametrize(("options", "metrics", "lrs"), [p[1:] for p in PLATEAU],
-                         ids=[p[0] for p in PLATEAU])
+@pytest.mark.parametrize(
+    ("options", "metrics", "lrs"), [p[1:] for p in PLATEAU], ids=[p[0] for p in PLATEAU]
+)
 def test_reduce_on_plateau(options, metrics, lrs) -> None:
     opt = sgd(1.0)
     scheduler = lr_scheduler.ReduceLROnPlateau(opt, **options)
@@ -124,13 +152,17 @@ TORCH_SCHEDULES = [
     ("StepLR", {"step_size": 4, "gamma": 0.3}, None),
     ("ExponentialLR", {"gamma": 0.93}, None),
     ("CosineAnnealingLR", {"T_max": 9, "eta_min": 0.001}, None),
-    ("ReduceLROnPlateau", {"patience": 1, "factor": 0.3, "cooldown": 1},
-     [1 / (1 + e // 7) + 0.01 * (e % 3) for e in range(40)]),  # improves every 7th epoch
+    (
+        "ReduceLROnPlateau",
+        {"patience": 1, "factor": 0.3, "cooldown": 1},
+        [1 / (1 + e // 7) + 0.01 * (e % 3) for e in range(40)],
+    ),  # improves every 7th epoch
 ]
 
 
-@pytest.mark.parametrize(("name", "kwargs", "metrics"), TORCH_SCHEDULES,
-                         ids=[s[0] for s in TORCH_SCHEDULES])
+@pytest.mark.parametrize(
+    ("name", "kwargs", "metrics"), TORCH_SCHEDULES, ids=[s[0] for s in TORCH_SCHEDULES]
+)
 def test_matches_torch(name, kwargs, metrics) -> None:
     expected = run_torch_schedule(name, kwargs, 40, metrics)
     opt = sgd(0.1)
@@ -147,13 +179,17 @@ SCHEDULES = [
     ("step", lambda o: lr_scheduler.StepLR(o, 3, 0.5), None),
     ("exponential", lambda o: lr_scheduler.ExponentialLR(o, 0.9), None),
     ("cosine", lambda o: lr_scheduler.CosineAnnealingLR(o, 5, 0.01), None),
-    ("plateau", lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=1, cooldown=1),
-     [3, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1]),
+    (
+        "plateau",
+        lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=1, cooldown=1),
+        [3, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("make", "metrics"), [s[1:] for s in SCHEDULES],
-                         ids=[s[0] for s in SCHEDULES])
+@pytest.mark.parametrize(
+    ("make", "metrics"), [s[1:] for s in SCHEDULES], ids=[s[0] for s in SCHEDULES]
+)
 def test_state_dicts_resume_the_schedule_exactly(make, metrics) -> None:
     metrics = metrics or [None] * 12
 
@@ -192,33 +228,48 @@ BAD_SCHEDULERS = [
     (lambda o: lr_scheduler.StepLR(o, 2, gamma=-0.1), ValueError, "Invalid gamma: -0.1"),
     (lambda o: lr_scheduler.ExponentialLR(o, 0), ValueError, "Invalid gamma: 0"),
     (lambda o: lr_scheduler.CosineAnnealingLR(o, 0), ValueError, "Invalid T_max: 0"),
-    (lambda o: lr_scheduler.CosineAnnealingLR(o, 5, eta_min=-1), ValueError,
-     "Invalid eta_min: -1"),
-    (lambda o: lr_scheduler.ExponentialLR(o, 0.9, last_epoch=-2), ValueError,
-     "Invalid last_epoch: -2"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, 5, eta_min=-1), ValueError, "Invalid eta_min: -1"),
+    (
+        lambda o: lr_scheduler.ExponentialLR(o, 0.9, last_epoch=-2),
+        ValueError,
+        "Invalid last_epoch: -2",
+    ),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="avg"), ValueError, "Invalid mode: 'avg'"),
-    (lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold_mode="pct"), ValueError,
-     "Invalid threshold_mode: 'pct'"),
+    (
+        lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold_mode="pct"),
+        ValueError,
+        "Invalid threshold_mode: 'pct'",
+    ),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), ValueError, "Invalid factor: 1.0"),
-    (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=-1), ValueError,
-     "Invalid patience: -1"),
-    (lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold=-1), ValueError,
-     "Invalid threshold: -1"),
-    (lambda o: lr_scheduler.ReduceLROnPlateau(o, cooldown=-1), ValueError,
-     "Invalid cooldown: -1"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=-1), ValueError, "Invalid patience: -1"),
+    (
+        lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold=-1),
+        ValueError,
+        "Invalid threshold: -1",
+    ),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, cooldown=-1), ValueError, "Invalid cooldown: -1"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, eps=-1), ValueError, "Invalid eps: -1"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, min_lr=-1), ValueError, "Invalid min_lr: -1"),
-    (lambda o: lr_scheduler.ReduceLROnPlateau(o, min_lr=[0, 0]), ValueError,
-     "Invalid min_lr: expected 1 values, got 2"),
+    (
+        lambda o: lr_scheduler.ReduceLROnPlateau(o, min_lr=[0, 0]),
+        ValueError,
+        "Invalid min_lr: expected 1 values, got 2",
+    ),
     (lambda o: lr_scheduler.StepLR("sgd", 2), TypeError, "str is not an Optimizer"),
     (lambda o: lr_scheduler.ReduceLROnPlateau([o]), TypeError, "list is not an Optimizer"),
-    (lambda o: lr_scheduler.StepLR(o, 2).load_state_dict({"gamma": 0.5}), ValueError,
-     "StepLR.load_state_dict: expected keys"),
+    (
+        lambda o: lr_scheduler.StepLR(o, 2).load_state_dict({"gamma": 0.5}),
+        ValueError,
+        "StepLR.load_state_dict: expected keys",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("make", "error", "message"), BAD_SCHEDULERS,
-                         ids=[b[2].split(":")[0] + f"-{i}" for i, b in enumerate(BAD_SCHEDULERS)])
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    BAD_SCHEDULERS,
+    ids=[b[2].split(":")[0] + f"-{i}" for i, b in enumerate(BAD_SCHEDULERS)],
+)
 def test_bad_scheduler_arguments_raise(make, error, message) -> None:
     with pytest.raises(error, match=re.escape(message)):
         make(sgd())

@@ -63,12 +63,18 @@ def _model_file(tmp_path, state_text: str):
     "state_text, match",
     [
         ("[" * 100_000 + "]" * 100_000, "its JSON cannot be read"),
-        ('{"layers.0.neurons.0.w": [1, 2], "layers.0.neurons.0.b": 1' + "0" * 400 + "}",
-         r"layers.0.neurons.0.b: expected a finite number, got 10{400}"),
-        ('{"layers.0.neurons.0.w": [1, 2], "layers.0.neurons.0.b": 1' + "0" * 5000 + "}",
-         "its JSON cannot be read"),
-        ('{"layers.0.neurons.0.w": [1' + "0" * 400 + ', 2], "layers.0.neurons.0.b": 1}',
-         "element 0 is 10{400}, not a finite number"),
+        (
+            '{"layers.0.neurons.0.w": [1, 2], "layers.0.neurons.0.b": 1' + "0" * 400 + "}",
+            r"layers.0.neurons.0.b: expected a finite number, got 10{400}",
+        ),
+        (
+            '{"layers.0.neurons.0.w": [1, 2], "layers.0.neurons.0.b": 1' + "0" * 5000 + "}",
+            "its JSON cannot be read",
+        ),
+        (
+            '{"layers.0.neurons.0.w": [1' + "0" * 400 + ', 2], "layers.0.neurons.0.b": 1}',
+            "element 0 is 10{400}, not a finite number",
+        ),
     ],
     ids=["nested 100,000 deep", "400-digit integer", "5,000-digit integer", "in a list"],
 )
@@ -100,8 +106,9 @@ def test_a_killed_save_leaves_a_recognisable_temporary_that_the_next_save_remove
     path = tmp_path / "model.json"
     nn.MLP(2, [4, 1], seed=1).save(path)
     before = path.read_text()
-    result = subprocess.run([sys.executable, "-c", _SAVE_FOREVER, str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", _SAVE_FOREVER, str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr
     leftovers = sorted(set(os.listdir(tmp_path)) - {"model.json"})
     assert len(leftovers) == 1
@@ -120,4 +127,5 @@ def test_a_save_leaves_temporaries_of_live_processes_and_other_files_alone(tmp_p
         f.write_text("x")
     nn.MLP(2, [1], seed=0).save(path)
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ["model.json", mine_in_progress.name, unrelated.name, other_model.name])
+        ["model.json", mine_in_progress.name, unrelated.name, other_model.name]
+    )

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from tapegrad import optim
-from tapegrad import Value, compile
+from tapegrad import Value, compile, optim
 
 
 def seed_001(v):
@@ -40,8 +39,9 @@ QUADRATICS = [
 ]
 
 
-@pytest.mark.parametrize(("f", "start", "minimum"), [q[1:] for q in QUADRATICS],
-                         ids=[q[0] for q in QUADRATICS])
+@pytest.mark.parametrize(
+    ("f", "start", "minimum"), [q[1:] for q in QUADRATICS], ids=[q[0] for q in QUADRATICS]
+)
 def test_newton_reaches_a_quadratics_minimum_in_one_step(f, start, minimum) -> None:
     end, _, opt = newton_run(f, start)
     assert end == pytest.approx(minimum, rel=1e-12, abs=1e-12)
@@ -90,13 +90,14 @@ def test_newton_skips_parameters_that_need_no_gradient() -> None:
 
 BAD_STEPS = [
     (lambda p: None, TypeError, "Newton.step needs a closure"),
-    (lambda p: (lambda: 1.0), TypeError, "the closure must return a Value"),
-    (lambda p: (lambda: p * 1e300 * 1e300), ValueError, "non-finite gradient"),
+    (lambda p: lambda: 1.0, TypeError, "the closure must return a Value"),
+    (lambda p: lambda: p * 1e300 * 1e300, ValueError, "non-finite gradient"),
 ]
 
 
-@pytest.mark.parametrize(("closure", "error", "message"), BAD_STEPS,
-                         ids=["no-closure", "float-loss", "overflow"])
+@pytest.mark.parametrize(
+    ("closure", "error", "message"), BAD_STEPS, ids=["no-closure", "float-loss", "overflow"]
+)
 def test_bad_newton_steps_raise(closure, error, message) -> None:
     x = Value(1.0)
     with pytest.raises(error, match=re.escape(message)):
@@ -115,8 +116,9 @@ STABLE_LR = [
 ]
 
 
-@pytest.mark.parametrize(("f", "point", "expected"), [s[1:] for s in STABLE_LR],
-                         ids=[s[0] for s in STABLE_LR])
+@pytest.mark.parametrize(
+    ("f", "point", "expected"), [s[1:] for s in STABLE_LR], ids=[s[0] for s in STABLE_LR]
+)
 def test_largest_stable_lr(f, point, expected) -> None:
     assert optim.largest_stable_lr(f, point) == pytest.approx(expected, rel=1e-14)
 
@@ -131,8 +133,11 @@ def gradient_descent_distance(f, start, lr, steps):
     return math.hypot(*(p.data for p in params))
 
 
-@pytest.mark.parametrize("f", [seed_001, lambda v: coupled(v) - coupled([0.0, 0.0])
-                               + v[0] - 4 * v[1]], ids=["seed-001", "coupled"])
+@pytest.mark.parametrize(
+    "f",
+    [seed_001, lambda v: coupled(v) - coupled([0.0, 0.0]) + v[0] - 4 * v[1]],
+    ids=["seed-001", "coupled"],
+)
 def test_gradient_descent_converges_just_below_and_diverges_just_above(f) -> None:
     # Minimum at the origin; the error along the top eigenvector is multiplied by
     # 1 - lr * lambda_max each step: -0.98 at 0.99 lr*, -1.02 at 1.01 lr*.
@@ -143,15 +148,16 @@ def test_gradient_descent_converges_just_below_and_diverges_just_above(f) -> Non
 
 
 BAD_POINTS = [
-    (lambda v: -v[0] ** 2, (1.0,), "no positive eigenvalue (lambda_max = -2)"),
+    (lambda v: -(v[0] ** 2), (1.0,), "no positive eigenvalue (lambda_max = -2)"),
     (lambda v: 0 * v[0] + 3, (1.0,), "no positive eigenvalue (lambda_max = 0)"),
     (lambda v: v[0] * 1e300 * 1e300 * v[0], (1.0,), "the Hessian at [1.0] is not finite"),
     (lambda v: v[0] ** 2, (), "the point has no coordinates"),
 ]
 
 
-@pytest.mark.parametrize(("f", "point", "message"), BAD_POINTS,
-                         ids=["concave", "flat", "overflow", "no-variables"])
+@pytest.mark.parametrize(
+    ("f", "point", "message"), BAD_POINTS, ids=["concave", "flat", "overflow", "no-variables"]
+)
 def test_largest_stable_lr_refuses_points_without_one(f, point, message) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         optim.largest_stable_lr(f, point)

@@ -53,8 +53,9 @@ def test_sine_target_of_seed_004():
     X, y = data.make_sine()
     assert len(X) == 100 and X[0] == [-2.0] and X[-1] == [2.0]
     assert y[0] == pytest.approx(0.0, abs=1e-15) and y[-1] == pytest.approx(2.0)
-    assert all(t == pytest.approx(1 + math.sin(math.pi / 4 * x[0]), rel=1e-15)
-               for x, t in zip(X, y))
+    assert all(
+        t == pytest.approx(1 + math.sin(math.pi / 4 * x[0]), rel=1e-15) for x, t in zip(X, y)
+    )
 
 
 def test_split_is_a_shuffled_partition():
@@ -70,9 +71,11 @@ def test_split_is_a_shuffled_partition():
 
 @pytest.mark.parametrize(
     "args, match",
-    [(([[0.0]] * 3, [0, 1]), "3 inputs but 2 targets"),
-     (([[0.0]] * 10, [0] * 10, 1.0, 0.0), "val_fraction must be in"),
-     (([[0.0]] * 10, [0] * 10, 0.5, 0.5), "leave no training data")],
+    [
+        (([[0.0]] * 3, [0, 1]), "3 inputs but 2 targets"),
+        (([[0.0]] * 10, [0] * 10, 1.0, 0.0), "val_fraction must be in"),
+        (([[0.0]] * 10, [0] * 10, 0.5, 0.5), "leave no training data"),
+    ],
 )
 def test_split_refuses_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
@@ -101,12 +104,14 @@ def test_loader_drop_last_and_no_shuffle():
 
 @pytest.mark.parametrize(
     "call, match",
-    [(lambda: data.DataLoader([[0.0]], [0], 0), "batch_size must be an int >= 1"),
-     (lambda: data.DataLoader([], [], 2), "empty data set"),
-     (lambda: data.make_moons(1), "n_samples must be an int >= 2"),
-     (lambda: data.make_moons(10, noise=-1), "noise must be a number >= 0"),
-     (lambda: data.make_circles(10, factor=1.5), "factor must be in \\(0, 1\\)"),
-     (lambda: data.make_spirals(10, 1), "n_classes must be an int >= 2")],
+    [
+        (lambda: data.DataLoader([[0.0]], [0], 0), "batch_size must be an int >= 1"),
+        (lambda: data.DataLoader([], [], 2), "empty data set"),
+        (lambda: data.make_moons(1), "n_samples must be an int >= 2"),
+        (lambda: data.make_moons(10, noise=-1), "noise must be a number >= 0"),
+        (lambda: data.make_circles(10, factor=1.5), "factor must be in \\(0, 1\\)"),
+        (lambda: data.make_spirals(10, 1), "n_classes must be an int >= 2"),
+    ],
 )
 def test_data_arguments_are_checked(call, match):
     with pytest.raises(ValueError, match=match):

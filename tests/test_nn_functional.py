@@ -25,8 +25,14 @@ LOSS_CASES = [
         [[1.0, 0.0], [1.5, -0.5], [0.0, 2.0]],
         {},
         0.6466666666666666,
-        [-0.16666666666666666, -0.39999999999999997, 0.16666666666666666,
-         0.26666666666666666, -0.2333333333333333, -0.29999999999999993],
+        [
+            -0.16666666666666666,
+            -0.39999999999999997,
+            0.16666666666666666,
+            0.26666666666666666,
+            -0.2333333333333333,
+            -0.29999999999999993,
+        ],
     ),
     (
         "mse_sum",
@@ -53,8 +59,15 @@ LOSS_CASES = [
         [1.0, 0.0, 0.5, 0.0, 1.0, 1.0, 0.0],
         {},
         285.8761909827316,
-        [-0.017028988860302526, 0.03842020305285644, 0.0, 0.14285714285714285,
-         -0.14285714285714285, -1.3354396953348312e-14, 6.069077507559413e-19],
+        [
+            -0.017028988860302526,
+            0.03842020305285644,
+            0.0,
+            0.14285714285714285,
+            -0.14285714285714285,
+            -1.3354396953348312e-14,
+            6.069077507559413e-19,
+        ],
     ),
     (
         "cross_entropy",
@@ -63,10 +76,20 @@ LOSS_CASES = [
         [1, 2, 0, 2],
         {},
         500.39074526819405,
-        [0.05780597440553726, -0.09286707019705939, 0.03506109579152212,
-         0.25, 0.0, -0.25,
-         -0.16666666666666669, 0.08333333333333333, 0.08333333333333333,
-         0.0, 0.0, 0.0],
+        [
+            0.05780597440553726,
+            -0.09286707019705939,
+            0.03506109579152212,
+            0.25,
+            0.0,
+            -0.25,
+            -0.16666666666666669,
+            0.08333333333333333,
+            0.08333333333333333,
+            0.0,
+            0.0,
+            0.0,
+        ],
     ),
     (
         "nll_loss",
@@ -132,16 +155,33 @@ def test_loss_gradcheck(name, loss_fn, predictions, targets, kwargs):
 @pytest.mark.parametrize(
     "loss_fn, predictions, targets, expected",
     [
-        (F.binary_cross_entropy_with_logits, [2.0, -1.0, 0.0, 1000.0, -1000.0, 30.0, -40.0],
-         [1.0, 0.0, 0.5, 0.0, 1.0, 1.0, 0.0],
-         [0.1269280110429725, 0.3132616875182228, 0.6931471805599453, 1000.0, 1000.0,
-          9.357622968839737e-14, 0.0]),
-        (F.cross_entropy,
-         [[1.0, 2.0, 0.5], [1000.0, 0.0, -1000.0], [0.1, 0.1, 0.1], [-3.0, 4.0, 1000.0]],
-         [1, 2, 0, 2], [0.4643687841079449, 2000.0, 1.0986122886681098, 0.0]),
+        (
+            F.binary_cross_entropy_with_logits,
+            [2.0, -1.0, 0.0, 1000.0, -1000.0, 30.0, -40.0],
+            [1.0, 0.0, 0.5, 0.0, 1.0, 1.0, 0.0],
+            [
+                0.1269280110429725,
+                0.3132616875182228,
+                0.6931471805599453,
+                1000.0,
+                1000.0,
+                9.357622968839737e-14,
+                0.0,
+            ],
+        ),
+        (
+            F.cross_entropy,
+            [[1.0, 2.0, 0.5], [1000.0, 0.0, -1000.0], [0.1, 0.1, 0.1], [-3.0, 4.0, 1000.0]],
+            [1, 2, 0, 2],
+            [0.4643687841079449, 2000.0, 1.0986122886681098, 0.0],
+        ),
         # log(0) and log(1 - 1) are clamped at -100, as in torch.
-        (F.binary_cross_entropy, [0.0, 1.0, 1e-50, 1.0], [1.0, 0.0, 1.0, 1.0],
-         [100.0, 100.0, 100.0, 0.0]),
+        (
+            F.binary_cross_entropy,
+            [0.0, 1.0, 1e-50, 1.0],
+            [1.0, 0.0, 1.0, 1.0],
+            [100.0, 100.0, 100.0, 0.0],
+        ),
     ],
     ids=["bce_with_logits", "cross_entropy", "bce_clamped"],
 )
@@ -248,9 +288,13 @@ def test_bce_with_logits_equals_bce_of_sigmoid(x, t):
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("relu", [0.0, 0.0, 2.0]), ("leaky_relu", [-0.01, 0.0, 2.0]),
-     ("sigmoid", [1 / (1 + math.e), 0.5, 1 / (1 + math.exp(-2))]),
-     ("tanh", [math.tanh(-1), 0.0, math.tanh(2)]), ("linear", [-1.0, 0.0, 2.0])],
+    [
+        ("relu", [0.0, 0.0, 2.0]),
+        ("leaky_relu", [-0.01, 0.0, 2.0]),
+        ("sigmoid", [1 / (1 + math.e), 0.5, 1 / (1 + math.exp(-2))]),
+        ("tanh", [math.tanh(-1), 0.0, math.tanh(2)]),
+        ("linear", [-1.0, 0.0, 2.0]),
+    ],
 )
 def test_activations_by_name(name, expected):
     fn = F.activation(name)
@@ -270,16 +314,19 @@ def test_live_against_torch():
     torch = pytest.importorskip("torch")
     tf = torch.nn.functional
     torch_losses = {
-        "mse": tf.mse_loss, "mse_sum": lambda p, t: tf.mse_loss(p, t, reduction="sum"),
+        "mse": tf.mse_loss,
+        "mse_sum": lambda p, t: tf.mse_loss(p, t, reduction="sum"),
         "binary_cross_entropy": tf.binary_cross_entropy,
         "binary_cross_entropy_with_logits": tf.binary_cross_entropy_with_logits,
-        "cross_entropy": tf.cross_entropy, "nll_loss": tf.nll_loss,
+        "cross_entropy": tf.cross_entropy,
+        "nll_loss": tf.nll_loss,
         "hinge": lambda s, y: torch.relu(1 - y * s).mean(),
     }
     for name, loss_fn, predictions, targets, kwargs, _, _ in LOSS_CASES:
         p = torch.tensor(predictions, dtype=torch.float64, requires_grad=True)
-        t = torch.tensor(targets, dtype=torch.int64 if name in ("cross_entropy", "nll_loss")
-                         else torch.float64)
+        t = torch.tensor(
+            targets, dtype=torch.int64 if name in ("cross_entropy", "nll_loss") else torch.float64
+        )
         expected = torch_losses[name](p, t)
         expected.backward()
         values = _as_values(predictions)

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tapegrad import nn
-from tapegrad import no_grad
+from tapegrad import nn, no_grad
 from tapegrad.nn import init
 
 FAN_IN, FAN_OUT, COUNT = 400, 100, 40_000
@@ -42,10 +41,13 @@ def test_named_init_statistics(name, std, bound):
 
 @pytest.mark.parametrize(
     "initializer, std",
-    [(init.normal(0.01), 0.01), (init.normal(std=2.0, mean=0.0), 2.0),
-     (init.uniform(-0.5, 0.5), 1 / math.sqrt(12)),
-     (init.xavier_normal("fan_avg"), math.sqrt(2 / (FAN_IN + FAN_OUT))),
-     (init.he_uniform(), math.sqrt(2 / FAN_IN))],
+    [
+        (init.normal(0.01), 0.01),
+        (init.normal(std=2.0, mean=0.0), 2.0),
+        (init.uniform(-0.5, 0.5), 1 / math.sqrt(12)),
+        (init.xavier_normal("fan_avg"), math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        (init.he_uniform(), math.sqrt(2 / FAN_IN)),
+    ],
     ids=["normal(0.01)", "normal(2)", "uniform(-0.5, 0.5)", "xavier fan_avg", "he_uniform"],
 )
 def test_init_functions(initializer, std):
@@ -66,10 +68,15 @@ def test_wide_layer_weights_have_the_scheme_std():
     assert all(n.b.data == 0.0 for n in layer.neurons)
 
 
-@pytest.mark.parametrize("activation, std", [("relu", math.sqrt(2 / 200)),
-                                             ("leaky_relu", math.sqrt(2 / 200)),
-                                             ("sigmoid", math.sqrt(1 / 200)),
-                                             ("tanh", math.sqrt(1 / 200))])
+@pytest.mark.parametrize(
+    "activation, std",
+    [
+        ("relu", math.sqrt(2 / 200)),
+        ("leaky_relu", math.sqrt(2 / 200)),
+        ("sigmoid", math.sqrt(1 / 200)),
+        ("tanh", math.sqrt(1 / 200)),
+    ],
+)
 def test_auto_init_is_he_for_relu_and_xavier_otherwise(activation, std):
     layer = nn.Linear(200, 100, activation, seed=0)
     w = np.array([p.data for n in layer.neurons for p in n.w])
@@ -83,11 +90,13 @@ def test_same_seed_same_weights():
 
 @pytest.mark.parametrize(
     "call, error, match",
-    [(lambda: init.get("lecun"), ValueError, "unknown init 'lecun'; choose one of: auto"),
-     (lambda: init.normal(-1.0), ValueError, "std must be a positive number"),
-     (lambda: init.uniform(1.0, -1.0), ValueError, "need low < high"),
-     (lambda: init.xavier_normal("fan_out"), ValueError, "mode must be 'fan_in' or 'fan_avg'"),
-     (lambda: nn.Linear(2, 2, init="bogus", seed=0), ValueError, "unknown init 'bogus'")],
+    [
+        (lambda: init.get("lecun"), ValueError, "unknown init 'lecun'; choose one of: auto"),
+        (lambda: init.normal(-1.0), ValueError, "std must be a positive number"),
+        (lambda: init.uniform(1.0, -1.0), ValueError, "need low < high"),
+        (lambda: init.xavier_normal("fan_out"), ValueError, "mode must be 'fan_in' or 'fan_avg'"),
+        (lambda: nn.Linear(2, 2, init="bogus", seed=0), ValueError, "unknown init 'bogus'"),
+    ],
 )
 def test_bad_init_is_refused(call, error, match):
     with pytest.raises(error, match=match):

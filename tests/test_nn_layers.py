@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tapegrad import nn
-from tapegrad import Value, gradcheck, no_grad
-from tapegrad.engine import topological_order
+from tapegrad import Value, gradcheck, nn, no_grad
+from tapegrad.autograd.engine import topological_order
 
 
 def with_parameters(module: nn.Module, values) -> None:
@@ -67,13 +66,21 @@ PARAMETER_COUNTS = [
 ]
 
 
-@pytest.mark.parametrize("name, make, count", PARAMETER_COUNTS, ids=[c[0] for c in PARAMETER_COUNTS])
+@pytest.mark.parametrize(
+    "name, make, count", PARAMETER_COUNTS, ids=[c[0] for c in PARAMETER_COUNTS]
+)
 def test_parameter_count(name, make, count):
     model = make()
     assert len(model.parameters()) == count
     assert len(model.named_parameters()) == count
-    assert sum(len(v) if isinstance(v, list) else 1
-               for k, v in model.state_dict().items() if not k.startswith("running")) == count
+    assert (
+        sum(
+            len(v) if isinstance(v, list) else 1
+            for k, v in model.state_dict().items()
+            if not k.startswith("running")
+        )
+        == count
+    )
 
 
 def test_mlp_784_16_16_10_is_12960_weights_and_42_biases():
@@ -106,8 +113,11 @@ def test_neuron_computes_activation_of_w_dot_x_plus_b():
 
 @pytest.mark.parametrize(
     "layer, x",
-    [(nn.Linear(3, 1, seed=0), [1.0, 2.0, 3.0]), (nn.MLP(2, [1], seed=0), [1.0, 2.0]),
-     (nn.MLP(2, [4, 3], seed=0), [1.0, 2.0])],
+    [
+        (nn.Linear(3, 1, seed=0), [1.0, 2.0, 3.0]),
+        (nn.MLP(2, [1], seed=0), [1.0, 2.0]),
+        (nn.MLP(2, [4, 3], seed=0), [1.0, 2.0]),
+    ],
     ids=["Linear 3->1", "MLP 2-1", "MLP 2-4-3"],
 )
 def test_layers_always_return_lists(layer, x):
@@ -119,7 +129,10 @@ def test_layers_always_return_lists(layer, x):
 def test_mlp_activations_and_output_activation():
     model = nn.MLP(2, [3, 3, 2], "tanh", "sigmoid", seed=0)
     assert [n.activation for layer in model.layers for n in layer.neurons[:1]] == [
-        "tanh", "tanh", "sigmoid"]
+        "tanh",
+        "tanh",
+        "sigmoid",
+    ]
     assert nn.MLP(2, [3, 1], seed=0).layers[-1].neurons[0].activation == "linear"
 
 
@@ -174,18 +187,31 @@ def test_batchnorm_training_matches_torch():
     x = [[Value(v) for v in row] for row in BATCH]
     out = bn(x)
     Value.sum([Value.dot(c, o) for c, o in zip(COEF, out)]).backward()
-    assert [[v.data for v in row] for row in out] == pytest.approx(np.array([
-        [0.6196130252598184, 0.8350846186853564, -0.5584376816235381],
-        [2.005247759286001, 0.3732048960050972, -0.9030212571215891],
-        [-2.151656442792546, 0.1422650346649676, 2.8873980733569713],
-        [-0.07320434175327273, -0.5505545493554213, -2.625939134611844]]), rel=1e-12)
-    assert [[v.grad for v in row] for row in x] == pytest.approx(np.array([
-        [-0.11639291564280567, 0.07944369707678464, 1.502870485222942],
-        [0.7279215876648645, -0.1357925335291471, -1.5931391185176227],
-        [0.6891205989889823, 0.02217019170903607, -0.06572300438742046],
-        [-1.3006492710110409, 0.03417864474332638, 0.1559916376821013]]), rel=1e-9)
+    assert [[v.data for v in row] for row in out] == pytest.approx(
+        np.array(
+            [
+                [0.6196130252598184, 0.8350846186853564, -0.5584376816235381],
+                [2.005247759286001, 0.3732048960050972, -0.9030212571215891],
+                [-2.151656442792546, 0.1422650346649676, 2.8873980733569713],
+                [-0.07320434175327273, -0.5505545493554213, -2.625939134611844],
+            ]
+        ),
+        rel=1e-12,
+    )
+    assert [[v.grad for v in row] for row in x] == pytest.approx(
+        np.array(
+            [
+                [-0.11639291564280567, 0.07944369707678464, 1.502870485222942],
+                [0.7279215876648645, -0.1357925335291471, -1.5931391185176227],
+                [0.6891205989889823, 0.02217019170903607, -0.06572300438742046],
+                [-1.3006492710110409, 0.03417864474332638, 0.1559916376821013],
+            ]
+        ),
+        rel=1e-9,
+    )
     assert [g.grad for g in bn.gamma] == pytest.approx(
-        [0.392596507974085, 2.4595095232723807, -1.0725163787376835], rel=1e-12)
+        [0.392596507974085, 2.4595095232723807, -1.0725163787376835], rel=1e-12
+    )
     assert [b.grad for b in bn.beta] == pytest.approx([1.4, 0.5, 3.5], rel=1e-12)
     # running = 0.9 * running + 0.1 * batch statistic (unbiased variance), as torch.
     assert bn.running_mean == pytest.approx([0.0625, 0.075, 0.06875], rel=1e-12)
@@ -197,11 +223,17 @@ def test_batchnorm_eval_uses_running_statistics():
     bn(BATCH)
     bn.eval()
     out = bn(BATCH)
-    assert [[v.data for v in row] for row in out] == pytest.approx(np.array([
-        [1.4682867412604175, 1.0401401880071475, 0.4937470403517367],
-        [2.9277925986048627, 0.23036651281953546, 0.03360382855362848],
-        [-1.450724973428473, -0.17452032477427054, 5.095179158332819],
-        [0.7385338125881948, -1.3891808375556884, -2.2671122304369127]]), rel=1e-12)
+    assert [[v.data for v in row] for row in out] == pytest.approx(
+        np.array(
+            [
+                [1.4682867412604175, 1.0401401880071475, 0.4937470403517367],
+                [2.9277925986048627, 0.23036651281953546, 0.03360382855362848],
+                [-1.450724973428473, -0.17452032477427054, 5.095179158332819],
+                [0.7385338125881948, -1.3891808375556884, -2.2671122304369127],
+            ]
+        ),
+        rel=1e-12,
+    )
     # Eval mode leaves the statistics alone and normalises a single sample.
     before = list(bn.running_mean)
     single = bn([BATCH[0]])
@@ -236,8 +268,11 @@ def test_batchnorm_needs_two_samples_in_training():
 
 @pytest.mark.parametrize(
     "batch, error, match",
-    [([], ValueError, "non-empty list of samples"), ([[1.0, 2.0]] * 2, ValueError, "3 features"),
-     ([1.0, 2.0, 3.0], TypeError, "list of 3 values")],
+    [
+        ([], ValueError, "non-empty list of samples"),
+        ([[1.0, 2.0]] * 2, ValueError, "3 features"),
+        ([1.0, 2.0, 3.0], TypeError, "list of 3 values"),
+    ],
 )
 def test_batchnorm_rejects_malformed_batches(batch, error, match):
     with pytest.raises(error, match=match):
@@ -252,11 +287,12 @@ def test_layernorm_matches_torch():
     out = ln(x)
     Value.dot([0.3, -1.0, 2.0, 0.5], out).backward()
     assert [v.data for v in out] == pytest.approx(
-        [0.41583758498295564, 0.9369543649602299, -0.4403722599924247, 1.333536469928035],
-        rel=1e-12)
+        [0.41583758498295564, 0.9369543649602299, -0.4403722599924247, 1.333536469928035], rel=1e-12
+    )
     assert [v.grad for v in x] == pytest.approx(
         [-0.5047869686719677, -0.5372867590765432, 1.4784034161532864, -0.4363296884047759],
-        rel=1e-9)
+        rel=1e-9,
+    )
 
 
 def test_norms_live_against_torch():
@@ -268,12 +304,16 @@ def test_norms_live_against_torch():
     for _ in range(3):  # three training steps, then eval
         out = bn(data)
         expected = tbn(torch.tensor(data, dtype=torch.float64)).tolist()
-        assert [[v.data for v in row] for row in out] == pytest.approx(np.array(expected), rel=1e-10)
+        assert [[v.data for v in row] for row in out] == pytest.approx(
+            np.array(expected), rel=1e-10
+        )
     assert bn.running_var == pytest.approx(tbn.running_var.tolist(), rel=1e-12)
     bn.eval()
     tbn.eval()
     expected = tbn(torch.tensor(data, dtype=torch.float64)).tolist()
-    assert [[v.data for v in row] for row in bn(data)] == pytest.approx(np.array(expected), rel=1e-10)
+    assert [[v.data for v in row] for row in bn(data)] == pytest.approx(
+        np.array(expected), rel=1e-10
+    )
     tln = torch.nn.LayerNorm(5, dtype=torch.float64)
     expected = tln(torch.tensor(data[0], dtype=torch.float64)).tolist()
     assert [v.data for v in nn.LayerNorm(5)(data[0])] == pytest.approx(expected, rel=1e-10)
@@ -297,7 +337,9 @@ def test_dropout_is_identity_in_eval_mode():
 
 @pytest.mark.parametrize("p, expected", [(0.0, [1.0, -2.0, 3.0]), (1.0, [0.0, 0.0, 0.0])])
 def test_dropout_extreme_probabilities(p, expected):
-    assert [float(v) for v in nn.Dropout(p, seed=0)([Value(1.0), Value(-2.0), Value(3.0)])] == expected
+    assert [
+        float(v) for v in nn.Dropout(p, seed=0)([Value(1.0), Value(-2.0), Value(3.0)])
+    ] == expected
 
 
 def test_dropout_masks_come_from_the_seed():

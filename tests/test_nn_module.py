@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapegrad import nn
-from tapegrad import Value
+from tapegrad import Value, nn
 
 
 class Block(nn.Module):
@@ -32,10 +31,19 @@ class Block(nn.Module):
 def test_named_parameters_are_dotted_attribute_paths():
     names = [name for name, _ in Block().named_parameters()]
     assert names == [
-        "scale", "pair.0", "pair.1",
-        "stack.0.neurons.0.w.0", "stack.0.neurons.0.w.1", "stack.0.neurons.0.b",
-        "stack.0.neurons.1.w.0", "stack.0.neurons.1.w.1", "stack.0.neurons.1.b",
-        "norm.gamma.0", "norm.gamma.1", "norm.beta.0", "norm.beta.1",
+        "scale",
+        "pair.0",
+        "pair.1",
+        "stack.0.neurons.0.w.0",
+        "stack.0.neurons.0.w.1",
+        "stack.0.neurons.0.b",
+        "stack.0.neurons.1.w.0",
+        "stack.0.neurons.1.w.1",
+        "stack.0.neurons.1.b",
+        "norm.gamma.0",
+        "norm.gamma.1",
+        "norm.beta.0",
+        "norm.beta.1",
     ]
 
 
@@ -63,9 +71,16 @@ def test_shared_parameter_is_listed_once():
 def test_state_dict_groups_lists_and_includes_buffers():
     state = Block().state_dict()
     assert list(state) == [
-        "scale", "pair",
-        "stack.0.neurons.0.w", "stack.0.neurons.0.b", "stack.0.neurons.1.w", "stack.0.neurons.1.b",
-        "norm.gamma", "norm.beta", "norm.running_mean", "norm.running_var",
+        "scale",
+        "pair",
+        "stack.0.neurons.0.w",
+        "stack.0.neurons.0.b",
+        "stack.0.neurons.1.w",
+        "stack.0.neurons.1.b",
+        "norm.gamma",
+        "norm.beta",
+        "norm.running_mean",
+        "norm.running_var",
     ]
     assert state["scale"] == 2.0 and state["pair"] == [1.0, -1.0]
     assert state["norm.running_var"] == [1.0, 1.0]
@@ -132,14 +147,22 @@ def test_state_dict_is_a_copy():
     [
         (lambda s: s.pop("layers.0.neurons.0.b"), "missing 1 entries: layers.0.neurons.0.b"),
         (lambda s: s.update(extra=1.0), "unexpected 1 entries: extra"),
-        (lambda s: s.update({"layers.0.neurons.0.w": [1.0]}),
-         "layers.0.neurons.0.w: expected 2 numbers, got 1"),
-        (lambda s: s.update({"layers.0.neurons.0.b": [1.0]}),
-         "layers.0.neurons.0.b: expected one number, got a list of 1"),
-        (lambda s: s.update({"layers.0.neurons.0.w": 1.0}),
-         "layers.0.neurons.0.w: expected a list of 2 numbers"),
-        (lambda s: s.update({"layers.0.neurons.0.w": [1.0, "x"]}),
-         "element 1 is 'x', not a finite number"),
+        (
+            lambda s: s.update({"layers.0.neurons.0.w": [1.0]}),
+            "layers.0.neurons.0.w: expected 2 numbers, got 1",
+        ),
+        (
+            lambda s: s.update({"layers.0.neurons.0.b": [1.0]}),
+            "layers.0.neurons.0.b: expected one number, got a list of 1",
+        ),
+        (
+            lambda s: s.update({"layers.0.neurons.0.w": 1.0}),
+            "layers.0.neurons.0.w: expected a list of 2 numbers",
+        ),
+        (
+            lambda s: s.update({"layers.0.neurons.0.w": [1.0, "x"]}),
+            "element 1 is 'x', not a finite number",
+        ),
         (lambda s: s.update({"layers.0.neurons.0.b": float("nan")}), "expected a finite number"),
     ],
 )
@@ -183,7 +206,11 @@ def test_model_file_is_documented_json(tmp_path):
     nn.MLP(2, [1], seed=0).save(path)
     document = json.loads(path.read_text())
     assert {k: document[k] for k in ("format", "version", "module", "parameters")} == {
-        "format": "tapegrad-module", "version": 1, "module": "MLP", "parameters": 3}
+        "format": "tapegrad-module",
+        "version": 1,
+        "module": "MLP",
+        "parameters": 3,
+    }
     assert list(document["state"]) == ["layers.0.neurons.0.w", "layers.0.neurons.0.b"]
     assert len(path.read_text().splitlines()) == 10  # one line per state entry
 
@@ -208,14 +235,26 @@ def _good_file(tmp_path) -> str:
         (lambda text: b"\x89PNG\r\n\x1a\n\xff\xfe", "not a text file"),
         (lambda text: '{"weights": [1, 2, 3]}', "not a tapegrad model file"),
         (lambda text: "[1, 2, 3]", "not a tapegrad model file"),
-        (lambda text: text.replace('"version": 1', '"version": 2'),
-         "format version 2; this tapegrad reads version 1"),
-        (lambda text: text.replace('"module": "MLP"', '"module": "LayerNorm"'),
-         "holds a LayerNorm, not a MLP"),
-        (lambda text: text.replace('"state": {', '"stat": {'), "lacks the \"module\" name or"),
+        (
+            lambda text: text.replace('"version": 1', '"version": 2'),
+            "format version 2; this tapegrad reads version 1",
+        ),
+        (
+            lambda text: text.replace('"module": "MLP"', '"module": "LayerNorm"'),
+            "holds a LayerNorm, not a MLP",
+        ),
+        (lambda text: text.replace('"state": {', '"stat": {'), 'lacks the "module" name or'),
     ],
-    ids=["truncated", "empty", "binary", "foreign json", "json list", "newer version",
-         "other module", "no state"],
+    ids=[
+        "truncated",
+        "empty",
+        "binary",
+        "foreign json",
+        "json list",
+        "newer version",
+        "other module",
+        "no state",
+    ],
 )
 def test_corrupt_or_foreign_file_is_refused(tmp_path, corrupt, match):
     path = _saved(tmp_path, corrupt(_good_file(tmp_path)))
@@ -233,7 +272,9 @@ def test_file_for_another_architecture_is_refused(tmp_path):
         ValueError, match=r"(?s)does not match this model.*neurons.0.w: expected 3 numbers, got 2"
     ):
         nn.MLP(3, [3, 1], seed=0).load(path)
-    with pytest.raises(ValueError, match="missing 2 entries: layers.0.neurons.3.w, layers.0.neurons.3.b"):
+    with pytest.raises(
+        ValueError, match="missing 2 entries: layers.0.neurons.3.w, layers.0.neurons.3.b"
+    ):
         nn.MLP(2, [4, 1], seed=0).load(path)
 
 
@@ -273,8 +314,11 @@ def test_read_model_file_returns_header_and_state(tmp_path):
 
 
 @settings(max_examples=15)  # each example writes a file
-@given(st.integers(1, 4), st.lists(st.integers(1, 4), min_size=1, max_size=3),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 4),
+    st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    st.integers(0, 2**32 - 1),
+)
 def test_any_mlp_survives_a_save_load_round_trip(nin, sizes, seed):
     model = nn.MLP(nin, sizes, seed=seed)
     with tempfile.TemporaryDirectory() as directory:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import collector_off, live_values
 
-from tapegrad import nn
-from tapegrad import optim
+from tapegrad import nn, optim
 from tapegrad.nn import functional as F
 
 
@@ -92,8 +91,7 @@ def test_training_steps_leave_nothing_for_the_cyclic_collector():
     with collector_off():
         before = live_values()
         for _ in range(3):
-            loss = F.hinge_loss([model(x) for x in X], Y) + 1e-4 * F.l2_penalty(
-                model.parameters())
+            loss = F.hinge_loss([model(x) for x in X], Y) + 1e-4 * F.l2_penalty(model.parameters())
             opt.zero_grad()
             loss.backward()
             opt.step()

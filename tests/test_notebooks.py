@@ -38,6 +38,7 @@ def test_notebook_is_stripped_and_ends_with_exercises(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path):
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=180,
-                                     resources={"metadata": {"path": str(FOLDER)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=180, resources={"metadata": {"path": str(FOLDER)}}
+    )
     client.execute()  # raises CellExecutionError naming the cell and the error

@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tapegrad import (Value, gradcheck, gradient_and_hessian, hessian_wrt, nn, no_grad,
-                      numeric_grad)
+from tapegrad import Value, gradcheck, gradient_and_hessian, hessian_wrt, nn, no_grad, numeric_grad
 from tapegrad.nn import functional as F
 
 
@@ -27,10 +26,11 @@ def test_numeric_grad_has_the_central_difference_error():
 
 
 def test_numeric_grad_agrees_with_gradcheck_on_the_same_function():
-    f = lambda v: (v[0] * v[1]).tanh() + v[1].log()  # noqa: E731
+    f = lambda v: (v[0] * v[1]).tanh() + v[1].log()
     assert gradcheck(f, [0.3, 1.7])
     assert numeric_grad(f, [0.3, 1.7]) == pytest.approx(
-        [1.7 / math.cosh(0.51) ** 2, 0.3 / math.cosh(0.51) ** 2 + 1 / 1.7], abs=1e-8)
+        [1.7 / math.cosh(0.51) ** 2, 0.3 / math.cosh(0.51) ** 2 + 1 / 1.7], abs=1e-8
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from op_reference import CALLS, REFERENCES, apply, central_difference, close, re
 from strategies import ALL_OPS, in_domain, op_inputs
 
 from tapegrad import OPS, Op, Value, grad
-from tapegrad.mathlib import FLOATS
-from tapegrad.ops import WITH_CONSTANT
+from tapegrad.autograd.mathlib import FLOATS
+from tapegrad.autograd.ops import WITH_CONSTANT
 
 
 def _op_id(op: Op) -> str:
@@ -149,17 +149,20 @@ def test_sum_of_any_length(xs: list[float]):
     assert [v.grad for v in values] == [1.0] * len(xs)
 
 
-@given(st.integers(1, 30).flatmap(
-    lambda n: st.lists(st.floats(-10, 10), min_size=2 * n, max_size=2 * n + 1)))
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.lists(st.floats(-10, 10), min_size=2 * n, max_size=2 * n + 1)
+    )
+)
 def test_dot_of_any_length_with_or_without_bias(wxb: list[float]):
     n = len(wxb) // 2
-    ws, xs = [Value(w) for w in wxb[:n]], [Value(x) for x in wxb[n:2 * n]]
-    bias = [Value(b) for b in wxb[2 * n:]]
+    ws, xs = [Value(w) for w in wxb[:n]], [Value(x) for x in wxb[n : 2 * n]]
+    bias = [Value(b) for b in wxb[2 * n :]]
     y = Value.dot(ws, xs, *bias)
     assert (y.op, y.parents) == ("dot", (*ws, *xs, *bias))
     assert math.isclose(y.data, REFERENCES["dot"](*wxb), abs_tol=1e-11)
     y.backward()
-    assert [w.grad for w in ws] == wxb[n:2 * n]
+    assert [w.grad for w in ws] == wxb[n : 2 * n]
     assert [x.grad for x in xs] == wxb[:n]
     assert [b.grad for b in bias] == [1.0] * len(bias)
 
@@ -199,8 +202,13 @@ def test_sum_and_dot_take_numpy_scalars_whose_data_is_no_number():
     # A NumPy scalar has a .data attribute (a memoryview), so it must not be mistaken
     # for a Value even when it is the only number among the operands.
     x, y, half = Value(2.0), Value(3.0), np.float64(0.5)
-    nodes = [Value.sum([x, half]), Value.dot([x], [half]), Value.dot([half], [y]),
-             Value.dot([x], [y], half), Value.dots([[x], [y]], [half])[1]]
+    nodes = [
+        Value.sum([x, half]),
+        Value.dot([x], [half]),
+        Value.dot([half], [y]),
+        Value.dot([x], [y], half),
+        Value.dots([[x], [y]], [half])[1],
+    ]
     assert [v.data for v in nodes] == [2.5, 1.0, 1.5, 6.5, 1.5]
     assert all(type(p) is Value for v in nodes for p in v.parents)
     Value.sum(nodes).backward()
@@ -242,40 +250,100 @@ OPERATORS = [
     ("v / 2", lambda v, w: v / 2, lambda x, y: x / 2, lambda x, y: (0.5, 0), "div", 1),
     ("1 / v", lambda v, w: 1 / v, lambda x, y: 1 / x, lambda x, y: (-1 / x**2, 0), "div", 1),
     ("v ** 2", lambda v, w: v**2, lambda x, y: x**2, lambda x, y: (2 * x, 0), "powc", 1),
-    ("v ** 0.5", lambda v, w: v**0.5, lambda x, y: math.sqrt(x),
-     lambda x, y: (0.5 / math.sqrt(x), 0), "powc", 1),
+    (
+        "v ** 0.5",
+        lambda v, w: v**0.5,
+        lambda x, y: math.sqrt(x),
+        lambda x, y: (0.5 / math.sqrt(x), 0),
+        "powc",
+        1,
+    ),
     ("v ** -1", lambda v, w: v**-1, lambda x, y: 1 / x, lambda x, y: (-1 / x**2, 0), "powc", 1),
     ("2 ** v", lambda v, w: 2**v, lambda x, y: 2**x, lambda x, y: (2**x * LN2, 0), "pow", 1),
-    ("v ** w", lambda v, w: v**w, lambda x, y: x**y,
-     lambda x, y: (y * x ** (y - 1), x**y * math.log(x)), "pow", 2),
+    (
+        "v ** w",
+        lambda v, w: v**w,
+        lambda x, y: x**y,
+        lambda x, y: (y * x ** (y - 1), x**y * math.log(x)),
+        "pow",
+        2,
+    ),
     ("v + w", lambda v, w: v + w, lambda x, y: x + y, lambda x, y: (1, 1), "add", 2),
     ("v - w", lambda v, w: v - w, lambda x, y: x - y, lambda x, y: (1, -1), "sub", 2),
     ("v * w", lambda v, w: v * w, lambda x, y: x * y, lambda x, y: (y, x), "mul", 2),
-    ("v / w", lambda v, w: v / w, lambda x, y: x / y,
-     lambda x, y: (1 / y, -x / y**2), "div", 2),
+    ("v / w", lambda v, w: v / w, lambda x, y: x / y, lambda x, y: (1 / y, -x / y**2), "div", 2),
     ("-v", lambda v, w: -v, lambda x, y: -x, lambda x, y: (-1, 0), "neg", 1),
     ("abs(v)", lambda v, w: abs(v), lambda x, y: x, lambda x, y: (1, 0), "abs", 1),
-    ("np.float64(2) * v", lambda v, w: np.float64(2) * v, lambda x, y: 2 * x,
-     lambda x, y: (2, 0), "mul", 1),
-    ("v * np.float64(2)", lambda v, w: v * np.float64(2), lambda x, y: 2 * x,
-     lambda x, y: (2, 0), "mul", 1),
-    ("np.float64(1) - v", lambda v, w: np.float64(1) - v, lambda x, y: 1 - x,
-     lambda x, y: (-1, 0), "sub", 1),
-    ("np.float64(2) ** v", lambda v, w: np.float64(2) ** v, lambda x, y: 2**x,
-     lambda x, y: (2**x * LN2, 0), "pow", 1),
-    ("v ** np.float64(2)", lambda v, w: v ** np.float64(2), lambda x, y: x**2,
-     lambda x, y: (2 * x, 0), "powc", 1),
-    ("np.float32(2) / v", lambda v, w: np.float32(2) / v, lambda x, y: 2 / x,
-     lambda x, y: (-2 / x**2, 0), "div", 1),
-    ("np.int64(3) + v", lambda v, w: np.int64(3) + v, lambda x, y: 3 + x,
-     lambda x, y: (1, 0), "add", 1),
-    ("v.leaky_relu(np.float64(0.2))", lambda v, w: v.leaky_relu(np.float64(0.2)),
-     lambda x, y: x, lambda x, y: (1, 0), "leaky_relu", 1),
+    (
+        "np.float64(2) * v",
+        lambda v, w: np.float64(2) * v,
+        lambda x, y: 2 * x,
+        lambda x, y: (2, 0),
+        "mul",
+        1,
+    ),
+    (
+        "v * np.float64(2)",
+        lambda v, w: v * np.float64(2),
+        lambda x, y: 2 * x,
+        lambda x, y: (2, 0),
+        "mul",
+        1,
+    ),
+    (
+        "np.float64(1) - v",
+        lambda v, w: np.float64(1) - v,
+        lambda x, y: 1 - x,
+        lambda x, y: (-1, 0),
+        "sub",
+        1,
+    ),
+    (
+        "np.float64(2) ** v",
+        lambda v, w: np.float64(2) ** v,
+        lambda x, y: 2**x,
+        lambda x, y: (2**x * LN2, 0),
+        "pow",
+        1,
+    ),
+    (
+        "v ** np.float64(2)",
+        lambda v, w: v ** np.float64(2),
+        lambda x, y: x**2,
+        lambda x, y: (2 * x, 0),
+        "powc",
+        1,
+    ),
+    (
+        "np.float32(2) / v",
+        lambda v, w: np.float32(2) / v,
+        lambda x, y: 2 / x,
+        lambda x, y: (-2 / x**2, 0),
+        "div",
+        1,
+    ),
+    (
+        "np.int64(3) + v",
+        lambda v, w: np.int64(3) + v,
+        lambda x, y: 3 + x,
+        lambda x, y: (1, 0),
+        "add",
+        1,
+    ),
+    (
+        "v.leaky_relu(np.float64(0.2))",
+        lambda v, w: v.leaky_relu(np.float64(0.2)),
+        lambda x, y: x,
+        lambda x, y: (1, 0),
+        "leaky_relu",
+        1,
+    ),
 ]
 
 
-@pytest.mark.parametrize("source, f, value, derivative, op, n_parents", OPERATORS,
-                         ids=[o[0] for o in OPERATORS])
+@pytest.mark.parametrize(
+    "source, f, value, derivative, op, n_parents", OPERATORS, ids=[o[0] for o in OPERATORS]
+)
 @settings(max_examples=20)  # smooth closed forms of two numbers: a few points suffice
 @given(x=st.floats(0.3, 2.5), y=st.floats(0.3, 2.5))
 def test_operator(source, f, value, derivative, op, n_parents, x, y):
@@ -306,8 +374,7 @@ def test_constant_value_operand_acts_like_the_number(name: str, data):
         v, u = Value(x), Value(x)
         constant = Value(c, requires_grad=False)
         a = CALLS[name](*((constant, v) if position == 0 else (v, constant)))
-        b = (lambda x_, c_: x_**c_) if (name, position) == ("pow", 1) \
-            else CALLS[(name, position)]
+        b = (lambda x_, c_: x_**c_) if (name, position) == ("pow", 1) else CALLS[(name, position)]
         b = b(u, c)
         a.backward()
         b.backward()

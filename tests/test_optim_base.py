@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tapegrad import optim
-from tapegrad import Value, no_grad
+from tapegrad import Value, no_grad, optim
 
 # --- every hyper-parameter is checked, with PyTorch's wording -------------------------
 
@@ -22,17 +21,29 @@ BAD_OPTIONS = [
     (optim.SGD, {"momentum": -0.5}, ValueError, "Invalid momentum value: -0.5"),
     (optim.SGD, {"dampening": 1.5}, ValueError, "Invalid dampening value: 1.5"),
     (optim.SGD, {"weight_decay": -1}, ValueError, "Invalid weight_decay value: -1"),
-    (optim.SGD, {"nesterov": True}, ValueError,
-     "Nesterov momentum requires a momentum and zero dampening"),
-    (optim.SGD, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, ValueError,
-     "Nesterov momentum requires a momentum and zero dampening"),
+    (
+        optim.SGD,
+        {"nesterov": True},
+        ValueError,
+        "Nesterov momentum requires a momentum and zero dampening",
+    ),
+    (
+        optim.SGD,
+        {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
+        ValueError,
+        "Nesterov momentum requires a momentum and zero dampening",
+    ),
     (optim.SGD, {"nesterov": "yes"}, TypeError, "Invalid nesterov flag: 'yes'"),
     (optim.SGD, {"maximize": 1}, TypeError, "Invalid maximize flag: 1"),
     (optim.Adagrad, {"lr": -0.01}, ValueError, "Invalid learning rate: -0.01"),
     (optim.Adagrad, {"lr_decay": -1}, ValueError, "Invalid lr_decay value: -1"),
     (optim.Adagrad, {"weight_decay": -1}, ValueError, "Invalid weight_decay value: -1"),
-    (optim.Adagrad, {"initial_accumulator_value": -1}, ValueError,
-     "Invalid initial_accumulator_value value: -1"),
+    (
+        optim.Adagrad,
+        {"initial_accumulator_value": -1},
+        ValueError,
+        "Invalid initial_accumulator_value value: -1",
+    ),
     (optim.Adagrad, {"eps": -1}, ValueError, "Invalid epsilon value: -1"),
     (optim.Adagrad, {"maximize": None}, TypeError, "Invalid maximize flag: None"),
     (optim.RMSprop, {"lr": -1}, ValueError, "Invalid learning rate: -1"),
@@ -70,15 +81,21 @@ BAD_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("cls", "options", "error", "message"), BAD_OPTIONS,
-                         ids=[f"{r[0].__name__}-{next(iter(r[1]))}" for r in BAD_OPTIONS])
+@pytest.mark.parametrize(
+    ("cls", "options", "error", "message"),
+    BAD_OPTIONS,
+    ids=[f"{r[0].__name__}-{next(iter(r[1]))}" for r in BAD_OPTIONS],
+)
 def test_bad_hyper_parameter_raises(cls, options, error, message) -> None:
     with pytest.raises(error, match=re.escape(message)):
         cls([Value(1.0)], **options)
 
 
-@pytest.mark.parametrize(("cls", "options", "error", "message"), BAD_OPTIONS,
-                         ids=[f"{r[0].__name__}-{next(iter(r[1]))}" for r in BAD_OPTIONS])
+@pytest.mark.parametrize(
+    ("cls", "options", "error", "message"),
+    BAD_OPTIONS,
+    ids=[f"{r[0].__name__}-{next(iter(r[1]))}" for r in BAD_OPTIONS],
+)
 def test_bad_hyper_parameter_in_a_group_raises(cls, options, error, message) -> None:
     # Valid defaults, a bad per-group option: checked group by group.
     with pytest.raises(error, match=re.escape(message)):
@@ -94,8 +111,11 @@ BAD_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize(("params", "error", "message"), BAD_PARAMS,
-                         ids=["empty", "float", "set", "unknown-option", "no-params"])
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    BAD_PARAMS,
+    ids=["empty", "float", "set", "unknown-option", "no-params"],
+)
 def test_bad_params_raise(params, error, message) -> None:
     with pytest.raises(error, match=re.escape(message)):
         optim.SGD(params, lr=0.1)
@@ -126,6 +146,7 @@ def test_a_parameter_may_not_be_listed_twice() -> None:
 
 
 # --- groups ---------------------------------------------------------------------------
+
 
 def test_groups_take_their_own_options_and_the_defaults() -> None:
     a, b, c = Value(1.0), Value(1.0), Value(1.0)
@@ -177,8 +198,10 @@ def test_step_with_closure_records_a_graph_and_returns_the_loss() -> None:
     assert loss.data == 4.0 and x.data == 2.0 - 0.1 * 4.0
 
 
-@pytest.mark.parametrize("cls", [optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adadelta,
-                                 optim.Adam, optim.AdamW, optim.NAdam])
+@pytest.mark.parametrize(
+    "cls",
+    [optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adadelta, optim.Adam, optim.AdamW, optim.NAdam],
+)
 def test_maximize_equals_descending_the_negated_gradient(cls: type) -> None:
     up, down = Value(0.7), Value(0.7)
     maximizing = cls([up], lr=0.1, weight_decay=0.1, maximize=True)
@@ -198,10 +221,12 @@ def test_repr_lists_each_group() -> None:
 
 # --- state_dict layout and load_state_dict's checks -------------------------------------
 
+
 def trained_sgd() -> tuple[optim.SGD, list[Value]]:
     params = [Value(1.0), Value(2.0), Value(3.0)]
-    opt = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}],
-                    lr=0.1, momentum=0.9)
+    opt = optim.SGD(
+        [{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1, momentum=0.9
+    )
     for p in params:
         p.grad = 1.0
     opt.step()
@@ -210,13 +235,23 @@ def trained_sgd() -> tuple[optim.SGD, list[Value]]:
 
 def test_state_dict_is_plain_data_keyed_by_index() -> None:
     opt, _ = trained_sgd()
-    common = {"momentum": 0.9, "dampening": 0, "weight_decay": 0, "nesterov": False,
-              "maximize": False}
+    common = {
+        "momentum": 0.9,
+        "dampening": 0,
+        "weight_decay": 0,
+        "nesterov": False,
+        "maximize": False,
+    }
     assert opt.state_dict() == {
-        "state": {0: {"momentum_buffer": 1.0}, 1: {"momentum_buffer": 1.0},
-                  2: {"momentum_buffer": 1.0}},
-        "param_groups": [{"lr": 0.1, **common, "params": [0]},
-                         {"lr": 0.5, **common, "params": [1, 2]}],
+        "state": {
+            0: {"momentum_buffer": 1.0},
+            1: {"momentum_buffer": 1.0},
+            2: {"momentum_buffer": 1.0},
+        },
+        "param_groups": [
+            {"lr": 0.1, **common, "params": [0]},
+            {"lr": 0.5, **common, "params": [1, 2]},
+        ],
     }
 
 
@@ -231,23 +266,39 @@ BAD_STATE_DICTS = [
     # id, how the saved dict is damaged, message
     ("not-a-dict", lambda s: s.clear(), "expected a dict with 'state' and 'param_groups'"),
     ("group-count", lambda s: s["param_groups"].pop(), "different number of parameter groups"),
-    ("group-size", lambda s: s["param_groups"][1]["params"].pop(),
-     "doesn't match the size of optimizer's group"),
+    (
+        "group-size",
+        lambda s: s["param_groups"][1]["params"].pop(),
+        "doesn't match the size of optimizer's group",
+    ),
     ("missing-option", lambda s: s["param_groups"][0].pop("momentum"), "lacks ['momentum']"),
     ("bad-option", lambda s: s["param_groups"][0].update(lr=-1), "Invalid learning rate: -1"),
-    ("duplicate-index", lambda s: s["param_groups"][1].update(params=[0, 0]),
-     "numbers two parameters the same"),
-    ("unknown-index", lambda s: s["state"].update({7: {"momentum_buffer": 1.0}}),
-     "state is for parameter 7"),
-    ("wrong-keys", lambda s: s["state"].update({0: {"exp_avg": 1.0}}),
-     "has ['exp_avg'], expected ['momentum_buffer']"),
-    ("not-a-number", lambda s: s["state"].update({0: {"momentum_buffer": "1"}}),
-     "is '1', not a number"),
+    (
+        "duplicate-index",
+        lambda s: s["param_groups"][1].update(params=[0, 0]),
+        "numbers two parameters the same",
+    ),
+    (
+        "unknown-index",
+        lambda s: s["state"].update({7: {"momentum_buffer": 1.0}}),
+        "state is for parameter 7",
+    ),
+    (
+        "wrong-keys",
+        lambda s: s["state"].update({0: {"exp_avg": 1.0}}),
+        "has ['exp_avg'], expected ['momentum_buffer']",
+    ),
+    (
+        "not-a-number",
+        lambda s: s["state"].update({0: {"momentum_buffer": "1"}}),
+        "is '1', not a number",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), [r[1:] for r in BAD_STATE_DICTS],
-                         ids=[r[0] for r in BAD_STATE_DICTS])
+@pytest.mark.parametrize(
+    ("change", "message"), [r[1:] for r in BAD_STATE_DICTS], ids=[r[0] for r in BAD_STATE_DICTS]
+)
 def test_load_state_dict_refuses_a_bad_dict_and_changes_nothing(change, message) -> None:
     opt, params = trained_sgd()
     before = opt.state_dict()

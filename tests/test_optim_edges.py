@@ -22,10 +22,14 @@ EPS_ZERO_AFTER_ONE_STEP = [
 ]
 
 
-@pytest.mark.parametrize("cls, options, second", EPS_ZERO_AFTER_ONE_STEP,
-                         ids=lambda x: getattr(x, "__name__", None) or str(x))
+@pytest.mark.parametrize(
+    "cls, options, second",
+    EPS_ZERO_AFTER_ONE_STEP,
+    ids=lambda x: getattr(x, "__name__", None) or str(x),
+)
 def test_eps_zero_and_a_zero_gradient_give_pytorchs_nan_not_a_half_applied_step(
-        cls, options, second):
+    cls, options, second
+):
     params = [Value(1.0), Value(2.0)]
     params[0].grad, params[1].grad = 0.0, 0.5
     cls(params, lr=0.1, eps=0.0, **options).step()
@@ -89,8 +93,18 @@ def _adam_with_state():
         (lambda d: d["state"][0].update(exp_avg="x"), "'exp_avg' of parameter 0 is 'x'"),
         (lambda d: d["param_groups"][0].update(lr=None), "Invalid learning rate: None"),
     ],
-    ids=["state None", "state list", "groups None", "params None", "params int",
-         "params nested", "group str", "entry None", "entry str", "lr None"],
+    ids=[
+        "state None",
+        "state list",
+        "groups None",
+        "params None",
+        "params int",
+        "params nested",
+        "group str",
+        "entry None",
+        "entry str",
+        "lr None",
+    ],
 )
 def test_malformed_state_dict_is_refused_and_changes_nothing(edit, match):
     opt = _adam_with_state()

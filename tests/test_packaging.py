@@ -69,34 +69,40 @@ print("ok")
 """
 
 
-def _package_dirs() -> dict[str, str]:
-    """pyproject's package-dir: import name -> folder of the repository."""
+# mypy, run outside the clone, must find the installed package and its py.typed.
+TYPED = "import tapegrad\nreveal_type(tapegrad.Value(1.0) + 2)\n"
+# From the clone's root, `import autograd` is HIPS autograd, not a folder of ours.
+HIPS_FROM_THE_CLONE = (
+    "import autograd, pathlib; "
+    "assert pathlib.Path(autograd.__file__).parent.parent.name == 'site-packages', autograd.__file__"
+)
+
+
+def test_folders_are_import_names():
+    """No package-dir mapping: setuptools finds tapegrad/ and every subpackage as they
+    are, so each folder of code under tapegrad/ must be a package (have __init__.py)."""
     tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11")
     with open(ROOT / "pyproject.toml", "rb") as f:
-        return tomllib.load(f)["tool"]["setuptools"]
-
-
-def test_every_folder_with_an_init_is_an_installed_package():
-    setuptools = _package_dirs()
-    listed = set(setuptools["packages"])
-    found = set()
-    for name, folder in setuptools["package-dir"].items():
-        for init in (ROOT / folder).rglob("__init__.py"):
-            parts = init.parent.relative_to(ROOT / folder).parts
-            found.add(".".join((name, *parts)))
-    missing = sorted(found - listed)
-    assert not missing, f"add {missing} to [tool.setuptools] packages in pyproject.toml"
-    assert listed <= found, f"packages without a folder: {sorted(listed - found)}"
-    assert all(p == "tapegrad" or p.startswith("tapegrad.") for p in listed)
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    assert "package-dir" not in setuptools
+    assert setuptools["packages"]["find"]["include"] == ["tapegrad*"]
+    folders = {p.parent for p in (ROOT / "tapegrad").rglob("*.py")} - {ROOT / "tapegrad"}
+    assert folders, "tapegrad/ has no subpackages"
+    missing = sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists())
+    assert not missing, f"folders of code without __init__.py: {missing}"
+    assert (ROOT / "tapegrad" / "py.typed").is_file()
 
 
 def _run(args: list, cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _ok(result: subprocess.CompletedProcess, what: str) -> None:
-    assert result.returncode == 0, f"{what} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{what} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
 
 
 def _top_level(site: Path) -> set[str]:
@@ -113,7 +119,9 @@ def _not_ours(names: set[str]) -> list[str]:
     foreign = []
     for name in names - {"__pycache__"}:
         if name.startswith("__pycache__/"):
-            ours = re.fullmatch(r"__editable___tapegrad_\w+_finder", name.split("/")[1].split(".")[0])
+            ours = re.fullmatch(
+                r"__editable___tapegrad_\w+_finder", name.split("/")[1].split(".")[0]
+            )
         else:
             ours = OURS.fullmatch(name)
         if not ours:
@@ -132,29 +140,59 @@ def test_installs_beside_hips_autograd_editable_and_not(tmp_path):
     pip = [python, "-m", "pip", "install", "-q", "--retries", "2", "--timeout", "60"]
     # HIPS autograd first (it brings numpy), then our dependencies and a build backend,
     # once: both installs of the project below then build without network.
-    fetched = _run([*pip, "autograd", "graphviz>=0.20", "numpy>=1.24", "setuptools>=68"],
-                   tmp_path, env)
+    fetched = _run(
+        [*pip, "autograd", "graphviz>=0.20", "numpy>=1.24", "setuptools>=77", "mypy"], tmp_path, env
+    )
     if fetched.returncode != 0 and not os.environ.get("CI"):
         pytest.skip(f"pip could not install from the package index:\n{fetched.stderr[-1500:]}")
     _ok(fetched, "pip install autograd (HIPS) and the dependencies")
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     tmp_path, env).stdout.strip())
+    site = Path(
+        _run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            tmp_path,
+            env,
+        ).stdout.strip()
+    )
     baseline = _top_level(site)
     # A copy of the clone, so that a build leaves no build/ or egg-info in the clone.
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
-        "demo_output", ".venv"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            ".hypothesis",
+            "demo_output",
+            ".venv",
+            ".mypy_cache",
+            ".ruff_cache",
+            "site",
+        ),
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for mode, flags, where in (("pip install .", [], site / "tapegrad"),
-                               ("pip install -e .", ["-e"], source / "autograd")):
+    for mode, flags, where in (
+        ("pip install .", [], site / "tapegrad"),
+        ("pip install -e .", ["-e"], source / "tapegrad"),
+    ):
         _ok(_run([*pip, "--no-build-isolation", *flags, source], tmp_path, env), mode)
         assert _not_ours(_top_level(site) - baseline) == [], mode
         checked = _run([python, "-c", CHECKS, where], elsewhere, env)
         _ok(checked, f"imports and numbers after {mode}")
         assert checked.stdout.strip() == "ok"
+        typed = _run([python, "-m", "mypy", "--no-incremental", "-c", TYPED], elsewhere, env)
+        _ok(typed, f"mypy after {mode}")
+        assert 'Revealed type is "tapegrad.autograd.value.Value"' in typed.stdout, typed.stdout
+        hips = _run([python, "-c", HIPS_FROM_THE_CLONE], source, env)
+        _ok(hips, f"import autograd from the clone's root after {mode}")
         _ok(_run([python, "-m", "pip", "check"], tmp_path, env), f"pip check after {mode}")
-        _ok(_run([python, "-m", "pip", "uninstall", "-y", "-q", "tapegrad"], tmp_path, env),
-            f"pip uninstall after {mode}")
+        _ok(
+            _run([python, "-m", "pip", "uninstall", "-y", "-q", "tapegrad"], tmp_path, env),
+            f"pip uninstall after {mode}",
+        )
         assert _top_level(site) - baseline <= {"__pycache__"}, f"left by {mode}"

@@ -44,7 +44,7 @@ def _blocks(text: str) -> list[Block]:
             i += 1
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-        blocks.append(Block(start.group(1).strip(), i + 2, end + 1, "\n".join(lines[i + 1:end])))
+        blocks.append(Block(start.group(1).strip(), i + 2, end + 1, "\n".join(lines[i + 1 : end])))
         i = end + 1
     return blocks
 
@@ -85,9 +85,12 @@ def _python_examples(path: Path) -> list[tuple[Block, str | None]]:
         if block.info.split()[:1] != ["python"]:
             continue
         printed = None
-        if after is not None and after.info == "":
-            if not any(s.strip() for s in lines[block.last:after.first - 2]):
-                printed = after.code
+        if (
+            after is not None
+            and after.info == ""
+            and not any(s.strip() for s in lines[block.last : after.first - 2])
+        ):
+            printed = after.code
         examples.append((block, printed))
     return examples
 
@@ -105,7 +108,7 @@ def test_python_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Mon
         source = "\n" * (block.first - 1) + _checked(block.code, page, block.first)
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
-            exec(compile(source, str(page), "exec"), namespace)  # noqa: S102
+            exec(compile(source, str(page), "exec"), namespace)
         if printed is not None:
             assert stdout.getvalue().rstrip("\n") == printed, (
                 f"{page.name}:{block.first}: the block prints something else than the page shows"
@@ -116,7 +119,7 @@ def test_expectations_are_checked() -> None:
     """A wrong ``# ->`` literal fails, so the checks above can fail."""
     code = _checked("1 + 1  # -> 3", Path("page.md"), 1)
     with pytest.raises(AssertionError, match="page.md:1: the example says 3"):
-        exec(code, {"_expect": _expect})  # noqa: S102
+        exec(code, {"_expect": _expect})
 
 
 def test_printed_output_is_the_plain_block_right_after(tmp_path: Path) -> None:
@@ -148,9 +151,9 @@ def test_links_resolve(page: Path) -> None:
             continue  # an absolute URL: not checked (no network in tests)
         file, _, anchor = target.partition("#")
         linked = page if not file else (page.parent / file).resolve()
-        if not linked.exists():
-            broken.append(target)
-        elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+        if not linked.exists() or (
+            anchor and linked.suffix == ".md" and anchor not in _anchors(linked)
+        ):
             broken.append(target)
     assert not broken, f"{page.name}: broken links {broken}"
 

@@ -115,11 +115,14 @@ def test_backward_of_outputs_that_share_nodes_counts_each_once():
     assert x.grad == 24.0
 
 
-@pytest.mark.parametrize("outputs, error, message", [
-    ("y", TypeError, "backward: expected a Value or a sequence of Values, got str"),
-    (3.0, TypeError, "backward: expected a Value or a sequence of Values, got float"),
-    ([1.0], TypeError, "backward: expected Values, got float 1.0"),
-])
+@pytest.mark.parametrize(
+    "outputs, error, message",
+    [
+        ("y", TypeError, "backward: expected a Value or a sequence of Values, got str"),
+        (3.0, TypeError, "backward: expected a Value or a sequence of Values, got float"),
+        ([1.0], TypeError, "backward: expected Values, got float 1.0"),
+    ],
+)
 def test_backward_refuses_outputs_that_are_not_values(outputs, error, message):
     with pytest.raises(error, match=message):
         tapegrad.backward(outputs)
@@ -153,19 +156,32 @@ class MyValue(Value):
 
 def test_a_subclass_of_value_is_an_operand_like_value():
     a, b = Value(2.0), MyValue(3.0)
-    nodes = [a * b, b * a, a + b, a - b, b / a, a**b, b**a, 2.0**b, Value.dot([a], [b]),
-             Value.sum([a, b])]
+    nodes = [
+        a * b,
+        b * a,
+        a + b,
+        a - b,
+        b / a,
+        a**b,
+        b**a,
+        2.0**b,
+        Value.dot([a], [b]),
+        Value.sum([a, b]),
+    ]
     assert [v.data for v in nodes] == [6.0, 6.0, 5.0, -1.0, 1.5, 8.0, 9.0, 8.0, 6.0, 5.0]
     assert all(b in v.parents for v in nodes)
     Value.sum(nodes).backward()
     # d/da: 3 + 3 + 1 + 1 - 1.5/2 + 3*2^2 + 3^2 ln 3 + 0 + 3 + 1; d/db likewise.
     assert a.grad == pytest.approx(3 + 3 + 1 + 1 - 0.75 + 12 + 9 * math.log(3) + 3 + 1)
     assert b.grad == pytest.approx(
-        2 + 2 + 1 - 1 + 0.5 + 8 * math.log(2) + 2 * 3 + 8 * math.log(2) + 2 + 1)
+        2 + 2 + 1 - 1 + 0.5 + 8 * math.log(2) + 2 * 3 + 8 * math.log(2) + 2 + 1
+    )
 
 
-@pytest.mark.parametrize("x, truth", [(0.0, False), (-0.0, False), (1e-300, True),
-                                      (-2.0, True), (NAN, True), (INF, True)])
+@pytest.mark.parametrize(
+    "x, truth",
+    [(0.0, False), (-0.0, False), (1e-300, True), (-2.0, True), (NAN, True), (INF, True)],
+)
 def test_truth_of_a_value_follows_its_number_as_for_a_float(x, truth):
     assert bool(Value(x)) is truth is bool(x)
     assert bool(Value(x) * 1.0) is truth
@@ -175,10 +191,14 @@ def test_an_integer_too_large_for_a_float_is_refused_naming_the_operation():
     with pytest.raises(OverflowError, match="^Value: the integer of 1329 bits is too large"):
         Value(10**400)
     x = Value(2.0)
-    for name, call in [("add", lambda: x + 10**400), ("add", lambda: 10**400 + x),
-                       ("mul", lambda: x * -(10**400)), ("powc?", lambda: x ** 10**400),
-                       ("sum", lambda: Value.sum([x, 10**400])),
-                       ("dot", lambda: Value.dot([x], [10**400]))]:
+    for name, call in [
+        ("add", lambda: x + 10**400),
+        ("add", lambda: 10**400 + x),
+        ("mul", lambda: x * -(10**400)),
+        ("powc?", lambda: x**10**400),
+        ("sum", lambda: Value.sum([x, 10**400])),
+        ("dot", lambda: Value.dot([x], [10**400])),
+    ]:
         with pytest.raises(OverflowError, match=f"^{name}: the integer of 1329 bits"):
             call()
 
@@ -192,8 +212,11 @@ def test_an_optimizer_step_before_backward_is_refused_naming_the_changed_value()
     opt = tapegrad.optim.SGD([w], lr=0.1)
     w.grad = 1.0
     opt.step()  # before loss.backward(): the graph holds w = 2, w is now 1.9
-    with pytest.raises(RuntimeError, match=r"backward: Value\(data=1.9, .*label='w'\) was "
-                                           r"changed .* after mul used it"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"backward: Value\(data=1.9, .*label='w'\) was "
+        r"changed .* after mul used it",
+    ):
         loss.backward()
     with pytest.raises(RuntimeError, match=r"^grad: Value\(data=1.9, .*label='w'\) was changed"):
         grad(loss, w)
@@ -243,9 +266,14 @@ def test_data_accepts_real_numbers_and_refuses_the_rest_unchanged():
 # --- random bad operands at the Value boundary -------------------------------------------
 
 BAD = st.one_of(
-    st.text(max_size=3), st.binary(max_size=3), st.none(), st.complex_numbers(),
-    st.lists(st.floats(), max_size=2), st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
-    st.builds(object), st.decimals(allow_nan=False),
+    st.text(max_size=3),
+    st.binary(max_size=3),
+    st.none(),
+    st.complex_numbers(),
+    st.lists(st.floats(), max_size=2),
+    st.dictionaries(st.text(max_size=1), st.integers(), max_size=1),
+    st.builds(object),
+    st.decimals(allow_nan=False),
 )
 OPERATORS = {
     "add": (lambda v, b: v + b, lambda v, b: b + v),

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tapegrad import Value, detect_anomaly, enable_grad, grad, no_grad
-from tapegrad.mode import FAST, MODE
+from tapegrad.autograd.mode import FAST, MODE
 
 
 def _in_other_thread(context, inside, timeout: float = 10.0) -> None:
@@ -110,7 +110,7 @@ def test_two_threads_differentiating_the_same_graph_get_two_passes_worth():
             start = threading.Barrier(2)
             results = []
 
-            def work():
+            def work(start=start, results=results):
                 start.wait()
                 loss.backward()
                 results.append(grad(loss, xs))

@@ -75,8 +75,11 @@ def test_a_rate_far_too_large_diverges_and_stops_training(data):
 
 
 def test_a_trial_averages_its_runs():
-    runs = (Run(0.1, 0.0, 0, (0.5, 0.7)), Run(0.1, 0.0, 1, (0.6, 0.9)),
-            Run(0.1, 0.0, 2, (0.4, 0.8), diverged=True))
+    runs = (
+        Run(0.1, 0.0, 0, (0.5, 0.7)),
+        Run(0.1, 0.0, 1, (0.6, 0.9)),
+        Run(0.1, 0.0, 2, (0.4, 0.8), diverged=True),
+    )
     trial = Trial(0.1, 0.0, runs)
     assert trial.accuracy == pytest.approx(0.8)
     assert trial.curve == pytest.approx((0.5, 0.8))
@@ -121,9 +124,12 @@ def test_a_point_range_stays_a_point():
 exponents = st.floats(-8.0, 1.0)
 
 
-@given(a=exponents, width=st.floats(0.01, 6.0), where=st.lists(st.floats(0.0, 1.0), min_size=1,
-                                                                    max_size=5),
-       edge=st.floats(0.0, 0.49))
+@given(
+    a=exponents,
+    width=st.floats(0.01, 6.0),
+    where=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=5),
+    edge=st.floats(0.0, 0.49),
+)
 def test_the_next_range_holds_every_kept_value(a, width, where, edge):
     current = (10.0**a, 10.0 ** (a + width))
     kept = [10.0 ** (a + w * width) for w in where]
@@ -141,8 +147,17 @@ def test_the_next_range_holds_every_kept_value(a, width, where, edge):
 def test_search_samples_inside_its_ranges_ranks_and_narrows(data):
     executor = InlineExecutor()
     calls = []
-    history = search(*data, rounds=2, trials=4, keep=2, repeats=2, seed=3, executor=executor,
-                     on_run=lambda *a: calls.append(a), **SMALL)
+    history = search(
+        *data,
+        rounds=2,
+        trials=4,
+        keep=2,
+        repeats=2,
+        seed=3,
+        executor=executor,
+        on_run=lambda *a: calls.append(a),
+        **SMALL,
+    )
     assert executor.submitted == 2 * 4 * 2
     assert calls == [(r, done, 8) for r in (1, 2) for done in range(1, 9)]
     assert history[0].ranges == {"lr": tune.LR_RANGE, "weight_decay": tune.WEIGHT_DECAY_RANGE}
@@ -163,7 +178,7 @@ def test_search_samples_inside_its_ranges_ranks_and_narrows(data):
         assert h.kept == max(2, len(within))  # keep=2, and all the noise cannot rank
         widened = []
         for name in ("lr", "weight_decay"):
-            kept = [getattr(t, name) for t in h.trials[:h.kept]]
+            kept = [getattr(t, name) for t in h.trials[: h.kept]]
             expected, side = next_range(h.ranges[name], kept, kept[0], 0.1)
             assert h.next_ranges[name] == expected
             if side:
@@ -182,39 +197,65 @@ def test_search_gives_the_same_numbers_on_any_executor(data):
 def test_trials_within_noise_of_the_best_are_kept_with_it(data):
     # 50 validation points: the standard error near 0.9 is about 0.04, so trials up to
     # 0.08 below the best are kept although keep=1; chance-level trials are not.
-    h = search(*data, rounds=1, trials=6, keep=1, lr_range=(1e-2, 1.0), seed=0,
-               executor=InlineExecutor(), **SMALL)[0]
+    h = search(
+        *data,
+        rounds=1,
+        trials=6,
+        keep=1,
+        lr_range=(1e-2, 1.0),
+        seed=0,
+        executor=InlineExecutor(),
+        **SMALL,
+    )[0]
     accuracies = [t.accuracy for t in h.trials]
     assert h.noise == pytest.approx(math.sqrt(accuracies[0] * (1 - accuracies[0]) / 50))
     assert h.kept == sum(accuracies[0] - a <= 2 * h.noise for a in accuracies)
     assert 1 < h.kept < 6
-    lrs = [t.lr for t in h.trials[:h.kept]]
+    lrs = [t.lr for t in h.trials[: h.kept]]
     assert h.next_ranges["lr"] == (min(lrs), max(lrs))
 
 
 def test_search_finds_a_rate_that_learns(data):
-    history = search(*data, rounds=1, trials=3, keep=1, lr_range=(0.03, 0.3),
-                     executor=InlineExecutor(), **SMALL)
+    history = search(
+        *data, rounds=1, trials=3, keep=1, lr_range=(0.03, 0.3), executor=InlineExecutor(), **SMALL
+    )
     assert history[0].best.accuracy > 0.8  # chance is about 1/3
 
 
-@pytest.mark.parametrize("options, error, message", [
-    (dict(trials=3, keep=4), ValueError, r"search: keep must be between 1 and trials \(3\), got 4"),
-    (dict(rounds=0), ValueError, "search: rounds must be at least 1, got 0"),
-    (dict(repeats=True), TypeError, "search: repeats must be an integer, got bool True"),
-    (dict(trials=2.0), TypeError, "search: trials must be an integer, got float 2.0"),
-    (dict(edge=0.5), ValueError, r"search: edge must be in \[0, 0.5\), got 0.5"),
-    (dict(lr_range=(1.0, 0.1)), ValueError,
-     r"search: lr_range must have low <= high, got \(1.0, 0.1\)"),
-    (dict(lr_range=(0.0, 0.1)), ValueError, r"search: lr_range must be finite and > 0, got 0.0"),
-    (dict(weight_decay_range=1e-4), TypeError,
-     r"search: weight_decay_range must be a pair \(low, high\), got 0.0001"),
-    (dict(hidden="8"), TypeError, "search: hidden must be a sequence of layer widths, got '8'"),
-    (dict(hidden=(8, 0)), ValueError, "search: hidden width must be at least 1, got 0"),
-    (dict(seed=-1), ValueError, "search: seed must be at least 0, got -1"),
-    (dict(classes=2), ValueError, r"search: y must be class indices 0..1, got 2"),
-    (dict(epochs=0), ValueError, "search: epochs must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        (
+            dict(trials=3, keep=4),
+            ValueError,
+            r"search: keep must be between 1 and trials \(3\), got 4",
+        ),
+        (dict(rounds=0), ValueError, "search: rounds must be at least 1, got 0"),
+        (dict(repeats=True), TypeError, "search: repeats must be an integer, got bool True"),
+        (dict(trials=2.0), TypeError, "search: trials must be an integer, got float 2.0"),
+        (dict(edge=0.5), ValueError, r"search: edge must be in \[0, 0.5\), got 0.5"),
+        (
+            dict(lr_range=(1.0, 0.1)),
+            ValueError,
+            r"search: lr_range must have low <= high, got \(1.0, 0.1\)",
+        ),
+        (
+            dict(lr_range=(0.0, 0.1)),
+            ValueError,
+            r"search: lr_range must be finite and > 0, got 0.0",
+        ),
+        (
+            dict(weight_decay_range=1e-4),
+            TypeError,
+            r"search: weight_decay_range must be a pair \(low, high\), got 0.0001",
+        ),
+        (dict(hidden="8"), TypeError, "search: hidden must be a sequence of layer widths, got '8'"),
+        (dict(hidden=(8, 0)), ValueError, "search: hidden width must be at least 1, got 0"),
+        (dict(seed=-1), ValueError, "search: seed must be at least 0, got -1"),
+        (dict(classes=2), ValueError, r"search: y must be class indices 0..1, got 2"),
+        (dict(epochs=0), ValueError, "search: epochs must be at least 1, got 0"),
+    ],
+)
 def test_search_refuses_bad_settings_before_running_anything(data, options, error, message):
     executor = InlineExecutor()
     settings = {**SMALL, **options}
@@ -226,15 +267,27 @@ def test_search_refuses_bad_settings_before_running_anything(data, options, erro
 def test_search_refuses_bad_data(data):
     X, y, X_val, y_val = data
     cases = [
-        ((X[:, :3], y, X_val, y_val), ValueError,
-         "search: X_val has 4 features per sample, X has 3"),
+        (
+            (X[:, :3], y, X_val, y_val),
+            ValueError,
+            "search: X_val has 4 features per sample, X has 3",
+        ),
         ((X, y[:-1], X_val, y_val), ValueError, r"search: y must have shape \(60,\)"),
-        ((X, y.astype(float), X_val, y_val), TypeError,
-         "search: y must hold integer class indices, got float64"),
-        ((X[0], y, X_val, y_val), ValueError,
-         r"search: X must have shape \(samples, features\), got \(4,\)"),
-        ((np.where(X > 2.5, np.nan, X), y, X_val, y_val), ValueError,
-         "search: X holds NaN or infinite numbers"),
+        (
+            (X, y.astype(float), X_val, y_val),
+            TypeError,
+            "search: y must hold integer class indices, got float64",
+        ),
+        (
+            (X[0], y, X_val, y_val),
+            ValueError,
+            r"search: X must have shape \(samples, features\), got \(4,\)",
+        ),
+        (
+            (np.where(X > 2.5, np.nan, X), y, X_val, y_val),
+            ValueError,
+            "search: X holds NaN or infinite numbers",
+        ),
         ((X, y, [["a"] * 4], [0]), TypeError, "search: X_val and y_val must be arrays of numbers"),
     ]
     for arrays, error, message in cases:
@@ -264,9 +317,16 @@ def test_a_dask_cluster_gives_the_numbers_of_a_local_process_pool(data):
     options = dict(rounds=2, trials=3, keep=2, repeats=2, seed=5, **SMALL)
     with ProcessPoolExecutor(max_workers=2) as pool:
         local = search(*data, executor=pool, **options)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         on_cluster = search(*data, executor=client.get_executor(), **options)
         workers = client.run(lambda: __import__("os").getpid())
     assert len(set(workers.values())) == 2  # two worker processes ran the trials

@@ -1,0 +1,69 @@
+"""tapegrad: a scalar autograd engine whose graphs you can read, draw and check.
+
+``tapegrad.autograd`` is the engine, ``tapegrad.nn`` builds networks on it and
+``tapegrad.optim`` trains them (the shape of torch.autograd, torch.nn and torch.optim);
+the package root re-exports the names a user reaches for first.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import autograd, nn, optim
+from .autograd import (
+    OPS,
+    GradcheckError,
+    Op,
+    Value,
+    backward,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    gradient_and_hessian,
+    hessian,
+    hessian_wrt,
+    hvp,
+    jacobian,
+    no_grad,
+    numeric_grad,
+    topological_order,
+)
+from .compiler import Compiled, CompileError, compile
+from .explain import Explanation, draw_graph, explain, save_graph
+
+try:
+    __version__ = version("tapegrad")
+except PackageNotFoundError:  # imported from a clone that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "OPS",
+    "CompileError",
+    "Compiled",
+    "Explanation",
+    "GradcheckError",
+    "Op",
+    "Value",
+    "__version__",
+    "autograd",
+    "backward",
+    "compile",
+    "detect_anomaly",
+    "draw_graph",
+    "enable_grad",
+    "explain",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "gradient_and_hessian",
+    "hessian",
+    "hessian_wrt",
+    "hvp",
+    "jacobian",
+    "nn",
+    "no_grad",
+    "numeric_grad",
+    "optim",
+    "save_graph",
+    "topological_order",
+]

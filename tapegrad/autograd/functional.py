@@ -1,0 +1,87 @@
+"""Derivatives of functions at a point: jacobian, hessian, Hessian-vector product.
+
+Each takes ``f``, a function from a list of Values to a Value (or, for ``jacobian``,
+to a list of Values), and the point as a list of numbers, and returns plain floats.
+``gradient_and_hessian`` and ``hessian_wrt`` take instead a loss already computed from
+given Values (a model's parameters). Second derivatives come from differentiating
+the gradient graph that ``grad(..., create_graph=True)`` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .engine import grad
+from .mode import enable_grad
+from .value import Value
+
+Function = Callable[[list[Value]], Value]
+
+
+def _leaves(point: Sequence[float], name: str) -> list[Value]:
+    try:
+        return [Value(x, label=f"x{i}") for i, x in enumerate(point)]
+    except TypeError as error:
+        raise TypeError(f"{name}: the point must be a sequence of numbers ({error})") from None
+
+
+def _scalar(y: object, name: str) -> Value:
+    if not isinstance(y, Value):
+        raise TypeError(f"{name}: f must return a Value, got {type(y).__name__} {y!r}")
+    return y
+
+
+def _gradient_or_zeros(y: Value, xs: list[Value]) -> list[float]:
+    """The gradient of y, or zeros when y is a constant (f was linear in that place)."""
+    if y.grad is None:
+        return [0.0] * len(xs)
+    return list(grad(y, xs))
+
+
+def jacobian(
+    f: Callable[[list[Value]], Value | Sequence[Value]], point: Sequence[float]
+) -> list[list[float]]:
+    """J[i][j] = d f_i / d x_j at ``point``; a scalar f gives a single row."""
+    xs = _leaves(point, "jacobian")
+    ys = f(xs)
+    ys = [ys] if isinstance(ys, Value) else list(ys)
+    return [_gradient_or_zeros(_scalar(y, "jacobian"), xs) for y in ys]
+
+
+def hessian(f: Function, point: Sequence[float]) -> list[list[float]]:
+    """H[i][j] = d^2 f / (d x_i d x_j) at ``point``, exact (no finite differences)."""
+    xs = _leaves(point, "hessian")
+    return hessian_wrt(_scalar(f(xs), "hessian"), xs)
+
+
+def gradient_and_hessian(
+    loss: Value, params: Sequence[Value]
+) -> tuple[list[float], list[list[float]]]:
+    """g_i = d loss / d p_i and H[i][j] = d^2 loss / (d p_i d p_j), exact, for a loss
+    already computed from the Values ``params`` (a model's parameters, say)."""
+    loss = _scalar(loss, "gradient_and_hessian")
+    params = list(params)
+    if loss.grad is None:
+        return [0.0] * len(params), [[0.0] * len(params) for _ in params]
+    with enable_grad():  # the gradient must record its graph even inside no_grad()
+        first = grad(loss, params, create_graph=True)
+    return [float(g) for g in first], [_gradient_or_zeros(g, params) for g in first]
+
+
+def hessian_wrt(loss: Value, params: Sequence[Value]) -> list[list[float]]:
+    """H[i][j] = d^2 loss / (d p_i d p_j) for a loss already computed from the Values
+    ``params``: the Hessian of a model's loss in one line,
+    ``hessian_wrt(F.mse_loss([model(x) for x in X], y), model.parameters())``."""
+    return gradient_and_hessian(loss, params)[1]
+
+
+def hvp(f: Function, point: Sequence[float], vector: Sequence[float]) -> list[float]:
+    """The Hessian of f at ``point`` times ``vector``, without forming the Hessian."""
+    if len(vector) != len(point):
+        raise ValueError(f"hvp: vector has {len(vector)} entries, point has {len(point)}")
+    xs = _leaves(point, "hvp")
+    y = _scalar(f(xs), "hvp")
+    if y.grad is None:
+        return [0.0] * len(xs)
+    directional = Value.dot(grad(y, xs, create_graph=True), [float(v) for v in vector])
+    return _gradient_or_zeros(directional, xs)

@@ -1,0 +1,356 @@
+"""Stage 3, codegen: a ``Schedule`` -> a ``Program`` (Python source and its functions).
+
+Two straight-line functions are written, one block of lines per group:
+``forward(s0, inputs) -> roots`` and ``train(s0, inputs, seed) -> (roots, g0)``.
+Local ``s<k>`` holds slot k (s0 the parameters, s1 the constants, then the inputs
+and the groups), ``g<k>`` its gradient. The kernels are the op table's own rules,
+``op.forward(ARRAYS, ...)`` and ``op.grad(ARRAYS, ...)``; an n-ary op's rule runs on
+the terms of a whole group at once and ``np.add.reduceat`` sums each node's terms.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..autograd import ops
+from ..autograd.mathlib import ARRAYS, FLOATS
+from .schedule import (
+    PARAMS,
+    Group,
+    MapGroup,
+    MatMulGroup,
+    Rows,
+    Schedule,
+    SegmentGroup,
+    is_range,
+)
+from .trace import describe_node
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """The generated functions, their source, and what a run needs to read them.
+
+    ``outputs_per_sample``: fn's outputs; ``root_rows``: rows of ``roots`` (outputs
+    times label combinations).
+    """
+
+    source: str
+    forward: Callable[[np.ndarray, list], np.ndarray]
+    train: Callable[[np.ndarray, list, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    outputs_per_sample: int
+    root_rows: int
+
+
+class Source:
+    """The lines of a generated function and the constants (index arrays, kernels) it
+    refers to by name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "A": ARRAYS,
+            "np": np,
+            "full": _full,
+            "reduce": np.add.reduce,
+            "reduceat": np.add.reduceat,
+            "add_at": np.add.at,
+            "broadcast_to": np.broadcast_to,
+        }
+
+    def constant(self, prefix: str, value: Any) -> str:
+        name = f"{prefix}{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def line(self, text: str) -> None:
+        self.lines.append("        " + text)
+
+
+def generate(plan: Schedule, name: str) -> Program:
+    """Write and compile the forward and train functions of ``plan``."""
+    inputs = [f"s{2 + i}" for i in range(len(plan.graph.shapes))]
+    src = Source()
+    src.names["s1"] = plan.constants
+    src.names["fail"] = _Failure(plan, name)
+    groups = plan.groups
+    for i, group in enumerate(groups):
+        src.line(f"stage = {i}  # level {group.level}: {group.label()} x{group.size}")
+        _FORWARD[type(group)](group, src)
+    src.line(f"roots = {read(plan.roots, src)}")
+    forward = list(src.lines)
+    src.line("B = seed.shape[1]")
+    for slot in plan.accumulated:
+        src.line(f"g{slot} = np.zeros(({plan.sizes[slot]}, {'B' if plan.columns[slot] else 1}))")
+    scatter(plan.roots, src, "seed", True, plan.assigned)
+    for i in range(len(groups) - 1, -1, -1):
+        group = groups[i]
+        if group.grad:
+            src.line(f"stage = {len(groups) + i}  # backward of {group.label()}")
+            _BACKWARD[type(group)](group, src, plan.assigned)
+    train = src.lines[len(forward) :]
+    header = f"    ({', '.join(inputs)},) = inputs\n    stage = -1\n    try:\n"
+    footer = (
+        "    except (ArithmeticError, ValueError) as error:\n"
+        "        raise fail(stage, error, locals()) from error\n"
+    )
+    source = (
+        "def forward(s0, inputs):\n"
+        + header
+        + "\n".join(forward)
+        + "\n        return roots\n"
+        + footer
+        + "\n\n"
+        "def train(s0, inputs, seed):\n"
+        + header
+        + "\n".join(forward + train)
+        + f"\n        return roots, g{PARAMS}\n"
+        + footer
+    )
+    # The source is built here from the op table and index arrays only: no user text.
+    exec(builtins.compile(source, f"<compiled {name}>", "exec"), src.names)
+    # Taken out of the namespace they run in: a function kept in its own globals would
+    # be a reference cycle, and a dropped program would wait for the cyclic collector.
+    return Program(
+        source,
+        src.names.pop("forward"),
+        src.names.pop("train"),
+        plan.outputs_per_sample,
+        plan.roots.n,
+    )
+
+
+class _Failure:
+    """The error of the generated code, naming the group that raised it.
+
+    An error of an elementwise group is replaced by the error eager mode raises on
+    the first element where the op's rule fails on floats, naming that element's
+    input and sample (a division by zero in NumPy is a FloatingPointError, see
+    ``runtime``; on floats it is eager mode's ZeroDivisionError).
+    """
+
+    def __init__(self, plan: Schedule, name: str) -> None:
+        self.plan, self.name = plan, name
+
+    def __call__(self, stage: int, error: Exception, scope: dict[str, Any]) -> Exception:
+        groups = self.plan.groups
+        group = groups[stage % len(groups)]
+        node = describe_node(self.plan.nodes, self.plan.nodes[group.nodes[0]])
+        backward = stage >= len(groups)
+        if isinstance(group, MapGroup):
+            error = _on_floats(group, scope, backward) or error
+        where = "backward" if backward else "forward"
+        return type(error)(
+            f"compiled {self.name}: {where} of {group.size} node(s) like {node} failed: {error}"
+        )
+
+
+def _on_floats(group: MapGroup, scope: dict[str, Any], backward: bool) -> Exception | None:
+    """The error the op's rule raises on floats (as in eager mode) at the first element
+    of the group where it raises, naming the input; None if it raises nowhere."""
+    s, op = group.slot, group.op
+    xs = [scope[f"x{s}_{j}"] for j in range(len(group.operands))]
+    arg = () if group.arg is None else (group.arg,)
+    if backward:
+        arrays = np.broadcast_arrays(scope[f"g{s}"], scope[f"s{s}"], *xs)
+        rule = op.grad
+    else:
+        arrays = np.broadcast_arrays(*xs)
+        rule = op.forward
+    for index in np.ndindex(arrays[0].shape):
+        numbers = [float(a[index]) for a in arrays]
+        try:
+            rule(FLOATS, *numbers, *arg)
+        except (ArithmeticError, ValueError) as found:
+            shown = f"{op.name}({', '.join(map(repr, [*numbers[-len(xs) :], *arg]))})"
+            sample = f", sample {index[1]}" if group.batch else ""
+            return type(found)(
+                f"{'backward through' if backward else ''} {shown}{sample}: {found}".strip()
+            )
+    return None
+
+
+# --- reading and scattering operands -------------------------------------------------
+
+
+def read(rows: Rows, src: Source) -> str:
+    """An expression for an operand's values, an array (n, columns): a view when the
+    rows are one contiguous range of one slot, one row (broadcast) when every element
+    is the same node, else a gathered copy."""
+    if len(rows.slots) == 1:
+        slot, first = rows.slots[0], int(rows.rows[0])
+        if rows.uniform:
+            return f"s{slot}[{first}:{first + 1}]"
+        if is_range(rows.rows):
+            return f"s{slot}[{first}:{first + rows.n}]"
+        return f"s{slot}.take({src.constant('rows', rows.rows)}, axis=0)"
+    gather = src.constant("gather", _gatherer(rows))
+    return f"{gather}(({', '.join(f's{s}' for s in rows.slots)},))"
+
+
+def scatter(rows: Rows, src: Source, c: str, wide: bool, assigned: frozenset[int]) -> None:
+    """Lines adding contribution ``c`` (one column per sample if ``wide``) into the
+    gradients of the operand's elements that need one, summed over the batch for a
+    slot computed once."""
+    if rows.uniform:
+        src.line(f"{c} = reduce({c}, axis=0, keepdims=True)")
+    for slot, where, at, duplicates in rows.pieces:
+        part = c if at is None else f"{c}[{src.constant('at', at)}]"
+        if wide and slot not in rows.wide:
+            part = f"reduce({part}, axis=1, keepdims=True)"
+        where_text = (
+            f"{where.start}:{where.stop}"
+            if isinstance(where, slice)
+            else src.constant("rows", where)
+        )
+        if slot in assigned:
+            src.line(f"g{slot} = {part}")
+        elif duplicates:
+            src.line(f"add_at(g{slot}, {where_text}, {part})")
+        else:
+            src.line(f"g{slot}[{where_text}] += {part}")
+
+
+def _gatherer(rows: Rows) -> Callable:
+    """Rows from several slots (given in slot order) into one array, broadcasting the
+    slots computed once to one column per sample."""
+    positions = rows.positions
+    parts = [
+        (
+            np.array([i for i, (t, _) in enumerate(positions) if t == s], np.intp),
+            np.array([r for t, r in positions if t == s], np.intp),
+        )
+        for s in rows.slots
+    ]
+    wide = [k for k, s in enumerate(rows.slots) if s in rows.wide]
+    n = len(positions)
+
+    def gather(arrays: tuple) -> np.ndarray:
+        out = np.empty((n, arrays[wide[0]].shape[1] if wide else 1))
+        for array, (at, where) in zip(arrays, parts):
+            out[at] = array.take(where, axis=0)
+        return out
+
+    return gather
+
+
+def _full(c: Any, shape: tuple) -> np.ndarray:
+    """A local gradient as an array of the group's shape (a rule may return a scalar)."""
+    if c.__class__ is np.ndarray and c.shape == shape:
+        return c
+    return np.broadcast_to(np.asarray(c, dtype=np.float64), shape)
+
+
+# --- the op table's rules ------------------------------------------------------------
+
+
+def _kernel(src: Source, op: ops.Op, rule: str) -> str:
+    return src.constant(f"{op.name}_{rule}_", getattr(op, rule))
+
+
+def _rule_gradients(src: Source, op: ops.Op, targets: list[str], args: list[str]) -> None:
+    """The one place a derivative rule is called: ``targets = op.grad(A, *args)``, one
+    local per input gradient (every rule returns a tuple of them)."""
+    src.line(f"{', '.join(targets)}, = {_kernel(src, op, 'grad')}(A, {', '.join(args)})")
+
+
+def _scatter_locals(
+    group: MapGroup | SegmentGroup,
+    src: Source,
+    local: list[str],
+    shape: str,
+    assigned: frozenset[int],
+) -> None:
+    """Add each operand's local gradient (broadcast to ``shape``) into the gradient
+    rows of the nodes it was read from."""
+    for c, rows in zip(local, group.operands):
+        if rows.pieces:
+            src.line(f"{c} = full({c}, {shape})")
+            scatter(rows, src, c, group.wide(rows), assigned)
+
+
+# --- forward and backward of each kind of group --------------------------------------
+
+
+def _map_forward(group: MapGroup, src: Source) -> None:
+    s = group.slot
+    xs = [f"x{s}_{j}" for j in range(len(group.operands))]
+    for x, rows in zip(xs, group.operands):
+        src.line(f"{x} = {read(rows, src)}")
+    arg = [] if group.arg is None else [repr(group.arg)]
+    src.line(f"s{s} = {_kernel(src, group.op, 'forward')}(A, {', '.join([*xs, *arg])})")
+
+
+def _map_backward(group: MapGroup, src: Source, assigned: frozenset[int]) -> None:
+    s = group.slot
+    local = [f"c{s}_{j}" for j in range(len(group.operands))]
+    xs = [f"x{s}_{j}" for j in range(len(group.operands))]
+    arg = [] if group.arg is None else [repr(group.arg)]
+    _rule_gradients(src, group.op, local, [f"g{s}", f"s{s}", *xs, *arg])
+    _scatter_locals(group, src, local, f"s{s}.shape", assigned)
+
+
+def _segment_forward(group: SegmentGroup, src: Source) -> None:
+    s = group.slot
+    xs = [f"x{s}_{j}" for j in range(len(group.operands))]
+    for x, rows in zip(xs, group.operands):
+        src.line(f"{x} = {read(rows, src)}")
+    terms = f"{_kernel(src, group.op, 'forward')}(A, {', '.join(xs)})"
+    if len(group.starts) == 1:
+        src.line(f"s{s} = reduce({terms}, axis=0, keepdims=True)")
+    else:
+        src.line(f"s{s} = reduceat({terms}, {src.constant('starts', group.starts)}, axis=0)")
+
+
+def _segment_backward(group: SegmentGroup, src: Source, assigned: frozenset[int]) -> None:
+    s, n = group.slot, len(group.owner)
+    if len(group.starts) == 1:
+        src.line(f"t{s} = ({n}, s{s}.shape[1])")
+        src.line(f"gt{s}, ot{s} = broadcast_to(g{s}, t{s}), broadcast_to(s{s}, t{s})")
+    else:
+        owner = src.constant("owner", group.owner)
+        src.line(f"gt{s}, ot{s} = g{s}[{owner}], s{s}[{owner}]")
+        src.line(f"t{s} = gt{s}.shape")
+    local = [f"c{s}_{j}" for j in range(len(group.operands))]
+    xs = [f"x{s}_{j}" for j in range(len(group.operands))]
+    _rule_gradients(src, group.op, local, [f"gt{s}", f"ot{s}", *xs])
+    _scatter_locals(group, src, local, f"t{s}", assigned)
+
+
+def _matmul_forward(group: MatMulGroup, src: Source) -> None:
+    """out (k, batch) = W (k, n) @ X (n, batch) (+ b)."""
+    s = group.slot
+    src.line(f"w{s} = {read(group.weights, src)}.reshape({group.k}, {group.inputs.n})")
+    src.line(f"x{s} = {read(group.inputs, src)}")
+    bias = "" if group.bias is None else f" + {read(group.bias, src)}"
+    src.line(f"s{s} = w{s} @ x{s}{bias}")
+
+
+def _matmul_backward(group: MatMulGroup, src: Source, assigned: frozenset[int]) -> None:
+    """dW = g X^T (summed over the batch by the product), dX = W^T g, db = g."""
+    s = group.slot
+    if group.weights.pieces:
+        src.line(f"cw{s} = (g{s} @ x{s}.T).reshape(-1, 1)")
+        scatter(group.weights, src, f"cw{s}", False, assigned)
+    if group.inputs.pieces:
+        src.line(f"cx{s} = w{s}.T @ g{s}")
+        scatter(group.inputs, src, f"cx{s}", group.batch, assigned)
+    if group.bias is not None and group.bias.pieces:
+        scatter(group.bias, src, f"g{s}", group.batch, assigned)
+
+
+_FORWARD: dict[type[Group], Callable] = {
+    MapGroup: _map_forward,
+    SegmentGroup: _segment_forward,
+    MatMulGroup: _matmul_forward,
+}
+_BACKWARD: dict[type[Group], Callable] = {
+    MapGroup: _map_backward,
+    SegmentGroup: _segment_backward,
+    MatMulGroup: _matmul_backward,
+}

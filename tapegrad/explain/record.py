@@ -1,0 +1,263 @@
+"""The record of one pass: every forward formula, then every chain-rule product.
+
+Built from the op table alone: the numbers come from each op's derivative rule on
+floats, in the order ``backward()`` applies them (so the totals equal its gradients
+bit for bit), and the formulas from the same rules run on ``TERMS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..autograd.engine import topological_order
+from ..autograd.mathlib import FLOATS
+from ..autograd.ops import Op
+from ..autograd.value import Value
+from .names import op_words, parent_roles
+from .terms import TERMS, Term, number
+
+
+@dataclass(frozen=True)
+class Node:
+    """One Value of the graph, as the record and the page show it.
+
+    ``parents`` are indices into the record's nodes (parents come before children);
+    ``roles`` say what each parent is to the op (``a``/``b``, ``w0``/``x0``/``b``);
+    ``grad`` is d(root)/d(this node) from the record, None for a constant.
+    """
+
+    index: int
+    name: str
+    label: str | None
+    data: float
+    op: str | None
+    symbol: str
+    parents: tuple[int, ...]
+    roles: tuple[str, ...]
+    formula: str
+    constant: bool
+    grad: float | None
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """Node ``node`` computed from its inputs: ``text`` is ``e = a * b = 2 * -3 = -6``."""
+
+    node: int
+    text: str
+    kind: str = "forward"
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One parent's share of a backward step: the chain rule for one edge.
+
+    ``derivative`` is the local derivative as a formula and a number
+    (``d e / d a = b = -3``), ``local`` its number, ``amount`` = upstream x local
+    (``product`` shows it: ``8 * -3 = -24``), ``total`` the parent's gradient after
+    adding it.
+    """
+
+    parent: int
+    role: str
+    derivative: str
+    local: float
+    product: str
+    amount: float
+    total: float
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """Node ``node`` passes its gradient ``upstream`` = d(root)/d(node) to its parents.
+
+    The first backward step (``kind == "seed"``) only starts the pass: d root/d root = 1.
+    """
+
+    node: int
+    text: str
+    upstream: float
+    contributions: tuple[Contribution, ...]
+    kind: str = "backward"
+
+
+def final_shares(steps: Sequence[ForwardStep | BackwardStep]) -> dict[int, Contribution]:
+    """Each parent's last Contribution: after it, the parent's total is its gradient."""
+    last = {}
+    for s in steps:
+        for c in getattr(s, "contributions", ()):
+            last[c.parent] = c
+    return last
+
+
+def local_gradients(op: Op, m, g, out, inputs, arg) -> tuple:
+    """The gradient reaching each input of one node of ``op``, as a tuple: the op
+    table's rule evaluated in namespace ``m`` (the one place the rules are called)."""
+    grads = op.grad(m, g, out, *inputs, arg) if op.has_arg else op.grad(m, g, out, *inputs)
+    return tuple(grads)
+
+
+def values_in_order(root: Value) -> list[Value]:
+    """Every Value behind ``root``, parents first, in reading order: each node's
+    parents left to right (``w * x + v * x * x`` computes ``w * x`` first). Without
+    recursion, so graphs of any depth work."""
+    seen = {id(root)}
+    order: list[Value] = []
+    stack = [(root, 0)]
+    while stack:
+        v, k = stack[-1]
+        if k < len(v.parents):
+            stack[-1] = (v, k + 1)
+            p = v.parents[k]
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, 0))
+        else:
+            stack.pop()
+            order.append(v)
+    return order
+
+
+def _names(order: list[Value], root: Value, given: dict[int, str]) -> list[str]:
+    """A name per Value: its label, its parameter name, its number for a constant,
+    ``out`` for an unlabelled root, else ``n1``, ``n2``, ..."""
+    names, count = [], 0
+    for v in order:
+        if v.label is not None:
+            names.append(str(v.label))
+        elif id(v) in given:
+            names.append(given[id(v)])
+        elif v.grad is None and not v.parents:
+            names.append(number(v.data))
+        elif v is root:
+            names.append("out")
+        else:
+            count += 1
+            names.append(f"n{count}")
+    return names
+
+
+def symbol(v: Value) -> str:
+    """The op's symbol as a diagram shows it, with its fixed number: ``* 2``, ``** 2``."""
+    op = v.primitive
+    if op is None:
+        return ""
+    if op.base is not None:
+        c = number(v.arg)
+        return f"{c} {op.symbol}" if op.constant_at == 0 else f"{op.symbol} {c}"
+    if op.has_arg:
+        return f"{op.symbol} {number(v.arg)}"
+    return "Σ w·x" if op.name == "dot" else op.symbol
+
+
+def _edge_order(v: Value) -> list[int]:
+    """The parents' positions in the order backward() adds into them: a weighted
+    sum goes pair by pair (w0, x0, w1, x1, ..., b), every other op in order."""
+    n = len(v.parents)
+    if v.op != "dot":
+        return list(range(n))
+    half = n // 2
+    pairs = [i for k in range(half) for i in (k, half + k)]
+    return pairs + list(range(2 * half, n))
+
+
+def _fail(v: Value, error: Exception) -> Exception:
+    inputs = ", ".join(repr(p.data) for p in v.parents)
+    return type(error)(f"explain: backward through {v.op}({inputs}) failed: {error}")
+
+
+def record(
+    root: Value, given_names: dict[int, str], backward: bool = True
+) -> tuple[list[Node], list[ForwardStep | BackwardStep]]:
+    """The nodes behind ``root`` and the steps of one forward and (with ``backward``)
+    backward pass.
+
+    Gradients start at 0 for every node, as after ``zero_grad()``; no ``.grad``
+    field of the graph is read or written.
+    """
+    order = values_in_order(root)
+    index = {id(v): i for i, v in enumerate(order)}
+    names = _names(order, root, given_names)
+    terms = [Term.named(name, v.data) for name, v in zip(names, order)]
+    out_name = names[-1]
+    steps: list[ForwardStep | BackwardStep] = []
+    formulas = []
+    for i, v in enumerate(order):
+        op = v.primitive
+        if op is None:
+            formulas.append("")
+            continue
+        inputs = [terms[index[id(p)]] for p in v.parents]
+        formula = op.forward(TERMS, *inputs, v.arg) if op.has_arg else op.forward(TERMS, *inputs)
+        formulas.append(formula.names)
+        steps.append(
+            ForwardStep(i, f"{names[i]} = {formula.names} = {formula.numbers} = {number(v.data)}")
+        )
+
+    grads: list[float | None] = [None] * len(order)
+    if backward and root.grad is not None:
+        grads[-1] = 1.0
+        steps.append(
+            BackwardStep(len(order) - 1, f"d {out_name} / d {out_name} = 1", 1.0, (), kind="seed")
+        )
+    # Backward in the order backward() takes, so that a Value's running total adds
+    # the same floats in the same order and ends bit for bit on its gradient.
+    for v in reversed(topological_order(root)):
+        i = index[id(v)]
+        op = v.primitive
+        if op is None or grads[i] is None:
+            continue
+        g = grads[i]
+        datas = [p.data for p in v.parents]
+        try:
+            locals_ = local_gradients(op, FLOATS, 1.0, v.data, datas, v.arg)
+            amounts = local_gradients(op, FLOATS, g, v.data, datas, v.arg)
+        except (ArithmeticError, ValueError) as error:
+            raise _fail(v, error) from error
+        inputs = [terms[index[id(p)]] for p in v.parents]
+        rules = local_gradients(op, TERMS, Term.of(1.0), terms[i], inputs, v.arg)
+        roles = parent_roles(v)
+        parts = []
+        for k in _edge_order(v):
+            p = v.parents[k]
+            if p.grad is None:  # a constant: backward() gives it nothing either
+                continue
+            j = index[id(p)]
+            grads[j] = (0.0 if grads[j] is None else grads[j]) + amounts[k]
+            rule = rules[k]
+            derivative = f"d {names[i]} / d {names[j]} = {rule.names}"
+            if rule.numbers != rule.names:
+                derivative += f" = {rule.numbers}"
+            if rule.numbers != number(locals_[k]):
+                derivative += f" = {number(locals_[k])}"
+            parts.append(
+                Contribution(
+                    j,
+                    roles[k],
+                    derivative,
+                    locals_[k],
+                    f"{number(g)} * {number(locals_[k])} = {number(amounts[k])}",
+                    amounts[k],
+                    grads[j],
+                )
+            )
+        steps.append(BackwardStep(i, f"d {out_name} / d {names[i]} = {number(g)}", g, tuple(parts)))
+
+    nodes = [
+        Node(
+            i,
+            names[i],
+            v.label,
+            v.data,
+            op_words(v),
+            symbol(v),
+            tuple(index[id(p)] for p in v.parents),
+            parent_roles(v),
+            formulas[i],
+            v.grad is None,
+            grads[i],
+        )
+        for i, v in enumerate(order)
+    ]
+    return nodes, steps

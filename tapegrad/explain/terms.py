@@ -1,0 +1,220 @@
+"""Formulas as text, from the op table's own rules.
+
+``TERMS`` is a namespace like ``FLOATS``: running an op's forward or derivative rule on
+it with named inputs (``Term.named("a", 2.0)``) returns a ``Term`` that holds the same
+expression twice, once in names (``b``) and once in numbers (``-3``). The record of a
+pass prints formulas this way, so no formula is written a second time by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Binding strength of each kind of expression, loosest first.
+_SUM, _PRODUCT, _NEGATION, _POWER, _ATOM = 1, 2, 3, 4, 5
+# A formula longer than this is cut with an ellipsis (a dot over hundreds of inputs).
+MAX_CHARS = 160
+
+
+def number(x: float) -> str:
+    """A float for reading: four significant digits, no trailing ``.0``."""
+    return f"{x:.4g}"
+
+
+def _wrap(t: Term, strength: int) -> tuple[str, str]:
+    """``t`` in names and in numbers, each in brackets where it binds looser than
+    ``strength``."""
+    names = f"({t.names})" if t.strength < strength else t.names
+    numbers = f"({t.numbers})" if t.number_strength < strength else t.numbers
+    return names, numbers
+
+
+def _join(a: Term, symbol: str, b: Term, strength: int, right: int) -> Term:
+    if len(a.names) > MAX_CHARS:  # already cut: the rest is left out
+        if a.names.endswith("…"):
+            return a
+        return Term(a.names + " …", a.numbers + " …", strength, strength)
+    an, anum = _wrap(a, strength)
+    bn, bnum = _wrap(b, right)
+    # "2 - -3" and "2 + -3" read badly; "2 + -1 * 3" is clear enough.
+    negative_atom = b.number_strength == _NEGATION
+    if bnum.startswith("-") and (symbol == "-" or (symbol == "+" and negative_atom)):
+        bnum = f"({bnum})"
+    return Term(f"{an} {symbol} {bn}", f"{anum} {symbol} {bnum}", strength, strength)
+
+
+def _add(a, b) -> Term:
+    a, b = Term.of(a), Term.of(b)
+    if a.const is not None and b.const is not None:
+        return Term.of(a.const + b.const)
+    if a.const == 0.0:
+        return b
+    if b.const == 0.0:
+        return a
+    return _join(a, "+", b, _SUM, _SUM)
+
+
+def _sub(a, b) -> Term:
+    a, b = Term.of(a), Term.of(b)
+    if a.const is not None and b.const is not None:
+        return Term.of(a.const - b.const)
+    if b.const == 0.0:
+        return a
+    return _join(a, "-", b, _SUM, _PRODUCT)
+
+
+def _mul(a, b) -> Term:
+    a, b = Term.of(a), Term.of(b)
+    if a.const is not None and b.const is not None:
+        return Term.of(a.const * b.const)
+    for one, other in ((a, b), (b, a)):
+        if one.const == 1.0:
+            return other
+        if one.const == -1.0:
+            return _neg(other)
+    return _join(a, "*", b, _PRODUCT, _NEGATION)
+
+
+def _div(a, b) -> Term:
+    a, b = Term.of(a), Term.of(b)
+    if a.const is not None and b.const is not None and b.const != 0.0:
+        return Term.of(a.const / b.const)
+    if b.const == 1.0:
+        return a
+    return _join(a, "/", b, _PRODUCT, _NEGATION)
+
+
+def _neg(a) -> Term:
+    a = Term.of(a)
+    if a.const is not None:
+        return Term.of(-a.const)
+    names, numbers = _wrap(a, _NEGATION + 1)
+    if numbers.startswith("-"):
+        numbers = f"({numbers})"
+    return Term(f"-{names}", f"-{numbers}", _NEGATION, _NEGATION)
+
+
+def _pow(a, b) -> Term:
+    a, b = Term.of(a), Term.of(b)
+    if b.const == 1.0:
+        return a
+    if b.const == 0.0:
+        return Term.of(1.0)
+    an, anum = _wrap(a, _POWER + 1)
+    bn, bnum = _wrap(b, _POWER)
+    return Term(f"{an} ** {bn}", f"{anum} ** {bnum}", _POWER, _POWER)
+
+
+def _reflected(function):
+    """``function`` with its two arguments swapped: ``other <op> self`` as a method."""
+
+    def method(self, other) -> Term:
+        return function(other, self)
+
+    return method
+
+
+@dataclass(frozen=True)
+class Term:
+    """An expression in names and in numbers; ``const`` is its value when it is a
+    plain number (folded at once: ``1 * b`` is ``b``)."""
+
+    names: str
+    numbers: str
+    strength: int = _ATOM
+    # How tightly the numbers bind: a name standing for -3 is a negation in numbers.
+    number_strength: int = _ATOM
+    const: float | None = None
+
+    @staticmethod
+    def named(name: str, value: float) -> Term:
+        """A Value's name standing for its number."""
+        text = number(value)
+        return Term(name, text, _ATOM, _NEGATION if text.startswith("-") else _ATOM)
+
+    @staticmethod
+    def of(x: Term | float) -> Term:
+        """A plain number as a Term (a Term is returned as it is)."""
+        if isinstance(x, Term):
+            return x
+        x = float(x)
+        text = number(x)
+        strength = _NEGATION if text.startswith("-") else _ATOM
+        return Term(text, text, strength, strength, x)
+
+    # --- arithmetic, as the rules use it -------------------------------------------
+
+    __add__, __radd__ = _add, _reflected(_add)
+    __sub__, __rsub__ = _sub, _reflected(_sub)
+    __mul__, __rmul__ = _mul, _reflected(_mul)
+    __truediv__, __rtruediv__ = _div, _reflected(_div)
+    __neg__ = _neg
+    __pow__ = _pow
+
+
+def _call(name: str):
+    """``name(x, ...)``: a function of the namespace, written as a call."""
+
+    def function(*args) -> Term:
+        terms = [Term.of(x) for x in args]
+        return Term(
+            f"{name}({', '.join(t.names for t in terms)})",
+            f"{name}({', '.join(t.numbers for t in terms)})",
+        )
+
+    return function
+
+
+def _step_of(low: str):
+    """The derivative of a kink ``(1 if x > 0 else low)``; ``low`` names the slope."""
+
+    def function(x, *slope) -> Term:
+        x = Term.of(x)
+        below = number(slope[0]) if slope else low
+        return Term(f"(1 if {x.names} > 0 else {below})", f"(1 if {x.numbers} > 0 else {below})")
+
+    return function
+
+
+class TermMath:
+    """The op table's namespace on Terms: every function the forwards and rules call."""
+
+    add = staticmethod(_add)
+    sub = staticmethod(_sub)
+    mul = staticmethod(_mul)
+    div = staticmethod(_div)
+    neg = staticmethod(_neg)
+    pow = staticmethod(_pow)
+    exp = staticmethod(_call("exp"))
+    log = staticmethod(_call("log"))
+    sqrt = staticmethod(_call("sqrt"))
+    tanh = staticmethod(_call("tanh"))
+    sin = staticmethod(_call("sin"))
+    cos = staticmethod(_call("cos"))
+    sigmoid = staticmethod(_call("σ"))
+    relu = staticmethod(_call("relu"))
+    leaky_relu = staticmethod(_call("leaky_relu"))
+    sign = staticmethod(_call("sign"))
+    step = staticmethod(_step_of("0"))
+    leaky_step = staticmethod(_step_of("slope"))
+
+    @staticmethod
+    def abs(x) -> Term:
+        x = Term.of(x)
+        return Term(f"|{x.names}|", f"|{x.numbers}|")
+
+    @staticmethod
+    def pow_slope(x, k) -> Term:
+        """The power rule k * x ** (k - 1); 0 for k = 0."""
+        k = Term.of(k)
+        if k.const == 0.0:
+            return Term.of(0.0)
+        return _mul(k, _pow(x, _sub(k, 1.0)))
+
+    @staticmethod
+    def xlog(y, x) -> Term:
+        """y * log(x): the derivative of x ** k with respect to k, where y = x ** k."""
+        return _mul(y, TermMath.log(x))
+
+
+TERMS = TermMath

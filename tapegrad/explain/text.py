@@ -1,0 +1,63 @@
+"""The record as a plain-text table: what ``print(explain(root))`` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .record import BackwardStep, ForwardStep, Node, final_shares
+from .terms import number
+
+_WIDE = 48  # a column wider than this no longer aligns the rest
+
+
+def _aligned(rows: list[tuple[str, ...]], indent: str) -> list[str]:
+    """Rows of cells padded into columns (a cell past ``_WIDE`` just pushes its row)."""
+    widths = [min(max(len(r[c]) for r in rows), _WIDE) for c in range(len(rows[0]))]
+    return [
+        indent + "   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+    ]
+
+
+def render(nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep]) -> str:
+    """The forward formulas, then each backward step with its chain-rule products and
+    the running total of every gradient ("so far" until the last share arrives)."""
+    root = nodes[-1].name
+    lines = ["forward: each Value from its inputs, parents before children"]
+    rows = [
+        (f"{n.name} = {number(n.data)}", "constant" if n.constant else "input")
+        for n in nodes
+        if n.op is None
+    ]
+    rows += [(s.text, nodes[s.node].op) for s in steps if isinstance(s, ForwardStep)]
+    lines += _aligned(rows, "  ")
+    backward = [s for s in steps if isinstance(s, BackwardStep)]
+    if not backward:
+        lines.append(f"backward: {root} requires no gradient")
+        return "\n".join(lines)
+    last_share = final_shares(backward)
+    lines.append(
+        f"backward: gradients d {root} / d node, from {root} back to the inputs;\n"
+        "  each node passes (its gradient) x (local derivative) to each parent"
+    )
+    for _k, s in enumerate(backward):
+        node = nodes[s.node]
+        if s.kind == "seed":
+            lines.append(f"  {s.text}   (start)")
+            continue
+        lines.append(f"  {s.text}   at {node.name} = {node.formula} ({node.op})")
+        if not s.contributions:
+            lines.append("      (no parent needs a gradient)")
+            continue
+        rows = []
+        for c in s.contributions:
+            done = last_share[c.parent] is c
+            rows.append(
+                (
+                    c.derivative,
+                    c.product,
+                    f"d {root} / d {nodes[c.parent].name} = {number(c.total)}"
+                    + ("" if done else " so far"),
+                )
+            )
+        lines += _aligned(rows, "      ")
+    return "\n".join(lines)

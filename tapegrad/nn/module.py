@@ -1,0 +1,477 @@
+"""Module: parameters, train/eval, state dicts and model files, found by attribute.
+
+A Module's parameters are discovered from its attributes, in assignment order: a
+``Value``, a list or tuple of Values, another Module, or a list of Modules (nested
+lists work too). Attributes whose names start with ``_`` are private and skipped.
+Parameter names are the dotted attribute path, list positions included:
+``layers.0.neurons.3.w.2`` is weight 2 of neuron 3 of layer 0.
+
+The state dict groups a list of Values into one entry, so its keys are the
+"tensors" of the model: ``{"layers.0.neurons.3.w": [..16 floats..],
+"layers.0.neurons.3.b": 0.0, ...}``, plus any non-learned state a module lists in
+``buffer_names`` (BatchNorm's running statistics).
+
+Model file (``save``/``load``): UTF-8 JSON, one state entry per line, written to a
+temporary file in the same directory and renamed over the target, so a crash never
+leaves a half-written model behind (see ``_write_atomically`` for links, permissions
+and the leftovers of a killed save)::
+
+    {
+      "format": "tapegrad-module",
+      "version": 1,
+      "module": "MLP",
+      "parameters": 337,
+      "state": {
+        "layers.0.neurons.0.w": [0.83, -1.2],
+        "layers.0.neurons.0.b": 0.0,
+        ...
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import numbers
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from itertools import repeat
+from typing import Any
+
+from ..autograd import Value
+from ..autograd.tracing import parameters_replaced
+
+FORMAT = "tapegrad-module"
+FORMAT_VERSION = 1
+
+StateEntry = float | list[float]
+
+
+class _Buffer:
+    """A non-learned state entry: attribute ``name`` of ``module`` (a float or list)."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: Module, name: str) -> None:
+        self.module, self.name = module, name
+
+
+def _holds_parameters(x: object) -> bool:
+    """Whether ``x`` is a Value, a Module, or a list or tuple holding one."""
+    if isinstance(x, (Value, Module)):
+        return True
+    return isinstance(x, (list, tuple)) and any(map(_holds_parameters, x))
+
+
+def _all_values(seq: list | tuple) -> bool:
+    """Whether ``seq`` is a non-empty list of Values (one state entry)."""
+    return bool(seq) and all(map(isinstance, seq, repeat(Value)))
+
+
+class Module:
+    """Base class of layers and models: subclasses assign parameters and sub-modules
+    as attributes in ``__init__`` and define ``forward``; ``model(x)`` calls it."""
+
+    training: bool = True
+    # Attributes holding non-learned state (a float or a list of floats) to save.
+    buffer_names: tuple[str, ...] = ()
+    # Whether __repr__ lists the child modules (a Linear summarises its neurons).
+    _repr_children: bool = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Replacing a parameter or a sub-module (layer.b = Value(1.0)) changes which
+        # Values the model reads: a compiled function traced before must trace again.
+        old = self.__dict__.get(name)
+        if old is not None and (_holds_parameters(old) or _holds_parameters(value)):
+            parameters_replaced()
+        object.__setattr__(self, name, value)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """What the module computes; every subclass defines it."""
+        raise TypeError(
+            f"{type(self).__name__} does not define forward(): a Module subclass computes "
+            "its output in forward(self, x)"
+        )
+
+    # --- discovery -----------------------------------------------------------------
+
+    def _attributes(self) -> Iterator[tuple[str, object]]:
+        for key, value in vars(self).items():
+            if not key.startswith("_"):
+                yield key, value
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        """The direct sub-modules, with their names (``layers.0`` for a list entry)."""
+        out: list[tuple[str, Module]] = []
+
+        def visit(value: object, name: str) -> None:
+            if isinstance(value, Module):
+                out.append((name, value))
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    visit(v, f"{name}.{i}")
+
+        for key, value in self._attributes():
+            visit(value, key)
+        return out
+
+    def named_modules(self, prefix: str = "") -> list[tuple[str, Module]]:
+        """This module (named ``prefix``) and every module below it, depth first;
+        a module reachable twice is listed once."""
+        out: list[tuple[str, Module]] = []
+        seen: set[int] = set()
+
+        def visit(name: str, module: Module) -> None:
+            if id(module) not in seen:
+                seen.add(id(module))
+                out.append((name, module))
+                for key, child in module.named_children():
+                    visit(f"{name}.{key}" if name else key, child)
+
+        visit(prefix, self)
+        return out
+
+    def modules(self) -> list[Module]:
+        """This module and every module below it."""
+        return [m for _, m in self.named_modules()]
+
+    def _state_entries(self) -> list[tuple[str, Value | list[Value] | _Buffer]]:
+        """(name, entry) for every Value, list of Values and buffer, in attribute order."""
+        out: list[tuple[str, Value | list[Value] | _Buffer]] = []
+        seen: set[int] = set()
+
+        def visit(value: object, name: str) -> None:
+            if isinstance(value, Value):
+                out.append((name, value))
+            elif isinstance(value, Module):
+                if id(value) in seen:
+                    return
+                seen.add(id(value))
+                dot = f"{name}." if name else ""
+                for key, v in value._attributes():
+                    visit(v, dot + key)
+                for key in value.buffer_names:
+                    out.append((dot + key, _Buffer(value, key)))
+            elif isinstance(value, (list, tuple)):
+                if _all_values(value):
+                    out.append((name, list(value)))
+                else:
+                    for i, v in enumerate(value):
+                        visit(v, f"{name}.{i}")
+
+        visit(self, "")
+        return out
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        """Every parameter once, with its dotted name (``layers.0.neurons.3.w.2``)."""
+        out: dict[Value, str] = {}
+        for name, entry in self._state_entries():
+            if isinstance(entry, Value):
+                out.setdefault(entry, name)
+            elif isinstance(entry, list):
+                for i, p in enumerate(entry):
+                    out.setdefault(p, f"{name}.{i}")
+        return [(name, p) for p, name in out.items()]
+
+    def parameters(self) -> list[Value]:
+        """Every parameter once, in the order of ``named_parameters()``."""
+        # The same walk as _state_entries without building names: models call this
+        # every step, and a scalar model has thousands of parameters.
+        out: list[Value] = []
+        seen: set[int] = set()
+
+        def visit(value: object) -> None:
+            if isinstance(value, Value):
+                out.append(value)
+            elif isinstance(value, Module):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    for key, v in vars(value).items():
+                        if key[:1] != "_":
+                            visit(v)
+            elif isinstance(value, (list, tuple)):
+                if _all_values(value):
+                    out.extend(value)
+                else:
+                    for v in value:
+                        visit(v)
+
+        visit(self)
+        return list(dict.fromkeys(out))  # a Value shared by two modules counts once
+
+    # --- training ------------------------------------------------------------------
+
+    def zero_grad(self) -> None:
+        """Set the gradient of every parameter that requires one to 0."""
+        for p in self.parameters():
+            if p.grad is not None:
+                p.grad = 0.0
+
+    def train(self, mode: bool = True) -> Module:
+        """Put this module and every module below it in training mode (or eval mode)."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be a bool, got {mode!r}")
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: Dropout passes inputs through, BatchNorm uses running stats."""
+        return self.train(False)
+
+    # --- state ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, StateEntry]:
+        """A copy of every parameter and buffer as plain floats, keyed by name."""
+        state: dict[str, StateEntry] = {}
+        for name, entry in self._state_entries():
+            if isinstance(entry, Value):
+                state[name] = entry.data
+            elif isinstance(entry, list):
+                state[name] = [p.data for p in entry]
+            else:
+                value = getattr(entry.module, entry.name)
+                state[name] = list(value) if isinstance(value, (list, tuple)) else value
+        return state
+
+    def load_state_dict(self, state: Mapping[str, StateEntry]) -> None:
+        """Copy ``state`` into this module's parameters and buffers.
+
+        Every name must match and every entry must have the right size; otherwise
+        nothing is changed and a ValueError lists all the differences.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict: expected a dict, got {type(state).__name__}")
+        entries = self._state_entries()
+        names = {name for name, _ in entries}
+        problems = []
+        missing = [name for name, _ in entries if name not in state]
+        unexpected = [name for name in state if name not in names]
+        if missing:
+            problems.append(f"missing {len(missing)} entries: {_preview(missing)}")
+        if unexpected:
+            problems.append(f"unexpected {len(unexpected)} entries: {_preview(unexpected)}")
+        for name, entry in entries:
+            if name in state:
+                problem = _size_problem(state[name], _size(entry))
+                if problem:
+                    problems.append(f"{name}: {problem}")
+        if problems:
+            raise ValueError(
+                f"load_state_dict: state does not fit this {type(self).__name__}:\n  "
+                + "\n  ".join(problems)
+            )
+        for name, entry in entries:
+            value = state[name]
+            if isinstance(entry, Value):
+                entry.data = float(value)
+            elif isinstance(entry, list):
+                for p, x in zip(entry, value):
+                    p.data = float(x)
+            elif isinstance(value, (list, tuple)):
+                setattr(entry.module, entry.name, [float(x) for x in value])
+            else:
+                setattr(entry.module, entry.name, float(value))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state dict to ``path`` as a JSON model file, atomically."""
+        path = os.fspath(path)
+        state = self.state_dict()
+        for name, value in state.items():
+            for x in value if isinstance(value, list) else (value,):
+                if not math.isfinite(x):
+                    raise ValueError(f"save: {name} holds {x!r}; only finite numbers can be saved")
+        header = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "module": type(self).__name__,
+            "parameters": len(self.parameters()),
+        }
+        lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in header.items()]
+        lines.append('  "state": {')
+        body = [f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in state.items()]
+        lines.append(",\n".join(body))
+        lines += ["  }", "}", ""]
+        _write_atomically(path, "\n".join(lines))
+
+    def load(self, path: str | os.PathLike) -> Module:
+        """Load a model file written by ``save`` into this module; returns the module.
+
+        A file that is truncated, not a tapegrad model file, of another format version,
+        or made for a different model is refused with a ValueError saying which.
+        """
+        path = os.fspath(path)
+        document = read_model_file(path)
+        if document["module"] != type(self).__name__:
+            raise ValueError(f"{path!r} holds a {document['module']}, not a {type(self).__name__}")
+        try:
+            self.load_state_dict(document["state"])
+        except ValueError as error:
+            raise ValueError(f"{path!r} does not match this model: {error}") from None
+        return self
+
+    # --- printing ------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        """The module's settings, shown inside the parentheses of its repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        count = len(self.parameters())
+        inside = [s for s in (self.extra_repr(), f"{count:,} parameters" if count else "") if s]
+        head = f"{type(self).__name__}({', '.join(inside)})"
+        if not self._repr_children:
+            return head
+        lines = [head]
+        for name, child in self.named_children():
+            lines.append(f"  ({name}): " + repr(child).replace("\n", "\n  "))
+        return "\n".join(lines)
+
+
+def _preview(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _size(entry: Value | list[Value] | _Buffer) -> int | None:
+    """Number of floats in a state entry, None for a single number."""
+    if isinstance(entry, Value):
+        return None
+    if isinstance(entry, list):
+        return len(entry)
+    value = getattr(entry.module, entry.name)
+    return len(value) if isinstance(value, (list, tuple)) else None
+
+
+def _is_number(x: object) -> bool:
+    """A finite real number that a float can hold (an int of 400 digits is not one)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def _size_problem(value: object, size: int | None) -> str | None:
+    """What is wrong with ``value`` for an entry of ``size`` floats (None: one number)."""
+    if size is None:
+        if isinstance(value, (list, tuple)):
+            return f"expected one number, got a list of {len(value)}"
+        if not _is_number(value):
+            return f"expected a finite number, got {value!r}"
+        return None
+    if not isinstance(value, (list, tuple)):
+        return f"expected a list of {size} numbers, got {value!r}"
+    if len(value) != size:
+        return f"expected {size} numbers, got {len(value)}"
+    bad = [i for i, x in enumerate(value) if not _is_number(x)]
+    if bad:
+        return f"element {bad[0]} is {value[bad[0]]!r}, not a finite number"
+    return None
+
+
+# A save writes "<dir>/.<name>.<pid>.tapegrad-save" first: the process id says whose it
+# is, so the next save to the same path can remove the leftovers of a killed one.
+_TEMP_SUFFIX = ".tapegrad-save"
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A symbolic link is followed (the target is written, the link stays), the file
+    keeps the permission bits of the one it replaces (a new file gets what the umask
+    gives), and temporary files left by a save that was killed are removed.
+    """
+    path = os.path.realpath(path)
+    directory, name = os.path.split(path)
+    _remove_stale_temporaries(directory, name)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Remove temporary files of earlier saves to ``name`` whose process is gone."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
+            continue
+        pid = entry[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            # removed by another save meanwhile, or not ours to remove
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, entry))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def read_model_file(path: str | os.PathLike) -> dict:
+    """The checked contents of a model file: its header fields and ``"state"``.
+
+    Raises ValueError naming the problem: empty, truncated or corrupt JSON, not a
+    tapegrad model file, an unsupported format version, or a malformed state.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise ValueError(f"{path!r} is empty; expected a tapegrad model file")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path!r} is not a text file; expected a tapegrad model file") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path!r} is not valid JSON (truncated or corrupt?): {error}") from None
+    except (RecursionError, ValueError) as error:  # nested too deep; an integer too long
+        raise ValueError(
+            f"{path!r} is not a tapegrad model file: its JSON cannot be read ({error})"
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError(f'{path!r} is not a tapegrad model file (it lacks "format": "{FORMAT}")')
+    version = document.get("version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{path!r} has format version {version!r}; this tapegrad reads version {FORMAT_VERSION}"
+        )
+    if not isinstance(document.get("module"), str) or not isinstance(document.get("state"), dict):
+        raise ValueError(f'{path!r} lacks the "module" name or the "state" object')
+    return document
