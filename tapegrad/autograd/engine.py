@@ -18,10 +18,12 @@ import math
 import numbers
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from . import value as _value
 from .mathlib import FLOATS, VALUES
 from .mode import MODE
+from .ops import Op
 from .value import Value
 
 _PASS = threading.RLock()  # held by every traversal; re-entrant for nested passes
@@ -106,16 +108,18 @@ def backward(
 def _backward(roots: list[Value], seeds: list[float]) -> None:
     order = _order(roots, reset_grads=True, check="backward")
     for root, seed in zip(roots, seeds):
-        root.grad += seed
+        root.grad += seed  # type: ignore[operator]  # backward() refused a grad of None
     if MODE.anomaly:
         _backward_checked(order, roots)
         return
     v = None
     try:
         for v in reversed(order):
-            v._op.accumulate(v, v.grad)
+            # A node in the order was computed: it has an op and a float grad.
+            v._op.accumulate(v, v.grad)  # type: ignore[union-attr, arg-type]
     except (ArithmeticError, ValueError) as error:
-        raise type(error)(_describe_failure(v, error)) from error
+        # Only accumulate raises these, so v is the node it was called for.
+        raise type(error)(_describe_failure(cast(Value, v), error)) from error
 
 
 def check_versions(v: Value, where: str) -> None:
@@ -174,6 +178,7 @@ def _seeds(
     """
     if gradient is None:
         return [1.0] * n
+    seeds: list[Any]  # what the caller gave, each checked below
     if isinstance(gradient, (numbers.Real, Value)):
         seeds = [gradient]
     elif isinstance(gradient, (str, bytes)) or not isinstance(gradient, Iterable):
@@ -212,12 +217,13 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
     """Backward that stops at the first non-finite gradient and names the node, its
     inputs and the line of user code that created it."""
     for root in roots:
-        if not math.isfinite(root.grad):
+        if not math.isfinite(root.grad):  # type: ignore[arg-type]  # backward() refused a grad of None
             raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
         site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
         try:
-            v._op.accumulate(v, v.grad)
+            # A node in the order was computed: it has an op and a float grad.
+            v._op.accumulate(v, v.grad)  # type: ignore[union-attr, arg-type]
         except (ArithmeticError, ValueError) as error:
             raise FloatingPointError(
                 f"anomaly: {_describe_failure(v, error)}; the node was created at {site}"
@@ -263,14 +269,14 @@ def _grad(outs: list[Value], ins: list[Value], seeds: list, create_graph: bool) 
         if create_graph
         else float
     )
-    grads: dict[Value, object] = {}
+    grads: dict[Value, Value | float] = {}
     for y, s in zip(outs, seeds):
         grads[y] = grads[y] + lift(s) if y in grads else lift(s)
     for v in reversed(_order(outs, reset_grads=False, check="grad")):
         g = grads.get(v)
         if g is None:
             continue
-        op = v._op
+        op: Op = v._op  # type: ignore[assignment]  # a node in the order was computed by one
         args = v._prev if create_graph else [p._data for p in v._prev]
         out = v if create_graph else v._data
         if op.has_arg:

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 
 class _Fast:
@@ -123,7 +124,7 @@ def detect_anomaly() -> Iterator[None]:
 
 def user_site() -> str:
     """The innermost stack frame outside this package, as 'file:line in function'."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while (
         frame is not None
         and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR

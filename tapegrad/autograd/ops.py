@@ -18,8 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from operator import mul
+from typing import TYPE_CHECKING, cast
 
 from .mathlib import FLOATS
+
+if TYPE_CHECKING:
+    from .value import Value
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,11 +48,11 @@ class Op:
     # First-order backward on floats for one node. Built from ``grad`` unless given: a
     # hand-written one (n-ary ops, whose generic version is slow) must agree with
     # ``grad``, which the tests check.
-    accumulate: Callable | None = field(default=None, repr=False)
+    accumulate: Callable[[Value, float], None] = field(default=None, repr=False)  # type: ignore[assignment]  # None: built by __post_init__
     # ``forward(FLOATS, ...)`` as a function of the inputs alone, for eager mode: when
     # the forward is one function of the namespace (see ``_apply``), that function
     # itself, so recording a node makes no call through the table's wrapper.
-    on_floats: Callable | None = field(default=None, repr=False)
+    on_floats: Callable[..., float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.accumulate is None:
@@ -67,7 +71,8 @@ class Op:
         ``x * 2.0`` then records one node with 2.0 as its parameter, instead of a
         constant leaf and a binary node: the same math, from the same two rules.
         """
-        fwd, rule, on_floats = self.forward, self.grad, self.on_floats
+        fwd, rule = self.forward, self.grad
+        on_floats = cast("Callable[..., float]", self.on_floats)  # set by __post_init__
         if position == 1:  # the operands are already in the base op's order
             forward = fwd
             grad = lambda m, g, out, x, c: rule(m, g, out, x, c)[:1]
@@ -97,7 +102,7 @@ def _apply(name: str) -> Callable:
     def forward(m, *inputs):
         return getattr(m, name)(*inputs)
 
-    forward.function = name
+    forward.function = name  # type: ignore[attr-defined]  # read back by Op.__post_init__
     return forward
 
 
@@ -110,7 +115,7 @@ def _float_accumulator(op: Op) -> Callable:
     rule, m = op.grad, FLOATS
     if op.base is not None:
         # Call the binary rule directly and keep the half that reaches the Value.
-        base_rule, keep = op.base.grad, 1 - op.constant_at
+        base_rule, keep = op.base.grad, 1 - cast(int, op.constant_at)  # set with base
         if op.constant_at == 1:
 
             def accumulate(v, g):

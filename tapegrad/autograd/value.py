@@ -15,6 +15,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
+from typing import cast
 
 from . import ops
 from .mathlib import FLOATS
@@ -32,7 +33,7 @@ _clock = 0
 
 def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
     """``self.<op>()``: one node with one parent."""
-    forward = op.on_floats
+    forward = cast("Callable[..., float]", op.on_floats)  # set by Op.__post_init__
 
     def method(self: Value) -> Value:
         return _node(op, forward(self._data), (self,), None)
@@ -45,7 +46,7 @@ def _parametrised_method(
     op: ops.Op, doc: str, default: float | None = None
 ) -> Callable[..., Value]:
     """``self.<op>(k)``: one node with one parent and a fixed number k (slope, exponent)."""
-    forward = op.on_floats
+    forward = cast("Callable[..., float]", op.on_floats)  # set by Op.__post_init__
 
     def method(self: Value, k: float | None = default) -> Value:
         if k.__class__ is not float:
@@ -58,24 +59,26 @@ def _parametrised_method(
 
 def _binary_method(
     op: ops.Op, doc: str, reflected: bool = False
-) -> Callable[[Value, object], Value]:
+) -> Callable[[Value, Value | float], Value]:
     """``self <op> other`` (or ``other <op> self`` when reflected).
 
     With a plain number on one side the node has one parent and keeps the number as
     its fixed parameter (see ``Op.with_constant``).
     """
-    forward = op.on_floats
+    forward = cast("Callable[..., float]", op.on_floats)  # set by Op.__post_init__
     with_constant = ops.WITH_CONSTANT[(op.name, 0 if reflected else 1)]
-    constant_forward = with_constant.on_floats
+    constant_forward = cast("Callable[[float, float], float]", with_constant.on_floats)
 
     def method(self: Value, other: Value | float) -> Value:
         cls = other.__class__
         if cls is Value or (cls is not float and isinstance(other, Value)):
             a, b = (other, self) if reflected else (self, other)
-            return _node(op, forward(a._data, b._data), (a, b), None)
+            # other is a Value (cls is its class), which mypy cannot see through cls.
+            return _node(op, forward(a._data, b._data), (a, b), None)  # type: ignore[union-attr]
         if cls is not float:
             other = _number(other, op.name)
-        return _node(with_constant, constant_forward(self._data, other), (self,), other)
+        # other is a float now, by its class or made one by _number.
+        return _node(with_constant, constant_forward(self._data, other), (self,), other)  # type: ignore[arg-type]
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
     method.__doc__ = doc
@@ -101,6 +104,15 @@ class Value:
     """
 
     __slots__ = ("_arg", "_data", "_mark", "_op", "_prev", "_version", "grad", "label")
+    # The slots' types, for type checkers (a slot holds no class-level value).
+    _arg: float | None
+    _data: float
+    _mark: object  # whatever the running traversal marks its visited nodes with
+    _op: ops.Op | None
+    _prev: tuple[Value, ...]
+    _version: int
+    grad: float | None
+    label: str | None
     # Makes NumPy scalars defer to Value's reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
@@ -344,7 +356,8 @@ def _number(x: object, where: str) -> float:
         return float(x)
     except OverflowError:
         raise OverflowError(
-            f"{where}: the integer of {int(x).bit_length()} bits is too large for a float"
+            # int() truncates any Real (through __trunc__), which typeshed does not spell.
+            f"{where}: the integer of {int(x).bit_length()} bits is too large for a float"  # type: ignore[call-overload]
         ) from None
 
 
@@ -369,7 +382,8 @@ def _dot_inputs(xs: Sequence[Value | float]) -> tuple[Sequence[Value], list[floa
     """A dot node's inputs as Values, a plain number lifted to a constant once, and
     their numbers."""
     try:
-        return xs, [x._data for x in xs]
+        # All Values, or an AttributeError from the first number among them.
+        return xs, [x._data for x in xs]  # type: ignore[return-value, union-attr]
     except AttributeError:
         xs = _lifted(xs, ops.DOT)
         return xs, [x._data for x in xs]
@@ -383,7 +397,7 @@ def _dot_node(ws: Sequence[Value | float], xs: Sequence[Value], xdata: list[floa
     # The hot path of every neuron: the products straight from the Values, without
     # first copying every parent's number into one argument list.
     try:
-        data = ops.dot_product([w._data for w in ws], xdata)
+        data = ops.dot_product([w._data for w in ws], xdata)  # type: ignore[union-attr]
         if bias is not None:
             data += bias._data
     except AttributeError:  # a plain number among the weights, inputs or bias
@@ -409,7 +423,7 @@ def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> N
     site = user_site()
     xs = [p._data for p in parents]
     if op.base is not None:  # a binary op with a number on one side, in its place
-        xs.insert(op.constant_at, arg)
+        xs.insert(cast(int, op.constant_at), arg)  # set with base
     elif arg is not None:
         xs.append(arg)
     if (math.isnan(v._data) and not any(math.isnan(x) for x in xs)) or (
