@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -112,9 +112,10 @@ def read_batch(
     if label_parts:
         dims = [len(labels.values[p]) for p in sorted(labels.values)]
         label_index = np.ravel_multi_index(label_parts, dims)
-    inputs = [None if x is None else x.reshape(size, -1).T for x in arrays]
+    samples = cast(int, size)  # read from the first argument (there is one, checked above)
+    inputs = [None if x is None else x.reshape(samples, -1).T for x in arrays]
     first = [None if x is None else x[0] for x in arrays]
-    return Batch(inputs, label_index, size), first
+    return Batch(inputs, label_index, samples), first
 
 
 def _real(x: Any) -> np.ndarray:

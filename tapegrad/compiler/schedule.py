@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict, cast
 
 import numpy as np
 
@@ -89,9 +89,8 @@ def make_rows(
             pieces.append(Piece(slot, slice(int(where[0]), int(where[0]) + 1), None, False))
             continue
         duplicates = len(set(where.tolist())) < len(at)
-        if is_range(where):
-            where = slice(int(where[0]), int(where[0]) + len(at))
-        pieces.append(Piece(slot, where, None if len(at) == n else np.array(at), duplicates))
+        span = slice(int(where[0]), int(where[0]) + len(at)) if is_range(where) else where
+        pieces.append(Piece(slot, span, None if len(at) == n else np.array(at), duplicates))
     return Rows(
         positions, rows, slots, frozenset(s for s in slots if columns[s]), uniform, tuple(pieces)
     )
@@ -217,6 +216,16 @@ class GroupKey(NamedTuple):
     operands: tuple
 
 
+class _GroupFields(TypedDict):
+    """The fields every kind of ``Group`` has but ``operands``."""
+
+    slot: int
+    level: int
+    batch: bool
+    grad: bool
+    nodes: tuple[int, ...]
+
+
 class DotHalves(NamedTuple):
     """A dot node read as a matrix product row: weights (not per sample), inputs, bias."""
 
@@ -309,7 +318,7 @@ class _Scheduler:
         for i, node in enumerate(nodes):
             if node.kind != "op":
                 continue
-            op, parents = node.op, node.parents
+            op, parents = cast(ops.Op, node.op), node.parents  # an op node has one
             if op.arity == 0:
                 key = GroupKey("segment", node.level, op, None, (node.batch,))
                 n = len(parents) // 2
@@ -392,7 +401,7 @@ class _Scheduler:
 
         members = sorted(members, key=sort_key)
         slot, first = len(self.columns), nodes[members[0]]
-        common = {
+        common: _GroupFields = {
             "slot": slot,
             "level": key.level,
             "batch": first.batch,
@@ -402,13 +411,13 @@ class _Scheduler:
         group: Group
         if kind == "matmul":
             halves = [self.halves[i] for i in members]
-            operands = [
+            wxb = [
                 self._rows([w for h in halves for w in h.weights]),
                 self._rows(halves[0].inputs),
             ]
-            if halves[0].bias is not None:
-                operands.append(self._rows([h.bias for h in halves]))
-            group = MatMulGroup(operands=tuple(operands), k=len(members), **common)
+            if halves[0].bias is not None:  # then every member has one (see GroupKey)
+                wxb.append(self._rows([cast(int, h.bias) for h in halves]))
+            group = MatMulGroup(operands=tuple(wxb), k=len(members), **common)
         elif kind == "segment":
             parts = [nodes[i].parents for i in members]
             if key.op is ops.DOT:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn, cast
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Placeholder(Value):
 
     __slots__ = ()
 
-    def _refuse(self, how: str) -> None:
+    def _refuse(self, how: str) -> NoReturn:
         raise CompileError(
             f"compile: the function read the number of its input {self.label} ({how}); "
             "compiled mode records the function once and replays it for every sample, so "
@@ -108,13 +108,14 @@ def describe_node(nodes: Sequence[Node], node: Node | None) -> str:
     more = ", ..." if len(node.parents) > 4 else ""
     arg = "" if node.arg is None else f", {node.arg!r}"
     label = f" labelled {node.label!r}" if node.label else ""
-    return f"{node.op.name}({shown}{more}{arg}){label} at level {node.level}"
+    op = cast(ops.Op, node.op)  # an op node has one
+    return f"{op.name}({shown}{more}{arg}){label} at level {node.level}"
 
 
 def _short(nodes: Sequence[Node], i: int) -> str:
     node = nodes[i]
     if node.kind == "op":
-        return f"<{node.op.name} #{i}>"
+        return f"<{cast(ops.Op, node.op).name} #{i}>"
     return node.label or f"{node.kind} {node.data:.4g}"
 
 
@@ -125,7 +126,7 @@ def format_graph(graph: TracedGraph) -> str:
         flags = "".join(f for f, on in (("B", node.batch), ("G", node.grad)) if on)
         if node.kind == "op":
             arg = "" if node.arg is None else f" {node.arg:g}"
-            what = f"{node.op.name}{arg}({', '.join(f'#{p}' for p in node.parents)})"
+            what = f"{cast(ops.Op, node.op).name}{arg}({', '.join(f'#{p}' for p in node.parents)})"
         else:
             what = f"{node.kind} {node.label or format(node.data, 'g')}"
         lines.append(f"#{i:<3} L{node.level} {flags:<2} {what}")
@@ -248,8 +249,8 @@ def trace(
         with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE):
             for combo in combos + combos[:1]:
                 args = list(placeholders)
-                for p, value in zip(positions, combo):
-                    args[p] = value
+                for position, value in zip(positions, combo):
+                    args[position] = value
                 with enable_grad():
                     out = fn(*args)
                 before = len(builder.nodes)
