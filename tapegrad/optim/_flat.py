@@ -7,9 +7,12 @@ object with those two arrays, so optim needs no import of the compiler.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 class FlatVector(Protocol):
@@ -19,7 +22,7 @@ class FlatVector(Protocol):
     grad: np.ndarray
 
 
-def is_flat(p: Any) -> bool:
+def is_flat(p: Any) -> TypeIs[FlatVector]:
     """Whether ``p`` is a flat parameter vector: ``data`` and ``grad`` are NumPy arrays."""
     return (
         type(getattr(p, "data", None)) is np.ndarray

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,10 +22,18 @@ from .checks import flag, in_range, positive
 Parameters = Value | FlatVector | Iterable[Value | FlatVector]
 
 
-def _with_grad(parameters: Parameters, name: str) -> list[Value | FlatVector]:
+class _WithGrad(Protocol):
+    """A parameter whose gradient is set: a Value's float, or a flat vector's array."""
+
+    grad: Any  # the update below is written once for both
+
+
+def _with_grad(parameters: Parameters, name: str) -> list[_WithGrad]:
     """The parameters whose grad is not None; TypeError if one is not a Value or FlatParameters."""
-    single = isinstance(parameters, Value) or is_flat(parameters)
-    params = [parameters] if single else list(parameters)
+    if isinstance(parameters, Value) or is_flat(parameters):
+        params = [parameters]
+    else:
+        params = list(parameters)
     for p in params:
         if not (isinstance(p, Value) or is_flat(p)):
             raise TypeError(f"{name}: expected Values, got {type(p).__name__} {p!r}")

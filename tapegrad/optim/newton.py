@@ -69,7 +69,7 @@ class Newton(Optimizer):
         """Refused: a Newton step couples every parameter through the Hessian."""
         raise TypeError("Newton steps all parameters at once: call step(closure)")
 
-    def step(self, closure: Callable[[], Value] | None = None) -> Value:  # type: ignore[override]
+    def step(self, closure: Callable[[], Value] | None = None) -> Value:
         """Recompute the loss with ``closure()``, take one Newton step, return the loss.
 
         The closure only builds the loss from the parameters; it need not call

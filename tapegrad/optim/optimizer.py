@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import copy
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -106,7 +106,7 @@ class Optimizer(abc.ABC):
             raise ValueError(f"{name}: some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
-    def _param_list(self, params: Any) -> list[Parameter]:
+    def _param_list(self, params: Any) -> Sequence[Parameter]:
         if isinstance(params, Value) or is_flat(params):
             return [params]
         if isinstance(params, (set, frozenset)):
@@ -190,6 +190,7 @@ class Optimizer(abc.ABC):
     def _check_gradient(self, p: Parameter, g: Any) -> None:
         """The checks of one gradient that is not a float; the error names its parameter
         by number, found only then (the common all-float step pays no counting)."""
+        error: type[Exception]
         if isinstance(g, bool) or not isinstance(g, numbers.Real):
             problem, error = "not a real number", TypeError
         else:
