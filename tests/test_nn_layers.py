@@ -6,6 +6,8 @@ literals; ``test_norms_live_against_torch`` repeats the comparison when torch ex
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -239,6 +241,20 @@ def test_batchnorm_eval_uses_running_statistics():
     single = bn([BATCH[0]])
     assert [v.data for v in single[0]] == pytest.approx([v.data for v in out[0]], rel=1e-15)
     assert bn.running_mean == before
+
+
+def test_batchnorm_eval_without_affine_gives_values_for_numbers():
+    # Numbers in, Values out (constants), as in training mode and from LayerNorm.
+    bn = nn.BatchNorm1d(2, affine=False)
+    bn.eval()
+    w = Value(3.0)
+    out = bn([[1.0, 2], [w, np.float64(-4.0)]])
+    assert [[type(v) for v in row] for row in out] == [[Value, Value], [Value, Value]]
+    scale = 1.0 / math.sqrt(1.0 + 1e-5)  # running mean 0, running variance 1
+    assert [[v.data for v in row] for row in out] == [[scale, 2 * scale], [3 * scale, -4 * scale]]
+    assert [v.grad for v in out[0]] == [None, None]
+    out[1][0].backward()
+    assert w.grad == scale
 
 
 def test_batchnorm_training_normalises_each_feature():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -25,13 +26,15 @@ MAX_SAMPLES = 10_000_000
 def _count(name: str, n: object, minimum: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {n!r}")
-    if n > MAX_SAMPLES:
+    count = int(n)  # exact for an Integral
+    if count > MAX_SAMPLES:
         raise ValueError(f"{name} must be at most {MAX_SAMPLES:,} (plain lists), got {n!r}")
-    return int(n)
+    return count
 
 
 def _noise(name: str, noise: object) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
+    # typeshed's numbers.Real has < and <= but not their mirrors > and >=.
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:  # type: ignore[operator]
         raise ValueError(f"{name}: noise must be a number >= 0, got {noise!r}")
     return float(noise)
 
@@ -131,7 +134,8 @@ def make_sine(n_samples: int = 100, low: float = -2.0, high: float = 2.0) -> Dat
 
 
 def _fraction(name: str, f: object) -> float:
-    if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f < 1:
+    # typeshed's numbers.Real has < and <= but not their mirrors > and >=.
+    if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f < 1:  # type: ignore[operator]
         raise ValueError(f"train_val_test_split: {name} must be in [0, 1), got {f!r}")
     return float(f)
 
@@ -163,7 +167,8 @@ def train_val_test_split(
         )
     order = make_rng(rng, seed).permutation(n).tolist()
     parts = order[: n - n_val - n_test], order[n - n_val - n_test : n - n_test], order[n - n_test :]
-    return tuple(([X[i] for i in part], [y[i] for i in part]) for part in parts)
+    train, val, test = (([X[i] for i in part], [y[i] for i in part]) for part in parts)
+    return train, val, test
 
 
 class DataLoader:
@@ -200,7 +205,9 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[tuple[list, list]]:
         n = len(self.X)
-        order = self._rng.permutation(n).tolist() if self.shuffle else range(n)
+        # With shuffle, the constructor made the generator.
+        rng = cast(np.random.Generator, self._rng)
+        order = rng.permutation(n).tolist() if self.shuffle else range(n)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start : start + self.batch_size]
             yield [self.X[i] for i in idx], [self.y[i] for i in idx]

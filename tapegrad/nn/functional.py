@@ -226,9 +226,10 @@ def binary_cross_entropy_with_logits(
 def _class_index(name: str, i: int, t: object, k: int) -> int:
     if isinstance(t, bool) or not isinstance(t, numbers.Integral):
         raise TypeError(f"{name}: target {i} must be a class index (int), got {t!r}")
-    if not 0 <= t < k:
+    index = int(t)  # exact for an Integral
+    if not 0 <= index < k:
         raise ValueError(f"{name}: target {i} is {t}, out of range for {k} classes")
-    return int(t)
+    return index
 
 
 def cross_entropy(

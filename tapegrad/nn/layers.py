@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -33,9 +34,10 @@ MAX_WIDTH = 1_000_000
 def _count(name: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if n > MAX_WIDTH:
+    count = int(n)  # exact for an Integral
+    if count > MAX_WIDTH:
         raise ValueError(f"{name} must be at most {MAX_WIDTH:,}, got {n!r}")
-    return int(n)
+    return count
 
 
 def _activation(spec: Activation) -> tuple[str, Callable[[Value], Value] | None]:
@@ -56,13 +58,14 @@ def _input(where: Callable[[], str], i: int, x: object) -> Value:
             f"{where()}: input {i} must be a real number or a Value, got {type(x).__name__} {x!r}"
         )
     try:
-        return Value(x, requires_grad=False)
+        return Value(x, requires_grad=False)  # type: ignore[arg-type]  # it takes any Real
     except OverflowError:
         raise OverflowError(f"{where()}: input {i} ({x!r}) is too large for a float") from None
 
 
 def _probability(name: str, p: object) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+    # typeshed's numbers.Real has < and <= but not their mirrors > and >=.
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:  # type: ignore[operator]
         raise ValueError(f"{name} must be a number in [0, 1], got {p!r}")
     return float(p)
 
@@ -198,7 +201,7 @@ class MLP(Module):
     def forward(self, x: Sample) -> list[Value]:
         for layer in self.layers:
             x = layer.forward(x)
-        return x
+        return cast("list[Value]", x)  # the output of the last layer (there is one)
 
     def extra_repr(self) -> str:
         return f"{self.layers[0].nin} -> {[layer.nout for layer in self.layers]}"
@@ -298,6 +301,8 @@ class BatchNorm1d(Module):
                 f"variance, got {m} (use eval() to normalise single samples)"
             )
         columns = []
+        mean: Value | float  # the batch's in training, the running one in eval
+        inv_std: Value | float
         for j, column in enumerate(zip(*batch)):
             if self.training:
                 mean = Value.sum(column) / m
@@ -309,7 +314,12 @@ class BatchNorm1d(Module):
                 self.running_var[j] = (1 - mom) * self.running_var[j] + mom * var.data * m / (m - 1)
             else:
                 mean = self.running_mean[j]
-                centered = [x - mean for x in column]
+                # A number minus a number is a number: lifted first, it gives a Value (a
+                # constant), as training mode and LayerNorm do.
+                centered = [
+                    (x if isinstance(x, Value) else Value(x, requires_grad=False)) - mean
+                    for x in column
+                ]
                 inv_std = 1.0 / math.sqrt(self.running_var[j] + self.eps)
             scale = inv_std if self.gamma is None else inv_std * self.gamma[j]
             ys = [c * scale for c in centered]
@@ -359,7 +369,7 @@ def _standardize(x: Sample, eps: float) -> list[Value]:
 
 def _affine(ys: list[Value], gamma: list[Value] | None, beta: list[Value] | None) -> list[Value]:
     """gamma_i * y_i + beta_i, or ys unchanged without learned parameters."""
-    if gamma is None:
+    if gamma is None or beta is None:  # both are, or neither
         return ys
     return [y * g + b for y, g, b in zip(ys, gamma, beta)]
 

@@ -37,9 +37,9 @@ import math
 import numbers
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 from ..autograd import Value
 from ..autograd.tracing import parameters_replaced
@@ -267,12 +267,13 @@ class Module:
                 f"load_state_dict: state does not fit this {type(self).__name__}:\n  "
                 + "\n  ".join(problems)
             )
+        # Every value now has its entry's size (one number, or a list of them).
         for name, entry in entries:
             value = state[name]
             if isinstance(entry, Value):
-                entry.data = float(value)
+                entry.data = float(cast(float, value))
             elif isinstance(entry, list):
-                for p, x in zip(entry, value):
+                for p, x in zip(entry, cast("Sequence[float]", value)):
                     p.data = float(x)
             elif isinstance(value, (list, tuple)):
                 setattr(entry.module, entry.name, [float(x) for x in value])

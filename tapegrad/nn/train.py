@@ -30,7 +30,7 @@ import numbers
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -272,7 +272,8 @@ class _Trainer:
         return np.asarray(self.model.forward(np.asarray(X)), dtype=float).reshape(len(X), -1)
 
     def accuracy(self, X: Sequence, y: Sequence) -> float:
-        return float(self.metric(self.outputs(X), np.asarray(y)))
+        metric = cast(Metric, self.metric)  # fit measures accuracy only when given a metric
+        return float(metric(self.outputs(X), np.asarray(y)))
 
 
 def _check(
@@ -372,7 +373,7 @@ def fit(
     X, y = _pair("data", data)
     epochs = _count("epochs", epochs)
     batch_size = len(X) if batch_size is None else _count("batch_size", batch_size)
-    X_val, y_val = _pair("val", val) if val is not None else (None, None)
+    validation = _pair("val", val) if val is not None else None
     patience = None if early_stopping is None else _count("early_stopping", early_stopping)
     metric = _metric(accuracy)
     _check(model, loss_fn, optimizer, metric, scheduler, patience, val)
@@ -394,12 +395,12 @@ def fit(
                 total += loss * len(xb)
             history.train_loss.append(total / len(X))
             trainer.mode(False)
-            if val is not None:
-                history.val_loss.append(trainer.loss(X_val, y_val))
+            if validation is not None:
+                history.val_loss.append(trainer.loss(*validation))
             if metric is not None:
                 history.train_acc.append(trainer.accuracy(X, y))
-                if val is not None:
-                    history.val_acc.append(trainer.accuracy(X_val, y_val))
+                if validation is not None:
+                    history.val_acc.append(trainer.accuracy(*validation))
             watched = (history.val_loss or history.train_loss)[-1]
             if plateau:
                 scheduler.step(watched)
