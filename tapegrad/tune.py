@@ -383,11 +383,12 @@ def search(
     return history
 
 
-def _count(where: str, name: str, n: object, minimum: int = 1) -> None:
+def _count(where: str, name: str, n: object, minimum: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{where}: {name} must be an integer, got {type(n).__name__} {n!r}")
     if n < minimum:
         raise ValueError(f"{where}: {name} must be at least {minimum}, got {n}")
+    return int(n)
 
 
 def _positive(where: str, name: str, x: object, zero: bool = False) -> None:
@@ -422,7 +423,7 @@ def _settings(
     seed: object,
 ) -> tuple:
     """Checked (X, y, X_val, y_val, hidden) of a task or a search, as arrays and a tuple."""
-    _count(where, "classes", classes, minimum=2)
+    n_classes = _count(where, "classes", classes, minimum=2)
     _count(where, "epochs", epochs)
     _count(where, "batch_size", batch_size)
     _count(where, "seed", seed, minimum=0)
@@ -430,8 +431,8 @@ def _settings(
         raise TypeError(f"{where}: hidden must be a sequence of layer widths, got {hidden!r}")
     for width in hidden:
         _count(where, "hidden width", width)
-    X, y = _samples(where, "X", "y", X, y, classes)
-    X_val, y_val = _samples(where, "X_val", "y_val", X_val, y_val, classes)
+    X, y = _samples(where, "X", "y", X, y, n_classes)
+    X_val, y_val = _samples(where, "X_val", "y_val", X_val, y_val, n_classes)
     if X_val.shape[1] != X.shape[1]:
         raise ValueError(
             f"{where}: X_val has {X_val.shape[1]} features per sample, X has {X.shape[1]}"

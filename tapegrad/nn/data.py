@@ -181,8 +181,8 @@ class DataLoader:
 
     def __init__(
         self,
-        X: Sequence,
-        y: Sequence,
+        X: Sequence | np.ndarray,
+        y: Sequence | np.ndarray,
         batch_size: int,
         *,
         shuffle: bool = True,
