@@ -37,7 +37,7 @@ def _payload(
     for _k, s in enumerate(steps):
         if s.node not in kept:
             continue
-        step = {"kind": s.kind, "node": s.node, "text": s.text}
+        step: dict[str, object] = {"kind": s.kind, "node": s.node, "text": s.text}
         if s.kind == "seed":
             step.update(grad=repr(1.0), gradShort=number(1.0))
         elif s.kind == "backward":

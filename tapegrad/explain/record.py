@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, cast
 
 from ..autograd.engine import topological_order
 from ..autograd.mathlib import FLOATS
@@ -46,7 +47,7 @@ class ForwardStep:
 
     node: int
     text: str
-    kind: str = "forward"
+    kind: Literal["forward"] = "forward"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class BackwardStep:
     text: str
     upstream: float
     contributions: tuple[Contribution, ...]
-    kind: str = "backward"
+    kind: Literal["backward", "seed"] = "backward"
 
 
 def final_shares(steps: Sequence[ForwardStep | BackwardStep]) -> dict[int, Contribution]:
@@ -144,10 +145,10 @@ def symbol(v: Value) -> str:
     if op is None:
         return ""
     if op.base is not None:
-        c = number(v.arg)
+        c = number(cast(float, v.arg))  # a binary op with a number keeps it as arg
         return f"{c} {op.symbol}" if op.constant_at == 0 else f"{op.symbol} {c}"
     if op.has_arg:
-        return f"{op.symbol} {number(v.arg)}"
+        return f"{op.symbol} {number(cast(float, v.arg))}"
     return "Σ w·x" if op.name == "dot" else op.symbol
 
 
@@ -208,7 +209,7 @@ def record(
         op = v.primitive
         if op is None or grads[i] is None:
             continue
-        g = grads[i]
+        g = cast(float, grads[i])  # not None: checked above
         datas = [p.data for p in v.parents]
         try:
             locals_ = local_gradients(op, FLOATS, 1.0, v.data, datas, v.arg)
@@ -239,7 +240,7 @@ def record(
                     locals_[k],
                     f"{number(g)} * {number(locals_[k])} = {number(amounts[k])}",
                     amounts[k],
-                    grads[j],
+                    cast(float, grads[j]),  # just set
                 )
             )
         steps.append(BackwardStep(i, f"d {out_name} / d {names[i]} = {number(g)}", g, tuple(parts)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from .record import BackwardStep, ForwardStep, Node, final_shares
 from .terms import number
@@ -23,12 +24,13 @@ def render(nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep]) -
     the running total of every gradient ("so far" until the last share arrives)."""
     root = nodes[-1].name
     lines = ["forward: each Value from its inputs, parents before children"]
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (f"{n.name} = {number(n.data)}", "constant" if n.constant else "input")
         for n in nodes
         if n.op is None
     ]
-    rows += [(s.text, nodes[s.node].op) for s in steps if isinstance(s, ForwardStep)]
+    # A forward step computes an op node, which names its op.
+    rows += [(s.text, cast(str, nodes[s.node].op)) for s in steps if isinstance(s, ForwardStep)]
     lines += _aligned(rows, "  ")
     backward = [s for s in steps if isinstance(s, BackwardStep)]
     if not backward:
