@@ -30,13 +30,16 @@ import numbers
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
 from ..autograd import Value, no_grad
 from .data import DataLoader
 from .module import Module
+
+if TYPE_CHECKING:  # matplotlib is optional: imported by History.plot when it runs
+    from matplotlib.figure import Figure
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -98,7 +101,7 @@ class History:
             f"last: {self.row()})"
         )
 
-    def plot(self, title: str = "training"):
+    def plot(self, title: str = "training") -> Figure:
         """Draw loss (per update and per epoch), accuracy (if measured) and the learning
         rate against the epoch; returns the matplotlib Figure."""
         try:
