@@ -20,6 +20,7 @@ from tapegrad import (
     hessian,
     hvp,
     jacobian,
+    nn,
     no_grad,
 )
 
@@ -267,6 +268,18 @@ def test_anomaly_in_backward_names_the_op_and_where_the_node_was_created():
         rf"created at {HERE}:{line}\b",
         str(info.value),
     ), str(info.value)
+
+
+def test_anomaly_names_the_users_line_for_a_node_a_layer_made():
+    """A NaN made inside nn (a Linear's weighted sum of inf and -inf) is reported at the
+    line of the user's code that called the layer, not at a line inside the package."""
+    layer = nn.Linear(2, 1, "linear", seed=0)
+    for w in layer.neurons[0].w:
+        w.data = 1.0
+    with detect_anomaly(), pytest.raises(FloatingPointError) as info:
+        line = _next_line()
+        layer([math.inf, -math.inf])
+    assert re.search(rf"{HERE}:{line}\b", str(info.value)), str(info.value)
 
 
 def test_anomaly_in_backward_at_sqrt_of_zero():

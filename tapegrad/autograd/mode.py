@@ -78,7 +78,8 @@ class _ThreadModes(threading.local):
 
 MODE = _ThreadModes()
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The tapegrad/ folder: a frame in any of its modules (the engine, nn, optim, ...) is ours.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 @contextmanager
@@ -127,7 +128,7 @@ def user_site() -> str:
     frame: FrameType | None = sys._getframe(1)
     while (
         frame is not None
-        and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR
+        and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
     ):
         frame = frame.f_back
     if frame is None:
