@@ -126,10 +126,7 @@ def detect_anomaly() -> Iterator[None]:
 def user_site() -> str:
     """The innermost stack frame outside this package, as 'file:line in function'."""
     frame: FrameType | None = sys._getframe(1)
-    while (
-        frame is not None
-        and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
-    ):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
         frame = frame.f_back
     if frame is None:
         return "<unknown>"
