@@ -41,7 +41,7 @@ def _gradient_or_zeros(y: Value, xs: list[Value]) -> list[float]:
 def jacobian(
     f: Callable[[list[Value]], Value | Sequence[Value]], point: Sequence[float]
 ) -> list[list[float]]:
-    """J[i][j] = d f_i / d x_j at ``point``; a scalar f gives a single row."""
+    """``J[i][j]`` = d f_i / d x_j at ``point``; a scalar f gives a single row."""
     xs = _leaves(point, "jacobian")
     ys = f(xs)
     ys = [ys] if isinstance(ys, Value) else list(ys)
@@ -49,7 +49,7 @@ def jacobian(
 
 
 def hessian(f: Function, point: Sequence[float]) -> list[list[float]]:
-    """H[i][j] = d^2 f / (d x_i d x_j) at ``point``, exact (no finite differences)."""
+    """``H[i][j]`` = d^2 f / (d x_i d x_j) at ``point``, exact (no finite differences)."""
     xs = _leaves(point, "hessian")
     return hessian_wrt(_scalar(f(xs), "hessian"), xs)
 
@@ -57,7 +57,7 @@ def hessian(f: Function, point: Sequence[float]) -> list[list[float]]:
 def gradient_and_hessian(
     loss: Value, params: Sequence[Value]
 ) -> tuple[list[float], list[list[float]]]:
-    """g_i = d loss / d p_i and H[i][j] = d^2 loss / (d p_i d p_j), exact, for a loss
+    """g_i = d loss / d p_i and ``H[i][j]`` = d^2 loss / (d p_i d p_j), exact, for a loss
     already computed from the Values ``params`` (a model's parameters, say)."""
     loss = _scalar(loss, "gradient_and_hessian")
     params = list(params)
@@ -69,7 +69,7 @@ def gradient_and_hessian(
 
 
 def hessian_wrt(loss: Value, params: Sequence[Value]) -> list[list[float]]:
-    """H[i][j] = d^2 loss / (d p_i d p_j) for a loss already computed from the Values
+    """``H[i][j]`` = d^2 loss / (d p_i d p_j) for a loss already computed from the Values
     ``params``: the Hessian of a model's loss in one line,
     ``hessian_wrt(F.mse_loss([model(x) for x in X], y), model.parameters())``."""
     return gradient_and_hessian(loss, params)[1]
