@@ -107,9 +107,8 @@ def test_sqrt_at_zero_names_the_sample_and_input():
     compiled = compile(lambda v: (w * v).sqrt(), [w])
     with pytest.raises(
         ZeroDivisionError,
-        match=r"backward of 1 node\(s\) like sqrt\(<mul #2>\) at level 2 "
-        r"failed: backward through sqrt\(0\.0\), sample 1: "
-        r"float division by zero",
+        match=r"backward of 1 node\(s\) like sqrt\(<mul #2>\) at level 2, sample 1: "
+        r"backward through sqrt\(0\.0\) failed: float division by zero$",
     ):
         compiled(np.array([1.0, 0.0]))
     assert compiled(np.array([1.0, 4.0])) == 1.5  # the program still works

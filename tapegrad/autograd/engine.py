@@ -115,7 +115,7 @@ def _backward(roots: list[Value], seeds: list[float]) -> None:
         for v in reversed(order):
             v._op.accumulate(v, v.grad)
     except (ArithmeticError, ValueError) as error:
-        raise type(error)(_describe_failure(v, error)) from error
+        raise type(error)(backward_failure(v.op, [p._data for p in v._prev], error)) from error
 
 
 def check_versions(v: Value, where: str) -> None:
@@ -204,8 +204,11 @@ def _call(v: Value) -> str:
     return f"{v.op}({inputs})"
 
 
-def _describe_failure(v: Value, error: Exception) -> str:
-    return f"backward through {_call(v)} failed: {error}"
+def backward_failure(op: str, inputs: Sequence[float], error: Exception) -> str:
+    """What a backward pass says when an op's derivative rule raises: the op, its
+    inputs' numbers and the error (``backward through sqrt(0.0) failed: float
+    division by zero``), in eager mode, in compiled mode and in explain alike."""
+    return f"backward through {op}({', '.join(map(repr, inputs))}) failed: {error}"
 
 
 def _backward_checked(order: list[Value], roots: list[Value]) -> None:
@@ -219,8 +222,9 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
         try:
             v._op.accumulate(v, v.grad)
         except (ArithmeticError, ValueError) as error:
+            failure = backward_failure(v.op, [p._data for p in v._prev], error)
             raise FloatingPointError(
-                f"anomaly: {_describe_failure(v, error)}; the node was created at {site}"
+                f"anomaly: {failure}; the node was created at {site}"
             ) from error
         for p in v._prev:
             if p.grad is not None and not math.isfinite(p.grad):
