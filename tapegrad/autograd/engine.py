@@ -3,7 +3,9 @@
 The order is computed without recursion, so graphs millions of nodes deep work with
 Python's default recursion limit. First-order backward calls one float accumulator
 per node (built from the op table); ``grad(..., create_graph=True)`` evaluates the
-same rules on Values, so the gradients it returns can be differentiated again.
+same rules on Values, so the gradients it returns can be differentiated again. This
+module sits above ``value``; ``Value.backward`` imports it when called (value.py says
+why that one import points up).
 
 Threads: every thread may build graphs and differentiate them, also graphs that share
 nodes. A traversal marks the nodes it visits and backward writes their gradients, so
