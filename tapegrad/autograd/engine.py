@@ -117,7 +117,7 @@ def _backward(roots: list[Value], seeds: list[float]) -> None:
         for v in reversed(order):
             v._op.accumulate(v, v.grad)
     except (ArithmeticError, ValueError) as error:
-        raise type(error)(backward_failure(v.op, [p._data for p in v._prev], error)) from error
+        raise type(error)(_describe_failure(v, error)) from error
 
 
 def check_versions(v: Value, where: str) -> None:
@@ -206,11 +206,15 @@ def _call(v: Value) -> str:
     return f"{v.op}({inputs})"
 
 
-def backward_failure(op: str, inputs: Sequence[float], error: Exception) -> str:
-    """What a backward pass says when an op's derivative rule raises: the op, its
-    inputs' numbers and the error (``backward through sqrt(0.0) failed: float
-    division by zero``), in eager mode, in compiled mode and in explain alike."""
+def backward_failure(op: str | None, inputs: Iterable[float], error: Exception) -> str:
+    """What a backward pass says when the derivative rule of ``op`` (a name, as
+    ``Value.op``) raises at ``inputs``: ``backward through sqrt(0.0) failed: float
+    division by zero``, in eager mode, in compiled mode and in explain alike."""
     return f"backward through {op}({', '.join(map(repr, inputs))}) failed: {error}"
+
+
+def _describe_failure(v: Value, error: Exception) -> str:
+    return backward_failure(v.op, [p.data for p in v.parents], error)
 
 
 def _backward_checked(order: list[Value], roots: list[Value]) -> None:
@@ -224,9 +228,8 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
         try:
             v._op.accumulate(v, v.grad)
         except (ArithmeticError, ValueError) as error:
-            failure = backward_failure(v.op, [p._data for p in v._prev], error)
             raise FloatingPointError(
-                f"anomaly: {failure}; the node was created at {site}"
+                f"anomaly: {_describe_failure(v, error)}; the node was created at {site}"
             ) from error
         for p in v._prev:
             if p.grad is not None and not math.isfinite(p.grad):

@@ -19,6 +19,7 @@ from operator import attrgetter
 
 import graphviz
 
+from ..autograd.ops import Op
 from ..autograd.value import Value
 from .layout import lay_out, nearest
 from .names import parameter_names
@@ -196,12 +197,13 @@ def draw_graph(
         label = v.label if v.label is not None else given.get(id(v))
         style = {} if v.grad is not None else {"color": _CONSTANT, "fontcolor": "#666666"}
         dot.node(name, _value_label(label, v, caption, shown), shape="plain", **style)
-        if v.op is None:
+        op = v.primitive
+        if op is None:
             continue
         op_name = f"{name}_op"
         dot.node(op_name, symbol(v), shape="circle", width="0.3", fixedsize="false")
         dot.edge(op_name, name)
-        _inputs(dot, v, ids, op_name, color_by_grad, expand)
+        _inputs(dot, v, op, ids, op_name, color_by_grad, expand)
         if v in cut:
             hidden = f"{name}_cut"
             dot.node(
@@ -227,11 +229,11 @@ def draw_graph(
 
 
 def _inputs(
-    dot: Diagram, v: Value, ids: dict, op_name: str, color_by_grad: bool, expand: bool
+    dot: Diagram, v: Value, op: Op, ids: dict, op_name: str, color_by_grad: bool, expand: bool
 ) -> None:
-    """The edges from ``v``'s parents into its op node (through the products of a
-    weighted sum when ``expand``)."""
-    op, parents = v.primitive, v.parents
+    """The edges from ``v``'s parents into its op node (``op``'s, through the products
+    of a weighted sum when ``expand``)."""
+    parents = v.parents
     roles = op.roles(len(parents))
     if expand and op.weighted_sum:
         dot.node(op_name, "+", shape="circle", width="0.3")

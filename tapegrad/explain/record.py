@@ -153,20 +153,14 @@ def symbol(v: Value) -> str:
     return op.symbol
 
 
-def _edge_order(v: Value) -> list[int]:
-    """The parents' positions in the order backward() adds into them: a weighted
-    sum goes pair by pair (w0, x0, w1, x1, ..., b), every other op in order."""
-    n = len(v.parents)
-    if not v.primitive.weighted_sum:
+def _edge_order(op: Op, n: int) -> list[int]:
+    """The positions of a node's ``n`` parents in the order backward() adds into them:
+    a weighted sum goes pair by pair (w0, x0, w1, x1, ..., b), every other op in order."""
+    if not op.weighted_sum:
         return list(range(n))
     half = n // 2
     pairs = [i for k in range(half) for i in (k, half + k)]
     return pairs + list(range(2 * half, n))
-
-
-def _fail(v: Value, error: Exception) -> Exception:
-    failure = backward_failure(v.op, [p.data for p in v.parents], error)
-    return type(error)(f"explain: {failure}")
 
 
 def record(
@@ -216,12 +210,12 @@ def record(
             locals_ = local_gradients(op, FLOATS, 1.0, v.data, datas, v.arg)
             amounts = local_gradients(op, FLOATS, g, v.data, datas, v.arg)
         except (ArithmeticError, ValueError) as error:
-            raise _fail(v, error) from error
+            raise type(error)(f"explain: {backward_failure(op.name, datas, error)}") from error
         inputs = [terms[index[id(p)]] for p in v.parents]
         rules = local_gradients(op, TERMS, Term.of(1.0), terms[i], inputs, v.arg)
         roles = op.roles(len(v.parents))
         parts = []
-        for k in _edge_order(v):
+        for k in _edge_order(op, len(v.parents)):
             p = v.parents[k]
             if p.grad is None:  # a constant: backward() gives it nothing either
                 continue
