@@ -49,7 +49,7 @@ def arity(op: Op) -> st.SearchStrategy[int]:
     """How many operands a node of ``op`` takes; n-ary ops get a random count."""
     if op.arity:
         return st.just(op.arity)
-    if op.name == "dot":  # n weights, n inputs, and a bias or not
+    if op.weighted_sum:  # n weights, n inputs, and a bias or not
         return st.integers(2, 13)
     return st.integers(1, 8)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import graphviz
 import pytest
 
-from tapegrad import Value, draw_graph, nn, save_graph
+from tapegrad import Value, draw_graph, explain, nn, save_graph
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' missing")
 
@@ -227,3 +227,25 @@ def test_jupyter_without_dot_falls_back_to_own_layout(monkeypatch):
     assert "dc/d· -3" in svg_texts(svg) and "<style>" in svg
     _, _, fresh = small_graph(backward=False)
     assert "dc/d· —" in svg_texts(draw_graph(fresh)._repr_mimebundle_()["image/svg+xml"])
+
+
+def test_diagram_page_and_fallback_cut_and_caption_alike(monkeypatch):
+    """One cut (the Values nearest the root) and one caption rule for every drawing."""
+    y = Value(0.5, label="x")
+    for i in range(30):  # the cut falls inside a layer: which parents come first matters
+        y = (y * Value(1 + i / 100)).tanh() + y.sin()
+    for label, caption in (("total6", "dtotal6/d·"), ("total_7", "grad")):
+        y.label = label
+        source = draw_graph(y, max_nodes=24).source
+        drawn = sorted(re.findall(r"<td>data ([^<]+)</td>", source))
+        page = explain(y).to_html(max_values=24)
+        shown = sorted(f"{float(v):.4g}" for v in re.findall(r'data-value="([^"]+)"', page))
+        assert len(drawn) == 24 and drawn == shown
+        assert f"<td>{caption} —</td>" in source and f"<b>{caption}</b>" in page
+        monkeypatch.setattr(graphviz.Digraph, "pipe", no_dot)
+        fallback = draw_graph(y, max_nodes=24)._repr_image_svg_xml()
+        monkeypatch.undo()
+        assert sorted(re.findall(r'data-value="([^"]+)"', fallback)) == sorted(
+            re.findall(r'data-value="([^"]+)"', page)
+        )
+        assert f"{caption} —" in svg_texts(fallback)

@@ -4,7 +4,9 @@ testing contract (parsed here in Python; tests/test_explain_browser.py drives it
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,9 +15,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from op_reference import apply
+from op_reference import record as make_node
 from strategies import ALL_OPS, expressions, op_inputs
 
-from tapegrad import OPS, Value, explain, grad, nn, topological_order
+from tapegrad import OPS, Op, Value, draw_graph, explain, grad, nn, topological_order
+from tapegrad.autograd.mathlib import FloatMath
 from tapegrad.explain import BackwardStep, ForwardStep
 
 
@@ -205,11 +209,77 @@ def test_ops_in_words_and_formulas(make, words, symbol, derivative):
     assert record.steps[-1].contributions[0].derivative == derivative
 
 
-def test_every_op_has_words():
-    from tapegrad.explain.names import _WORDS
+def test_every_op_carries_what_explain_says():
+    for op in ALL_OPS:
+        assert isinstance(op.words, str) and op.words, op
+        assert op.notation is None or "{}" in op.notation, op
+        assert isinstance(op.ordered, bool) and isinstance(op.weighted_sum, bool), op
+        n = op.arity or 5
+        assert len(op.roles(n)) == n, op
+    assert OPS["powc"].words == "power"  # words, never the table's short name
+    assert [op.name for op in OPS.values() if op.ordered] == ["sub", "div", "pow", "dot"]
+    assert OPS["dot"].roles(5) == ("w0", "w1", "x0", "x1", "b")
+    assert OPS["sum"].roles(2) == ("x0", "x1") and OPS["mul"].roles(2) == ("a", "b")
 
-    assert set(OPS) <= set(_WORDS)
-    assert "powc" not in _WORDS.values()
+
+def test_no_module_of_explain_names_an_op():
+    """What explain says about an op comes from its entry: no table or comparison in
+    explain is keyed by an op's name."""
+    import ast
+    import importlib
+
+    package = Path(importlib.import_module("tapegrad.explain").__file__).parent
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+        assert not strings & set(OPS), (path.name, strings & set(OPS))
+
+
+def test_a_new_op_is_explained_and_drawn_from_its_entry_alone(monkeypatch):
+    """A primitive no module of explain knows, with a new elementary function (sinh):
+    its words, symbol, notation and ordered operands come from its entry."""
+    monkeypatch.setattr(FloatMath, "sinh", staticmethod(math.sinh), raising=False)
+    monkeypatch.setattr(FloatMath, "cosh", staticmethod(math.cosh), raising=False)
+    sinh = Op(
+        "sinh",
+        "sh",
+        1,
+        lambda m, x: m.sinh(x),
+        lambda m, g, out, x: (g * m.cosh(x),),
+        words="hyperbolic sine",
+        notation="sh({})",
+    )
+    monkeypatch.setitem(OPS, "sinh", sinh)
+    minus_sinh = Op(
+        "minus_sinh",
+        "⊖",
+        2,
+        lambda m, a, b: a - m.sinh(b),
+        lambda m, g, out, a, b: (g, -g * m.cosh(b)),
+        words="minus sinh",
+        ordered=True,
+    )
+    a, b = Value(2.0, label="a"), Value(0.5, label="b")
+    z = make_node(minus_sinh, [a, b])
+    z.label = "z"
+    lines = [line.rstrip() for line in str(explain(z)).splitlines()]
+    assert "  z = a - sh(b) = 2 - sh(0.5) = 1.479   minus sinh" in lines
+    assert "  d z / d z = 1   at z = a - sh(b) (minus sinh)" in lines
+    assert any(
+        line.startswith("      d z / d b = -cosh(b) = -cosh(0.5) = -1.128") for line in lines
+    )
+
+    svg = explain(z).to_html()
+    assert '<text class="op" x="128" y="16" text-anchor="end">⊖</text>' in svg
+    assert re.findall(r'<text class="role"[^>]*>(\w)</text>', svg) == ["a", "b"]
+    source = draw_graph(z).source
+    assert 'v2_op [label="⊖"' in source
+    assert "v0 -> v2_op [label=a]" in source and "v1 -> v2_op [label=b]" in source
+
+    unordered = dataclasses.replace(minus_sinh, ordered=False)
+    w = make_node(unordered, [a, b])
+    assert "label=" not in draw_graph(w).source.split("v2_op -> v2")[1]
+    assert '<text class="role"' not in explain(w).to_html()
 
 
 def test_names_from_a_model():

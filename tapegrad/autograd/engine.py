@@ -3,7 +3,9 @@
 The order is computed without recursion, so graphs millions of nodes deep work with
 Python's default recursion limit. First-order backward calls one float accumulator
 per node (built from the op table); ``grad(..., create_graph=True)`` evaluates the
-same rules on Values, so the gradients it returns can be differentiated again.
+same rules on Values, so the gradients it returns can be differentiated again. This
+module sits above ``value``; ``Value.backward`` imports it when called (value.py says
+why that one import points up).
 
 Threads: every thread may build graphs and differentiate them, also graphs that share
 nodes. A traversal marks the nodes it visits and backward writes their gradients, so
@@ -209,8 +211,15 @@ def _call(v: Value) -> str:
     return f"{v.op}({inputs})"
 
 
+def backward_failure(op: str | None, inputs: Iterable[float], error: Exception) -> str:
+    """What a backward pass says when the derivative rule of ``op`` (a name, as
+    ``Value.op``) raises at ``inputs``: ``backward through sqrt(0.0) failed: float
+    division by zero``, in eager mode, in compiled mode and in explain alike."""
+    return f"backward through {op}({', '.join(map(repr, inputs))}) failed: {error}"
+
+
 def _describe_failure(v: Value, error: Exception) -> str:
-    return f"backward through {_call(v)} failed: {error}"
+    return backward_failure(v.op, [p.data for p in v.parents], error)
 
 
 def _backward_checked(order: list[Value], roots: list[Value]) -> None:

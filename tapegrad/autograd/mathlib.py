@@ -125,19 +125,12 @@ def _value_or_float(name: str):
     return function
 
 
-def _constant(x: float):
-    """``x`` as a constant Value (imported here: value.py imports this module)."""
-    from .value import Value
-
-    return Value(x, requires_grad=False)
-
-
 def _constant_of(name: str):
-    """A piecewise-constant derivative as a constant Value: its own derivative is zero."""
+    """A piecewise-constant derivative as a plain number: its own derivative is zero."""
     on_float = getattr(FloatMath, name)
 
     def function(x, *args):
-        return _constant(on_float(float(x), *args))
+        return on_float(float(x), *args)
 
     function.__name__ = name
     return function
@@ -149,7 +142,8 @@ class ValueMath(_Arithmetic):
     Every function that is also a Value method (exp, log, tanh, relu, ...) is that
     method, found by name on first use: a new primitive needs no line here. Plain
     numbers are accepted too (constant operands); piecewise-constant derivatives
-    (step, sign, leaky_step) are constants.
+    (step, sign, leaky_step) are plain numbers, constants that a rule multiplies into
+    its Value gradient. So this module never makes a Value and imports none.
     """
 
     pow = staticmethod(lambda x, k: x**k)
@@ -161,11 +155,11 @@ class ValueMath(_Arithmetic):
     @staticmethod
     def pow_slope(x, k):
         """k * x ** (k - 1), a constant 0 for k = 0 (see ``FloatMath.pow_slope``)."""
-        return k * x ** (k - 1.0) if float(k) != 0.0 else _constant(0.0)
+        return k * x ** (k - 1.0) if float(k) != 0.0 else 0.0
 
     def xlog(self, y, x):
         """y * log(x), a constant 0 at x = 0 (see ``FloatMath.xlog``)."""
-        return y * self.log(x) if float(x) != 0.0 else _constant(0.0)
+        return y * self.log(x) if float(x) != 0.0 else 0.0
 
     def __getattr__(self, name: str):
         # Called only for names not defined above: the Value method of that name.

@@ -10,6 +10,11 @@ a leaky slope) receive it last.
 
 ``domain`` is where the op is defined and smooth: the tests draw inputs from it, and
 a new entry is covered by them without new test code.
+
+Everything else known about an op is on its entry too, so no table elsewhere is keyed
+by its name: how the explain page says it (``words``) and writes it in a formula
+(``notation``), whether its operands are ordered (``ordered``: diagrams then label
+each edge with its role, see ``Op.roles``), and whether it is a weighted sum.
 """
 
 from __future__ import annotations
@@ -53,8 +58,19 @@ class Op:
     # the forward is one function of the namespace (see ``_apply``), that function
     # itself, so recording a node makes no call through the table's wrapper.
     on_floats: Callable[..., float] | None = field(default=None, repr=False)
+    # What the explain page and diagrams say and draw. ``words``: the op in words
+    # ("multiply"; the name when empty). ``notation``: how a formula writes
+    # ``m.<name>(...)``, one ``{}`` per argument ("|{}|"); a call ``name(...)`` when
+    # None. ``ordered``: the operands are not interchangeable (a - b, not a + b).
+    # ``weighted_sum``: operands w_1..w_n, x_1..x_n and an optional bias b.
+    words: str = ""
+    notation: str | None = None
+    ordered: bool = False
+    weighted_sum: bool = False
 
     def __post_init__(self) -> None:
+        if not self.words:
+            object.__setattr__(self, "words", self.name)
         if self.accumulate is None:
             object.__setattr__(self, "accumulate", _float_accumulator(self))
         if self.on_floats is None:
@@ -65,11 +81,24 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.name})"
 
+    def roles(self, n: int) -> tuple[str, ...]:
+        """What each of ``n`` operands is to this op: ``w0, w1, ..., x0, x1, ..., b``
+        for a weighted sum, ``x0, x1, ...`` for another n-ary op, ``a, b`` for two
+        operands, ``x`` for one."""
+        if self.weighted_sum:
+            half = n // 2
+            weights, inputs = [f"w{i}" for i in range(half)], [f"x{i}" for i in range(half)]
+            return (*weights, *inputs, *["b"] * (n - 2 * half))
+        if self.arity == 0:
+            return tuple(f"x{i}" for i in range(n))
+        return ("a", "b") if n == 2 else ("x",) * n
+
     def with_constant(self, position: int) -> Op:
         """This binary op with the operand at ``position`` fixed to a number.
 
         ``x * 2.0`` then records one node with 2.0 as its parameter, instead of a
-        constant leaf and a binary node: the same math, from the same two rules.
+        constant leaf and a binary node: the same math, from the same two rules. Its
+        one operand needs no role (the number is shown with the symbol): not ordered.
         """
         fwd, rule = self.forward, self.grad
         on_floats = cast("Callable[..., float]", self.on_floats)  # set by __post_init__
@@ -93,6 +122,8 @@ class Op:
             base=self,
             constant_at=position,
             on_floats=swapped,
+            words=self.words,
+            notation=self.notation,
         )
 
 
@@ -210,8 +241,16 @@ def _dot_grad(m, g, out, *wxb):
 
 
 ADD = Op("add", "+", 2, _apply("add"), lambda m, g, out, a, b: (g, g))
-SUB = Op("sub", "-", 2, _apply("sub"), lambda m, g, out, a, b: (g, -g))
-MUL = Op("mul", "*", 2, _apply("mul"), lambda m, g, out, a, b: (g * b, g * a))
+SUB = Op(
+    "sub",
+    "-",
+    2,
+    _apply("sub"),
+    lambda m, g, out, a, b: (g, -g),
+    words="subtract",
+    ordered=True,
+)
+MUL = Op("mul", "*", 2, _apply("mul"), lambda m, g, out, a, b: (g * b, g * a), words="multiply")
 DIV = Op(
     "div",
     "/",
@@ -219,6 +258,8 @@ DIV = Op(
     _apply("div"),
     lambda m, g, out, a, b: (g / b, -g * out / b),
     domain=(0.2, 5.0),
+    words="divide",
+    ordered=True,
 )
 POW = Op(  # a ** b with a Value exponent; d/db at a = 0 is 0 (as PyTorch)
     "pow",
@@ -228,6 +269,8 @@ POW = Op(  # a ** b with a Value exponent; d/db at a = 0 is 0 (as PyTorch)
     lambda m, g, out, a, b: (g * m.pow_slope(a, b), g * m.xlog(out, a)),
     domain=(0.2, 3.0),
     constant_positions=(0,),  # a number exponent is POWC
+    words="power",
+    ordered=True,
 )
 POWC = Op(  # x ** k with a constant exponent k
     "powc",
@@ -238,10 +281,19 @@ POWC = Op(  # x ** k with a constant exponent k
     has_arg=True,
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
+    words="power",
 )
-NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: (-g,))
-EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: (g * out,))
-LOG = Op("log", "log", 1, _apply("log"), lambda m, g, out, x: (g / x,), domain=(0.1, 10.0))
+NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: (-g,), words="negate")
+EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: (g * out,), words="exponential")
+LOG = Op(
+    "log",
+    "log",
+    1,
+    _apply("log"),
+    lambda m, g, out, x: (g / x,),
+    domain=(0.1, 10.0),
+    words="logarithm",
+)
 SQRT = Op(
     "sqrt",
     "sqrt",
@@ -249,6 +301,7 @@ SQRT = Op(
     _apply("sqrt"),
     lambda m, g, out, x: (g * 0.5 / out,),
     domain=(0.1, 10.0),
+    words="square root",
 )
 TANH = Op("tanh", "tanh", 1, _apply("tanh"), lambda m, g, out, x: (g * (1.0 - out * out),))
 SIGMOID = Op(
@@ -257,6 +310,7 @@ SIGMOID = Op(
     1,
     _apply("sigmoid"),
     lambda m, g, out, x: (g * out * (1.0 - out),),
+    notation="σ({})",
 )
 RELU = Op(
     "relu",
@@ -265,6 +319,7 @@ RELU = Op(
     _apply("relu"),
     lambda m, g, out, x: (g * m.step(x),),
     avoid=(0.0,),
+    words="ReLU",
 )
 LEAKY_RELU = Op(
     "leaky_relu",
@@ -275,10 +330,20 @@ LEAKY_RELU = Op(
     has_arg=True,
     avoid=(0.0,),
     sample_args=(0.01, 0.2),
+    words="leaky ReLU",
 )
-ABS = Op("abs", "abs", 1, _apply("abs"), lambda m, g, out, x: (g * m.sign(x),), avoid=(0.0,))
-SIN = Op("sin", "sin", 1, _apply("sin"), lambda m, g, out, x: (g * m.cos(x),))
-COS = Op("cos", "cos", 1, _apply("cos"), lambda m, g, out, x: (-g * m.sin(x),))
+ABS = Op(
+    "abs",
+    "abs",
+    1,
+    _apply("abs"),
+    lambda m, g, out, x: (g * m.sign(x),),
+    avoid=(0.0,),
+    words="absolute value",
+    notation="|{}|",
+)
+SIN = Op("sin", "sin", 1, _apply("sin"), lambda m, g, out, x: (g * m.cos(x),), words="sine")
+COS = Op("cos", "cos", 1, _apply("cos"), lambda m, g, out, x: (-g * m.sin(x),), words="cosine")
 SUM = Op(
     "sum",
     "Σ",
@@ -287,7 +352,17 @@ SUM = Op(
     lambda m, g, out, *xs: (g,) * len(xs),
     accumulate=_sum_accumulate,
 )
-DOT = Op("dot", "·", 0, _dot_forward, _dot_grad, accumulate=_dot_accumulate)
+DOT = Op(
+    "dot",
+    "Σ w·x",
+    0,
+    _dot_forward,
+    _dot_grad,
+    accumulate=_dot_accumulate,
+    words="weighted sum",
+    ordered=True,
+    weighted_sum=True,
+)
 
 OPS: dict[str, Op] = {
     op.name: op

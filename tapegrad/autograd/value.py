@@ -7,6 +7,15 @@ graph is freed by reference counting alone. The math of every operator lives in 
 op table (``ops.py``); each method here is made from its table entry by one of three
 factories (unary, with a fixed number, binary), and every Value an operation makes is
 built by ``_node`` (a leaf or a constant, by ``Value.__init__``).
+
+Imports look down (mathlib, ops, then this module, then the engine) but for one:
+``Value.backward`` imports the engine when called. The engine needs this module (the
+class, to check its arguments and to make the constants of ``grad(create_graph=True)``,
+and the write clock), and the clock stays a global here, where ``_node`` reads it and
+``data`` advances it: held in a module both could import, it made each ``data``
+assignment (every parameter of every optimizer step) about 10% slower. The import
+at call time costs about 0.6 µs a call, against 4.6 µs for the backward of a single
+product.
 """
 
 from __future__ import annotations
@@ -207,7 +216,7 @@ class Value:
     def backward(self, gradient: float = 1.0) -> None:
         """Accumulate d(self)/d(node) * gradient into ``.grad`` of every node behind it;
         ``gradient`` is a real number (a string is refused, not parsed)."""
-        from .engine import backward
+        from .engine import backward  # the one upward import (see the module docstring)
 
         backward(self, gradient)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import ops
+from ..autograd.engine import backward_failure
 from ..autograd.mathlib import ARRAYS, FLOATS
 from .schedule import (
     PARAMS,
@@ -142,17 +143,21 @@ class _Failure:
         group = groups[stage % len(groups)]
         node = describe_node(self.plan.nodes, self.plan.nodes[group.nodes[0]])
         backward = stage >= len(groups)
-        if isinstance(group, MapGroup):
-            error = _on_floats(group, scope, backward) or error
         where = "backward" if backward else "forward"
-        return type(error)(
-            f"compiled {self.name}: {where} of {group.size} node(s) like {node} failed: {error}"
-        )
+        head = f"compiled {self.name}: {where} of {group.size} node(s) like {node}"
+        if isinstance(group, MapGroup):
+            found = _on_floats(group, scope, backward, head)
+            if found is not None:
+                return found
+        return type(error)(f"{head} failed: {error}")
 
 
-def _on_floats(group: MapGroup, scope: dict[str, Any], backward: bool) -> Exception | None:
+def _on_floats(
+    group: MapGroup, scope: dict[str, Any], backward: bool, head: str
+) -> Exception | None:
     """The error the op's rule raises on floats (as in eager mode) at the first element
-    of the group where it raises, naming the input; None if it raises nowhere."""
+    of the group where it raises, after ``head`` and the sample, naming the op and its
+    inputs (in backward, as eager backward does); None if it raises nowhere."""
     s, op = group.slot, group.op
     xs = [scope[f"x{s}_{j}"] for j in range(len(group.operands))]
     arg = () if group.arg is None else (group.arg,)
@@ -167,11 +172,13 @@ def _on_floats(group: MapGroup, scope: dict[str, Any], backward: bool) -> Except
         try:
             rule(FLOATS, *numbers, *arg)
         except (ArithmeticError, ValueError) as found:
-            shown = f"{op.name}({', '.join(map(repr, [*numbers[-len(xs) :], *arg]))})"
-            sample = f", sample {index[1]}" if group.batch else ""
-            return type(found)(
-                f"{'backward through' if backward else ''} {shown}{sample}: {found}".strip()
-            )
+            inputs = [*numbers[-len(xs) :], *arg]
+            if backward:
+                message = backward_failure(op.name, inputs, found)
+            else:
+                message = f"{op.name}({', '.join(map(repr, inputs))}): {found}"
+            at = f", sample {index[1]}" if group.batch else ""
+            return type(found)(f"{head}{at}: {message}")
     return None
 
 

@@ -13,19 +13,20 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from html import escape
+from operator import attrgetter
 
 import graphviz
 
+from ..autograd.ops import Op
 from ..autograd.value import Value
 from .layout import lay_out, nearest
-from .names import parameter_names, parent_roles
+from .names import parameter_names
 from .record import record, symbol, values_in_order
-from .svg import standalone_svg
+from .svg import grad_caption, standalone_svg
 from .terms import number
 
-_POSITIONAL = {"sub", "div", "pow"}  # ops whose edges say which input is which
 _LONG_CHAIN = 12  # Values on the longest path past which the graph runs top to bottom
 _INSTALL_HINT = (
     "Graphviz's 'dot' program is needed to render graphs; install it with "
@@ -88,16 +89,10 @@ def _value_label(name: str | None, v: Value, caption: str, shown: bool) -> str:
     )
 
 
-def _nearest(root: Value, max_nodes: int) -> tuple[list[Value], dict[Value, int]]:
-    """Up to ``max_nodes`` Values nearest the root (breadth first), parents before
-    children, and for each drawn node the number of parents left out."""
-    kept: dict[Value, None] = {root: None}
-    queue = deque([root])
-    while queue and len(kept) < max_nodes:
-        for p in queue.popleft().parents:
-            if p not in kept and len(kept) < max_nodes:
-                kept[p] = None
-                queue.append(p)
+def _cut(root: Value, max_nodes: int) -> tuple[list[Value], dict[Value, int]]:
+    """The Values drawn (see ``nearest``), parents before children, and for each drawn
+    node the number of parents left out."""
+    kept = nearest(root, attrgetter("parents"), max_nodes)
     order = [v for v in values_in_order(root) if v in kept]
     cut = {v: sum(1 for p in v.parents if p not in kept) for v in kept}
     return order, {v: n for v, n in cut.items() if n}
@@ -136,13 +131,13 @@ class Diagram(graphviz.Digraph):
             return {"image/svg+xml": self._fallback()}
 
 
-def _own_svg(root: Value, max_nodes: int, shown: bool, names: dict[int, str]):
-    """The fallback: the graph drawn by the library's layout (no Graphviz needed)."""
+def _own_svg(root: Value, drawn: list[Value], shown: bool, names: dict[int, str]):
+    """The fallback: the ``drawn`` Values laid out by the library (no Graphviz needed)."""
 
     def draw() -> str:
         nodes, _ = record(root, names, backward=False)
-        kept = nearest(nodes, max_nodes)
-        values = values_in_order(root)
+        values, drawn_ids = values_in_order(root), {id(v) for v in drawn}
+        kept = [i for i, v in enumerate(values) if id(v) in drawn_ids]
         grads = {i: repr(values[i].grad) for i in kept if shown and values[i].grad is not None}
         return standalone_svg(nodes, lay_out(nodes, kept), grads)
 
@@ -183,16 +178,16 @@ def draw_graph(
         raise ValueError(f"draw_graph: max_nodes must be at least 1, got {max_nodes}")
     given = parameter_names(names)
 
-    order, cut = _nearest(root, max_nodes)
+    order, cut = _cut(root, max_nodes)
     if rankdir is None:
         rankdir = "TB" if _depth(order) > _LONG_CHAIN else "LR"
     shown = root.grad is not None and root.grad != 0.0
     root_name = root.label if root.label is not None else given.get(id(root), "out")
-    caption = f"d{root_name}/d·" if len(root_name) <= 8 else "grad"
+    caption = grad_caption(root_name)
     dot = Diagram(
         format=format,
         graph_attr={"rankdir": rankdir},
-        fallback=_own_svg(root, max_nodes, shown, given),
+        fallback=_own_svg(root, order, shown, given),
     )
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10", fontcolor="#8a4b00")
@@ -202,12 +197,13 @@ def draw_graph(
         label = v.label if v.label is not None else given.get(id(v))
         style = {} if v.grad is not None else {"color": _CONSTANT, "fontcolor": "#666666"}
         dot.node(name, _value_label(label, v, caption, shown), shape="plain", **style)
-        if v.op is None:
+        op = v.primitive
+        if op is None:
             continue
         op_name = f"{name}_op"
         dot.node(op_name, symbol(v), shape="circle", width="0.3", fixedsize="false")
         dot.edge(op_name, name)
-        _inputs(dot, v, ids, op_name, color_by_grad, expand)
+        _inputs(dot, v, op, ids, op_name, color_by_grad, expand)
         if v in cut:
             hidden = f"{name}_cut"
             dot.node(
@@ -233,13 +229,13 @@ def draw_graph(
 
 
 def _inputs(
-    dot: Diagram, v: Value, ids: dict, op_name: str, color_by_grad: bool, expand: bool
+    dot: Diagram, v: Value, op: Op, ids: dict, op_name: str, color_by_grad: bool, expand: bool
 ) -> None:
-    """The edges from ``v``'s parents into its op node (through the products of a
-    weighted sum when ``expand``)."""
-    parents, roles = v.parents, parent_roles(v)
-    labelled = v.op == "dot" or (v.op in _POSITIONAL and len(parents) == 2)
-    if expand and v.op == "dot":
+    """The edges from ``v``'s parents into its op node (``op``'s, through the products
+    of a weighted sum when ``expand``)."""
+    parents = v.parents
+    roles = op.roles(len(parents))
+    if expand and op.weighted_sum:
         dot.node(op_name, "+", shape="circle", width="0.3")
         n = len(parents) // 2
         for i in range(n):
@@ -262,7 +258,7 @@ def _inputs(
         if p not in ids:
             continue
         attrs = _edge_style(p.grad) if color_by_grad else {}
-        if labelled:
+        if op.ordered:
             attrs["label"] = role
         dot.edge(ids[p], op_name, **attrs)
 

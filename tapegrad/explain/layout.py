@@ -11,13 +11,16 @@ stays readable instead of running off to the right.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .record import Node
 
 BOX_WIDTH, BOX_HEIGHT = 136, 52
 COLUMN_GAP, ROW_GAP, BAND_GAP, MARGIN = 64, 14, 44, 16
+
+T = TypeVar("T", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -29,20 +32,18 @@ class Layout:
     height: float
 
 
-def nearest(nodes: Sequence[Node], limit: int) -> list[int]:
-    """The indices of the ``limit`` nodes nearest the root (the last node), breadth
-    first through parents, in the record's order (parents first); all of them when
-    there are no more than ``limit``."""
-    if len(nodes) <= limit:
-        return list(range(len(nodes)))
-    kept = {len(nodes) - 1}
-    queue = deque([len(nodes) - 1])
+def nearest(root: T, parents: Callable[[T], Iterable[T]], limit: int) -> set[T]:
+    """The ``limit`` nodes nearest ``root`` (it included), breadth first through
+    ``parents``; all of them when there are no more than ``limit``. Every drawing
+    cuts a graph too large to show this way."""
+    kept = {root}
+    queue = deque([root])
     while queue and len(kept) < limit:
-        for p in nodes[queue.popleft()].parents:
+        for p in parents(queue.popleft()):
             if p not in kept and len(kept) < limit:
                 kept.add(p)
                 queue.append(p)
-    return sorted(kept)
+    return kept
 
 
 def _columns(nodes: Sequence[Node], kept: list[int]) -> dict[int, int]:

@@ -1,55 +1,10 @@
-"""What a learner reads for each op and each input: words, not the table's short names."""
+"""Names for a graph's parameters, from a model, a mapping or pairs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from ..autograd.value import Value
-
-# The op table's names in words ("powc" is the table's name for x ** k with a number k).
-_WORDS = {
-    "add": "add",
-    "sub": "subtract",
-    "mul": "multiply",
-    "div": "divide",
-    "pow": "power",
-    "powc": "power",
-    "neg": "negate",
-    "exp": "exponential",
-    "log": "logarithm",
-    "sqrt": "square root",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
-    "relu": "ReLU",
-    "leaky_relu": "leaky ReLU",
-    "abs": "absolute value",
-    "sin": "sine",
-    "cos": "cosine",
-    "sum": "sum",
-    "dot": "weighted sum",
-}
-
-
-def op_words(v: Value) -> str | None:
-    """The operation that made ``v`` in words ("multiply", "power"), None for a leaf."""
-    name = v.op
-    return None if name is None else _WORDS.get(name, name)
-
-
-def parent_roles(v: Value) -> tuple[str, ...]:
-    """What each parent of ``v`` is to its op: ``w0, x0, w1, x1, ..., b`` in the
-    order of ``v.parents`` for a weighted sum, ``a, b`` for an op of two Values,
-    ``x`` for an op of one, ``x0, x1, ...`` for a sum."""
-    parents = v.parents
-    if v.op == "dot":
-        n = len(parents) // 2
-        roles = [f"w{i}" for i in range(n)] + [f"x{i}" for i in range(n)]
-        return tuple(roles + ["b"] * (len(parents) - 2 * n))
-    if v.op == "sum":
-        return tuple(f"x{i}" for i in range(len(parents)))
-    if len(parents) == 2:
-        return ("a", "b")
-    return ("x",) * len(parents)
 
 
 def parameter_names(

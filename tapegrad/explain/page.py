@@ -82,7 +82,7 @@ def html_page(
     ``max_values`` nearest the output, with a note saying so."""
     if max_values < 1:
         raise ValueError(f"explain page: max_values must be at least 1, got {max_values}")
-    kept = nearest(nodes, max_values)
+    kept = sorted(nearest(len(nodes) - 1, lambda i: nodes[i].parents, max_values))
     layout = lay_out(nodes, kept)
     payload = _payload(nodes, steps, set(kept))
     root = nodes[-1].name

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from ..autograd.engine import topological_order
+from ..autograd.engine import backward_failure, topological_order
 from ..autograd.mathlib import FLOATS
 from ..autograd.ops import Op
 from ..autograd.value import Value
-from .names import op_words, parent_roles
 from .terms import TERMS, Term, number
 
 
@@ -23,8 +22,10 @@ from .terms import TERMS, Term, number
 class Node:
     """One Value of the graph, as the record and the page show it.
 
+    ``op`` is the operation in words (the op's ``words``), None for a leaf;
     ``parents`` are indices into the record's nodes (parents come before children);
-    ``roles`` say what each parent is to the op (``a``/``b``, ``w0``/``x0``/``b``);
+    ``roles`` say what each parent is to the op (``a``/``b``, ``w0``/``x0``/``b``),
+    and ``ordered`` whether that matters (``a - b``; diagrams then write the roles);
     ``grad`` is d(root)/d(this node) from the record, None for a constant.
     """
 
@@ -36,6 +37,7 @@ class Node:
     symbol: str
     parents: tuple[int, ...]
     roles: tuple[str, ...]
+    ordered: bool
     formula: str
     constant: bool
     grad: float | None
@@ -149,23 +151,17 @@ def symbol(v: Value) -> str:
         return f"{c} {op.symbol}" if op.constant_at == 0 else f"{op.symbol} {c}"
     if op.has_arg:
         return f"{op.symbol} {number(cast(float, v.arg))}"
-    return "Σ w·x" if op.name == "dot" else op.symbol
+    return op.symbol
 
 
-def _edge_order(v: Value) -> list[int]:
-    """The parents' positions in the order backward() adds into them: a weighted
-    sum goes pair by pair (w0, x0, w1, x1, ..., b), every other op in order."""
-    n = len(v.parents)
-    if v.op != "dot":
+def _edge_order(op: Op, n: int) -> list[int]:
+    """The positions of a node's ``n`` parents in the order backward() adds into them:
+    a weighted sum goes pair by pair (w0, x0, w1, x1, ..., b), every other op in order."""
+    if not op.weighted_sum:
         return list(range(n))
     half = n // 2
     pairs = [i for k in range(half) for i in (k, half + k)]
     return pairs + list(range(2 * half, n))
-
-
-def _fail(v: Value, error: Exception) -> Exception:
-    inputs = ", ".join(repr(p.data) for p in v.parents)
-    return type(error)(f"explain: backward through {v.op}({inputs}) failed: {error}")
 
 
 def record(
@@ -215,12 +211,12 @@ def record(
             locals_ = local_gradients(op, FLOATS, 1.0, v.data, datas, v.arg)
             amounts = local_gradients(op, FLOATS, g, v.data, datas, v.arg)
         except (ArithmeticError, ValueError) as error:
-            raise _fail(v, error) from error
+            raise type(error)(f"explain: {backward_failure(op.name, datas, error)}") from error
         inputs = [terms[index[id(p)]] for p in v.parents]
         rules = local_gradients(op, TERMS, Term.of(1.0), terms[i], inputs, v.arg)
-        roles = parent_roles(v)
+        roles = op.roles(len(v.parents))
         parts = []
-        for k in _edge_order(v):
+        for k in _edge_order(op, len(v.parents)):
             p = v.parents[k]
             if p.grad is None:  # a constant: backward() gives it nothing either
                 continue
@@ -245,20 +241,23 @@ def record(
             )
         steps.append(BackwardStep(i, f"d {out_name} / d {names[i]} = {number(g)}", g, tuple(parts)))
 
-    nodes = [
-        Node(
-            i,
-            names[i],
-            v.label,
-            v.data,
-            op_words(v),
-            symbol(v),
-            tuple(index[id(p)] for p in v.parents),
-            parent_roles(v),
-            formulas[i],
-            v.grad is None,
-            grads[i],
+    nodes = []
+    for i, v in enumerate(order):
+        op = v.primitive
+        nodes.append(
+            Node(
+                i,
+                names[i],
+                v.label,
+                v.data,
+                None if op is None else op.words,
+                symbol(v),
+                tuple(index[id(p)] for p in v.parents),
+                () if op is None else op.roles(len(v.parents)),
+                op is not None and op.ordered,
+                formulas[i],
+                v.grad is None,
+                grads[i],
+            )
         )
-        for i, v in enumerate(order)
-    ]
     return nodes, steps

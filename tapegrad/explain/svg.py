@@ -15,8 +15,8 @@ from .layout import BOX_HEIGHT, BOX_WIDTH, Layout
 from .record import Node
 from .terms import number
 
-# Ops whose inputs are not interchangeable: their edges say which input is which.
-_POSITIONAL = {"subtract", "divide", "power"}
+_MAX_ROLES = 13  # inputs of an ordered op whose roles still fit on their edges
+_MAX_CAPTION_ROOT = 6  # characters of a root's name that fit in the caption dL/d·
 _MAX_NAME = 13  # characters of a name that fit in a box beside its op
 _MAX_LEAF_NAME = 17  # and in a box without one
 
@@ -27,8 +27,9 @@ def asset(name: str) -> str:
 
 
 def grad_caption(root: str) -> str:
-    """What a box's gradient line is: ``dL/d·`` for a root named L."""
-    return f"d{root}/d·" if len(root) <= 6 else "grad"
+    """What a box's gradient line is: ``dL/d·`` for a root named L, ``grad`` for a
+    root whose name would not fit (every drawing captions gradients this way)."""
+    return f"d{root}/d·" if len(root) <= _MAX_CAPTION_ROOT else "grad"
 
 
 def _short(text: str, room: int) -> str:
@@ -56,7 +57,7 @@ def _edge(nodes: Sequence[Node], layout: Layout, child: int, k: int) -> str:
         f'd="M{x1:.1f},{y1:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} '
         f'{x2:.1f},{y2:.1f}"/>'
     )
-    if (node.op == "weighted sum" and n <= 13) or (node.op in _POSITIONAL and n == 2):
+    if node.ordered and n <= _MAX_ROLES:
         # The role on the curve near its start: edges into one box converge at its
         # side, but leave from different boxes.
         t = 0.3

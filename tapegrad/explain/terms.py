@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..autograd.mathlib import FLOATS
+from ..autograd.ops import OPS
+
 # Binding strength of each kind of expression, loosest first.
 _SUM, _PRODUCT, _NEGATION, _POWER, _ATOM = 1, 2, 3, 4, 5
 # A formula longer than this is cut with an ellipsis (a dot over hundreds of inputs).
@@ -152,15 +155,16 @@ class Term:
     __pow__ = _pow
 
 
-def _call(name: str):
-    """``name(x, ...)``: a function of the namespace, written as a call."""
+def _written(name: str, notation: str | None):
+    """A function of the namespace as a formula writes it: by ``notation`` (one ``{}``
+    per argument), else as a call ``name(x, ...)``."""
 
     def function(*args) -> Term:
         terms = [Term.of(x) for x in args]
-        return Term(
-            f"{name}({', '.join(t.names for t in terms)})",
-            f"{name}({', '.join(t.numbers for t in terms)})",
-        )
+        names, numbers = [t.names for t in terms], [t.numbers for t in terms]
+        if notation is None:
+            return Term(f"{name}({', '.join(names)})", f"{name}({', '.join(numbers)})")
+        return Term(notation.format(*names), notation.format(*numbers))
 
     return function
 
@@ -177,7 +181,12 @@ def _step_of(low: str):
 
 
 class TermMath:
-    """The op table's namespace on Terms: every function the forwards and rules call."""
+    """The op table's namespace on Terms: every function the forwards and rules call.
+
+    Arithmetic is written with operators; any other function of the namespace is
+    written as the op of its name says (its ``notation``: ``σ(x)``, ``|x|``), or as a
+    call ``exp(x)``: a new primitive needs no line here.
+    """
 
     add = staticmethod(_add)
     sub = staticmethod(_sub)
@@ -185,23 +194,8 @@ class TermMath:
     div = staticmethod(_div)
     neg = staticmethod(_neg)
     pow = staticmethod(_pow)
-    exp = staticmethod(_call("exp"))
-    log = staticmethod(_call("log"))
-    sqrt = staticmethod(_call("sqrt"))
-    tanh = staticmethod(_call("tanh"))
-    sin = staticmethod(_call("sin"))
-    cos = staticmethod(_call("cos"))
-    sigmoid = staticmethod(_call("σ"))
-    relu = staticmethod(_call("relu"))
-    leaky_relu = staticmethod(_call("leaky_relu"))
-    sign = staticmethod(_call("sign"))
     step = staticmethod(_step_of("0"))
     leaky_step = staticmethod(_step_of("slope"))
-
-    @staticmethod
-    def abs(x) -> Term:
-        x = Term.of(x)
-        return Term(f"|{x.names}|", f"|{x.numbers}|")
 
     @staticmethod
     def pow_slope(x, k) -> Term:
@@ -211,10 +205,17 @@ class TermMath:
             return Term.of(0.0)
         return _mul(k, _pow(x, _sub(k, 1.0)))
 
-    @staticmethod
-    def xlog(y, x) -> Term:
+    def xlog(self, y, x) -> Term:
         """y * log(x): the derivative of x ** k with respect to k, where y = x ** k."""
-        return _mul(y, TermMath.log(x))
+        return _mul(y, self.log(x))
+
+    def __getattr__(self, name: str):
+        # Called only for names not defined above. Looked up on every use, not kept:
+        # the table is read as it is now.
+        if name.startswith("_") or not hasattr(FLOATS, name):
+            raise AttributeError(f"TermMath has no function {name!r}")
+        op = OPS.get(name)
+        return _written(name, op.notation if op is not None else None)
 
 
-TERMS = TermMath
+TERMS = TermMath()
