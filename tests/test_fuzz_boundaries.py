@@ -5,6 +5,8 @@ accepts it or raises one of the documented errors (TypeError, ValueError,
 ZeroDivisionError, OverflowError) with a message that names the operation; never an
 AttributeError, IndexError, KeyError, RecursionError or UnboundLocalError from
 inside, and a refused call leaves its operands, model and optimizer as they were.
+What it accepts is a kind of value the boundary takes, and a number accepted by
+arithmetic gives the result float64 arithmetic gives.
 """
 
 from __future__ import annotations
