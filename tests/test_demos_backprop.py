@@ -11,6 +11,8 @@ from demo_runner import assert_files_written, assert_says_what_to_look_for, run_
 from demos import DEMOS
 from demos.__main__ import list_demos
 
+pytestmark = pytest.mark.slow  # the demo runs
+
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):

@@ -14,7 +14,10 @@ from demo_runner import assert_files_written, assert_says_what_to_look_for, run_
 
 from demos import DEMOS
 
-pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+pytestmark = [
+    pytest.mark.slow,  # the demos run, if with small settings
+    pytest.mark.usefixtures("quiet"),  # no progress bars in test output
+]
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
@@ -65,7 +68,7 @@ def test_every_demo_writes_its_files(results, name):
     assert_files_written(results[name][1], FILES[name])
 
 
-@pytest.mark.parametrize("name", [n for n in FILES if n not in ("search", "batchnorm")])
+@pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
     assert_says_what_to_look_for(results[name][1])
 

@@ -9,6 +9,8 @@ import pytest
 from demos import DEMOS
 from demos.__main__ import demo_parser
 
+pytestmark = pytest.mark.slow  # tested with the demos, not in the library's quick run
+
 pytest.importorskip("tqdm")
 
 

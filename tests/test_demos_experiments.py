@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from demo_runner import assert_files_written, assert_says_what_to_look_for, run_demo, run_demos
 
-pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+pytestmark = [
+    pytest.mark.slow,  # the demos run, if with small settings
+    pytest.mark.usefixtures("quiet"),  # no progress bars in test output
+]
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")

@@ -12,7 +12,10 @@ from demo_runner import assert_files_written, assert_says_what_to_look_for, run_
 
 from demos.learning_rate import CRAWL
 
-pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+pytestmark = [
+    pytest.mark.slow,  # the demos run, if with small settings
+    pytest.mark.usefixtures("quiet"),  # no progress bars in test output
+]
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")

@@ -15,6 +15,8 @@ import pytest
 from demos._browser import Chromium, missing
 from tapegrad import Value, explain
 
+pytestmark = pytest.mark.slow  # a real browser
+
 _REASON = missing()
 if _REASON is not None:
     if os.environ.get("TAPEGRAD_REQUIRE_BROWSER") == "1":

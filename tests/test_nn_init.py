@@ -84,8 +84,18 @@ def test_auto_init_is_he_for_relu_and_xavier_otherwise(activation, std):
 
 
 def test_same_seed_same_weights():
+    """A seed fixes the weights; another seed, or none, draws others."""
     draw = init.get("he_uniform")
-    assert draw(3, 3, 5, init.make_rng(seed=7)) == draw(3, 3, 5, init.make_rng(seed=7))
+    seven = draw(3, 3, 5, init.make_rng(seed=7))
+    assert seven == draw(3, 3, 5, init.make_rng(seed=7))
+    assert seven != draw(3, 3, 5, init.make_rng(seed=8))
+    assert draw(3, 3, 5, init.make_rng()) != draw(3, 3, 5, init.make_rng())
+
+    def weights(seed):
+        return [p.data for p in nn.MLP(3, [4, 1], seed=seed).parameters()]
+
+    assert weights(7) == weights(7)
+    assert weights(7) != weights(8)
 
 
 @pytest.mark.parametrize(
