@@ -257,3 +257,21 @@ def test_diagram_page_and_fallback_cut_and_caption_alike(monkeypatch):
             re.findall(r'data-value="([^"]+)"', page)
         )
         assert f"{caption} —" in svg_texts(fallback)
+
+
+def test_a_label_that_is_not_a_string_is_refused_naming_it():
+    with pytest.raises(TypeError, match="^Value: label must be a string or None, got int 5$"):
+        Value(1.0, label=5)
+
+
+@needs_dot
+def test_control_characters_in_a_label_are_drawn_as_escapes(tmp_path):
+    x = Value(2.0, label="esc\x1b nul\x00")
+    y = x * 3.0
+    y.label = 7  # set after creation: drawn as its text
+    y.backward()
+    path = save_graph(draw_graph(y), str(tmp_path / "graph.svg"))
+    texts = svg_texts(Path(path).read_text(encoding="utf-8"))
+    assert "esc\\x1b nul\\x00" in texts and "7" in texts
+    page = explain(y).to_html()
+    assert 'data-label="esc\\x1b nul\\x00"' in page

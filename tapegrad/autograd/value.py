@@ -134,6 +134,10 @@ class Value:
                     f"Value: data must be a real number, got {type(data).__name__} {data!r}"
                 )
             data = _number(data, "Value")
+        if label is not None and not isinstance(label, str):
+            raise TypeError(
+                f"Value: label must be a string or None, got {type(label).__name__} {label!r}"
+            )
         # A leaf (or a constant); every computed Value is made by _node.
         self._data = data
         self._version = 0

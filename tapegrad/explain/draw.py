@@ -22,7 +22,7 @@ import graphviz
 from ..autograd.ops import Op
 from ..autograd.value import Value
 from .layout import lay_out, nearest
-from .names import parameter_names
+from .names import parameter_names, shown_label
 from .record import record, symbol, values_in_order
 from .svg import grad_caption, standalone_svg
 from .terms import number
@@ -182,7 +182,7 @@ def draw_graph(
     if rankdir is None:
         rankdir = "TB" if _depth(order) > _LONG_CHAIN else "LR"
     shown = root.grad is not None and root.grad != 0.0
-    root_name = root.label if root.label is not None else given.get(id(root), "out")
+    root_name = shown_label(root.label) if root.label is not None else given.get(id(root), "out")
     caption = grad_caption(root_name)
     dot = Diagram(
         format=format,
@@ -194,7 +194,7 @@ def draw_graph(
     ids = {v: f"v{i}" for i, v in enumerate(order)}
     for v in order:
         name = ids[v]
-        label = v.label if v.label is not None else given.get(id(v))
+        label = shown_label(v.label) if v.label is not None else given.get(id(v))
         style = {} if v.grad is not None else {"color": _CONSTANT, "fontcolor": "#666666"}
         dot.node(name, _value_label(label, v, caption, shown), shape="plain", **style)
         op = v.primitive

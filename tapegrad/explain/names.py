@@ -7,6 +7,17 @@ from collections.abc import Iterable, Mapping
 from ..autograd.value import Value
 
 
+def shown_label(label: object) -> str | None:
+    """A Value's label as drawn: its text, with control characters (which Graphviz and
+    a page cannot show) written as escapes, ``\\x1b``; None for no label."""
+    if label is None:
+        return None
+    text = str(label)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def parameter_names(
     names: Mapping[str, Value] | Iterable[tuple[str, Value]] | object | None,
 ) -> dict[int, str]:

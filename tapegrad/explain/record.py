@@ -15,6 +15,7 @@ from ..autograd.engine import backward_failure, topological_order
 from ..autograd.mathlib import FLOATS
 from ..autograd.ops import Op
 from ..autograd.value import Value
+from .names import shown_label
 from .terms import TERMS, Term, number
 
 
@@ -128,7 +129,7 @@ def _names(order: list[Value], root: Value, given: dict[int, str]) -> list[str]:
     names, count = [], 0
     for v in order:
         if v.label is not None:
-            names.append(str(v.label))
+            names.append(cast(str, shown_label(v.label)))
         elif id(v) in given:
             names.append(given[id(v)])
         elif v.grad is None and not v.parents:
@@ -248,7 +249,7 @@ def record(
             Node(
                 i,
                 names[i],
-                v.label,
+                shown_label(v.label),
                 v.data,
                 None if op is None else op.words,
                 symbol(v),

@@ -180,7 +180,7 @@ class MLP(Module):
         rng: np.random.Generator | None = None,
         seed: int | None = None,
     ) -> None:
-        if isinstance(sizes, (int, str)) or not isinstance(sizes, Sequence) or not sizes:
+        if isinstance(sizes, (int, str, bytes)) or not isinstance(sizes, Sequence) or not sizes:
             raise ValueError(f"MLP: sizes must be a non-empty list of layer widths, got {sizes!r}")
         _activation(activation)  # checked even when there is no hidden layer
         rng = make_rng(rng, seed)
