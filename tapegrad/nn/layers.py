@@ -20,7 +20,7 @@ from ..autograd.tracing import refuse_tracing
 from . import functional as F
 from .init import Initializer, _positive, make_rng
 from .init import get as get_init
-from .module import Module
+from .module import Module, StateEntry
 
 Activation = str | Callable[[Value], Value]
 Sample = Sequence[Value | float]
@@ -317,6 +317,14 @@ class BatchNorm1d(Module):
                 ys = [y + self.beta[j] for y in ys]
             columns.append(ys)
         return [list(row) for row in zip(*columns)]
+
+    def _buffer_problem(self, name: str, value: StateEntry) -> str | None:
+        if name == "running_var" and isinstance(value, (list, tuple)):
+            negative = [i for i, x in enumerate(value) if x < 0]
+            if negative:
+                i = negative[0]
+                return f"element {i} is {value[i]!r}; a variance cannot be negative"
+        return None
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
