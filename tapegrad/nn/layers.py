@@ -46,19 +46,19 @@ def _activation(spec: Activation) -> tuple[str, Callable[[Value], Value] | None]
     return spec, None if fn is F.linear else fn
 
 
-def _input(where: Callable[[], str], i: int, x: object) -> Value:
+def _input(where: Callable[[], str], i: int, x: object, what: str = "input") -> Value:
     """Input ``i`` of a layer as a Value (a number becomes a constant); ``where()``
-    names the layer in an error."""
+    names the layer in an error, ``what`` the input."""
     if isinstance(x, Value):
         return x
     if not isinstance(x, numbers.Real):
         raise TypeError(
-            f"{where()}: input {i} must be a real number or a Value, got {type(x).__name__} {x!r}"
+            f"{where()}: {what} {i} must be a real number or a Value, got {type(x).__name__} {x!r}"
         )
     try:
         return Value(x, requires_grad=False)
     except OverflowError:
-        raise OverflowError(f"{where()}: input {i} ({x!r}) is too large for a float") from None
+        raise OverflowError(f"{where()}: {what} {i} ({x!r}) is too large for a float") from None
 
 
 def _probability(name: str, p: object) -> float:
@@ -249,6 +249,15 @@ def _check_features(name: str, sample: object, n: int, index: int | None = None)
         raise ValueError(f"{name}:{where} expected {n} features, got {len(sample)}")
 
 
+def _features(name: str, index: int, sample: Sample) -> list[Value]:
+    """The features of sample ``index`` as Values (numbers become constants)."""
+
+    def where() -> str:
+        return f"{name}: sample {index}"
+
+    return [_input(where, j, x, "feature") for j, x in enumerate(sample)]
+
+
 class BatchNorm1d(Module):
     """Batch normalisation (article 001, 6.3) of each feature over a mini-batch:
 
@@ -282,6 +291,8 @@ class BatchNorm1d(Module):
             raise ValueError(f"{name}: expected a non-empty list of samples, got {batch!r}")
         for i, sample in enumerate(batch):
             _check_features(name, sample, n, i)
+        # Every value is checked before anything is computed or a statistic updated.
+        batch = [_features(name, i, sample) for i, sample in enumerate(batch)]
         m = len(batch)
         if self.training:
             refuse_tracing(
@@ -297,16 +308,14 @@ class BatchNorm1d(Module):
                 f"{name}: training needs a batch of at least 2 samples to compute a "
                 f"variance, got {m} (use eval() to normalise single samples)"
             )
-        columns = []
+        columns, statistics = [], []
         for j, column in enumerate(zip(*batch)):
             if self.training:
                 mean = Value.sum(column) / m
                 centered = [x - mean for x in column]
                 var = Value.sum([c * c for c in centered]) / m
                 inv_std = (var + self.eps) ** -0.5
-                mom = self.momentum
-                self.running_mean[j] = (1 - mom) * self.running_mean[j] + mom * mean.data
-                self.running_var[j] = (1 - mom) * self.running_var[j] + mom * var.data * m / (m - 1)
+                statistics.append((mean.data, var.data))
             else:
                 mean = self.running_mean[j]
                 centered = [x - mean for x in column]
@@ -316,6 +325,11 @@ class BatchNorm1d(Module):
             if self.beta is not None:
                 ys = [y + self.beta[j] for y in ys]
             columns.append(ys)
+        # Only once every feature is computed: an error leaves the statistics unchanged.
+        mom = self.momentum
+        for j, (mean, var) in enumerate(statistics):
+            self.running_mean[j] = (1 - mom) * self.running_mean[j] + mom * mean
+            self.running_var[j] = (1 - mom) * self.running_var[j] + mom * var * m / (m - 1)
         return [list(row) for row in zip(*columns)]
 
     def _buffer_problem(self, name: str, value: StateEntry) -> str | None:
