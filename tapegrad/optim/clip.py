@@ -90,12 +90,12 @@ def clip_grad_norm_(
     grads = [p.grad for p in params]
     if any(is_flat(p) for p in params):
         total = _norm(np.concatenate([np.ravel(g) for g in grads]), norm_type)
-    elif any(map(math.isnan, grads)):
+    elif any(g != g for g in grads):  # a NaN (the only float unequal to itself)
         # As PyTorch: NaN wherever it sits (max() would skip one that is not first) and
         # beside an infinity (math.hypot lets inf win).
         total = math.nan
     elif norm_type == math.inf:
-        total = max(map(abs, grads))
+        total = max(abs(g) for g in grads)
     elif norm_type == 2:
         total = math.hypot(*grads)  # no overflow for huge gradients, unlike sum of squares
     else:
