@@ -23,7 +23,7 @@ import numbers
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -303,6 +303,10 @@ def search(
     by default a process pool with one worker per CPU); ``on_run(round, done, total)``
     is called as each finishes. The same arguments give the same numbers whatever
     the executor. Returns one ``Round`` per round.
+
+    A failed run, an exception from ``on_run`` or Ctrl-C stops the search at once
+    and cancels the runs still queued (on a user's executor too, which stays open);
+    the default pool is shut down with its queue cancelled.
     """
     for name, n in (("rounds", rounds), ("trials", trials), ("repeats", repeats)):
         _count("search", name, n)
@@ -324,6 +328,7 @@ def search(
         executor = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
     rng = np.random.default_rng(seed)
     history = []
+    futures: list[Future] = []
     try:
         for number in range(1, rounds + 1):
             settings = list(
@@ -332,10 +337,10 @@ def search(
                     log_uniform(rng, *ranges["weight_decay"], trials).tolist(),
                 )
             )
-            futures = [
-                executor.submit(
-                    run_task,
-                    Task(
+            futures = []
+            for lr, wd in settings:
+                for s in seeds:
+                    task = Task(
                         X,
                         y,
                         X_val,
@@ -347,12 +352,10 @@ def search(
                         epochs=epochs,
                         batch_size=batch_size,
                         seed=s,
-                    ),
-                )
-                for lr, wd in settings
-                for s in seeds
-            ]
-            for done, _ in enumerate(as_completed(futures), 1):
+                    )
+                    futures.append(executor.submit(run_task, task))
+            for done, future in enumerate(as_completed(futures), 1):
+                future.result()  # a failed run stops the search now, not at the round's end
                 if on_run is not None:
                     on_run(number, done, len(futures))
             runs = [f.result() for f in futures]
@@ -377,9 +380,15 @@ def search(
                 Round(number, ranges, tuple(found), noise, len(kept), next_ranges, tuple(widened))
             )
             ranges = next_ranges
+    except BaseException:
+        # Stopped by a failed run, an error in on_run or Ctrl-C: the queued runs would
+        # keep the workers busy (a user's Dask cluster too) for results nobody reads.
+        for future in futures:
+            future.cancel()
+        raise
     finally:
         if own:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)
     return history
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import re
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -67,6 +69,37 @@ def test_nonfinite_norm_raises_only_when_asked() -> None:
     params = params_with([1.0, math.inf])
     assert clip_grad_norm_(params, 1.0) == math.inf  # as torch: scaled by 0 (inf * 0 = nan)
     assert params[0].grad == 0.0 and math.isnan(params[1].grad)
+
+
+# As PyTorch: one NaN gradient makes the norm NaN, wherever it sits and whatever infinity
+# sits beside it (torch.linalg.vector_norm sums |g|^p, or takes the max for p = inf,
+# and inf + nan and max(inf, nan) are nan); every gradient is then scaled by
+# clamp(max_norm / (nan + 1e-6), max=1) = nan.
+NAN_CASES = [
+    ([math.nan, 1.0], math.inf),
+    ([1.0, math.nan], math.inf),
+    ([3.0, math.inf, math.nan], math.inf),
+    ([3.0, math.inf, math.nan], 2.0),
+    ([3.0, math.nan, math.inf], 2.0),
+    ([math.inf, math.nan], 1.0),
+    ([math.nan, math.inf], 3.0),
+]
+
+
+@pytest.mark.parametrize(("grads", "norm_type"), NAN_CASES)
+@pytest.mark.parametrize("flat", [False, True], ids=["values", "flat"])
+def test_a_nan_gradient_makes_the_norm_nan_wherever_it_is(grads, norm_type, flat) -> None:
+    def make():
+        if flat:  # what compiled.flat() gives: data and grad arrays
+            return [SimpleNamespace(data=np.zeros(len(grads)), grad=np.array(grads))]
+        return params_with(grads)
+
+    params = make()
+    assert math.isnan(clip_grad_norm_(params, 1.0, norm_type))
+    after = list(params[0].grad) if flat else [p.grad for p in params]
+    assert all(map(math.isnan, after))
+    with pytest.raises(RuntimeError, match=r"of the gradients is nan, so it cannot be clipped"):
+        clip_grad_norm_(make(), 1.0, norm_type, error_if_nonfinite=True)
 
 
 BAD_ARGUMENTS = [

@@ -222,6 +222,60 @@ def test_resuming_with_last_epoch_needs_initial_lr() -> None:
     assert lr_scheduler.StepLR(opt, 2, last_epoch=3).last_epoch == 4
 
 
+# Creating a scheduler with last_epoch=k is a step to epoch k + 1, as in PyTorch (whose
+# LRScheduler.__init__ calls step()), so a resumed run is not one decay behind. The
+# rates are PyTorch's by its definitions, in float64: StepLR decays when the epoch is a
+# multiple of step_size (epoch 6: 0.5 * 0.5; epoch 4: no decay); ExponentialLR
+# multiplies by gamma (0.81 * 0.9); CosineAnnealingLR's first step of a resumed
+# schedule is its closed form eta_min + (initial_lr - eta_min) * (1 + cos(e pi / T)) / 2,
+# here 0.1 + 0.9 * (1 + cos(3 pi / 10)) / 2, whatever the group's rate.
+RESUMED = [
+    ("step", lambda o: lr_scheduler.StepLR(o, 3, gamma=0.5, last_epoch=5), 0.5, 0.25),
+    ("step-between-decays", lambda o: lr_scheduler.StepLR(o, 3, 0.5, last_epoch=2), 1.0, 0.5),
+    ("step-no-decay", lambda o: lr_scheduler.StepLR(o, 3, gamma=0.5, last_epoch=3), 0.5, 0.5),
+    (
+        "exponential",
+        lambda o: lr_scheduler.ExponentialLR(o, 0.9, last_epoch=1),
+        0.81,
+        0.7290000000000001,
+    ),
+    (
+        "cosine",
+        lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.1, last_epoch=2),
+        0.5,
+        0.8145033635316129,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "lr", "resumed_lr"), [c[1:] for c in RESUMED], ids=[c[0] for c in RESUMED]
+)
+def test_resuming_at_last_epoch_k_sets_the_rate_of_epoch_k_plus_1(make, lr, resumed_lr) -> None:
+    opt = sgd(lr)
+    opt.param_groups[0]["initial_lr"] = 1.0
+    scheduler = make(opt)
+    assert opt.param_groups[0]["lr"] == resumed_lr
+    assert scheduler.get_last_lr() == [resumed_lr]
+
+
+def test_a_resumed_step_schedule_decays_on_the_epochs_a_straight_one_does() -> None:
+    straight_opt = sgd(1.0)
+    straight = lr_scheduler.StepLR(straight_opt, 3, gamma=0.5)
+    rates = []
+    for _ in range(12):
+        straight.step()
+        rates.append(straight.get_last_lr()[0])
+    opt = sgd(rates[4])  # resumed after epoch 5
+    opt.param_groups[0]["initial_lr"] = 1.0
+    resumed = lr_scheduler.StepLR(opt, 3, gamma=0.5, last_epoch=5)
+    again = [resumed.get_last_lr()[0]]
+    for _ in range(6):
+        resumed.step()
+        again.append(resumed.get_last_lr()[0])
+    assert again == rates[5:] == [0.25, 0.25, 0.25, 0.125, 0.125, 0.125, 0.0625]
+
+
 BAD_SCHEDULERS = [
     (lambda o: lr_scheduler.StepLR(o, 0), ValueError, "Invalid step_size: 0"),
     (lambda o: lr_scheduler.StepLR(o, 2.5), TypeError, "Invalid step_size: 2.5"),

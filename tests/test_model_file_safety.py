@@ -1,15 +1,19 @@
 """Model files under hostile conditions: permissions, links, killed saves, malicious JSON."""
 
+import math
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 from tapegrad import nn
+from tapegrad.nn import module
 
 
 def _mode(path) -> int:
@@ -129,3 +133,139 @@ def test_a_save_leaves_temporaries_of_live_processes_and_other_files_alone(tmp_p
     assert sorted(os.listdir(tmp_path)) == sorted(
         ["model.json", mine_in_progress.name, unrelated.name, other_model.name]
     )
+
+
+# --- what load reads -------------------------------------------------------------------
+
+
+def test_load_refuses_a_link_to_a_device_without_reading_it(tmp_path):
+    link = tmp_path / "model.json"
+    link.symlink_to("/dev/zero")  # endless zeros: reading it whole never ends
+    with pytest.raises(
+        ValueError, match=r"model.json' is not a regular file \(a character device\)"
+    ):
+        nn.MLP(2, [1]).load(link)
+
+
+def test_load_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "model.json"
+    os.mkfifo(fifo)
+    errors = []
+
+    def load():
+        try:
+            nn.MLP(2, [1]).load(fifo)
+        except ValueError as error:
+            errors.append(str(error))
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    blocked = reader.is_alive()
+    if blocked:  # a blocking open waits for a writer: be one, so that the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+    assert not blocked, "load() waited for a writer to open the pipe"
+    assert errors == [
+        f"{str(fifo)!r} is not a regular file (a named pipe); expected a tapegrad model file"
+    ]
+
+
+def test_load_refuses_a_directory(tmp_path):
+    with pytest.raises(ValueError, match=r"is not a regular file \(a directory\)"):
+        nn.read_model_file(tmp_path)
+
+
+def test_load_refuses_a_file_too_large_for_a_model_before_reading_it(tmp_path):
+    path = tmp_path / "model.json"
+    with open(path, "wb") as f:
+        f.truncate(3 * 2**30)  # 3 GiB of zeros in a sparse file: no disk, no time to write
+    with pytest.raises(
+        ValueError,
+        match=r"is 3,221,225,472 bytes; a model file has at most 268,435,456 "
+        r"\(tapegrad.nn.module.MAX_FILE_BYTES\)",
+    ):
+        nn.MLP(2, [1]).load(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_the_size_limit_counts_the_bytes_read_not_the_size_the_file_reports(monkeypatch):
+    # Files of /proc report a size of 0 and hold more: the limit holds all the same.
+    monkeypatch.setattr(module, "MAX_FILE_BYTES", 100)
+    assert os.stat("/proc/self/status").st_size == 0
+    with pytest.raises(ValueError, match=r"'/proc/self/status' has more than 100 bytes"):
+        nn.read_model_file("/proc/self/status")
+
+
+def test_a_save_leaves_the_live_temporary_of_a_longer_name_alone(tmp_path):
+    # ".ckpt.json.99999999.<pid>.<random>.tapegrad-save" is a save of ckpt.json.99999999
+    # in progress, not one of ckpt.json by a dead process 99999999.
+    other_save = tmp_path / f".ckpt.json.99999999.{os.getpid()}.k2x_9q0a.tapegrad-save"
+    other_save.write_text("x")
+    nn.MLP(2, [1], seed=0).save(tmp_path / "ckpt.json")
+    assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.json", other_save.name])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".model.json.999999999.k2x_9q0a.tapegrad-save",  # the exact shape: removed
+        ".model.json.999999999.k2x_9q0.tapegrad-save",  # 7 random characters
+        ".model.json.999999999.k2x.9q0a.tapegrad-save",
+        ".model.json.999999999.K2X_9Q0A.tapegrad-save",  # mkstemp's are lower case
+        ".model.json.+99999999.k2x_9q0a.tapegrad-save",
+        ".model.json.999999999.k2x_9q0a.tapegrad-save.bak",
+    ],
+)
+def test_only_the_exact_temporary_name_of_a_dead_save_is_removed(tmp_path, name):
+    (tmp_path / name).write_text("x")
+    nn.MLP(2, [1], seed=0).save(tmp_path / "model.json")
+    removed = name not in os.listdir(tmp_path)
+    assert removed == (name == ".model.json.999999999.k2x_9q0a.tapegrad-save")
+
+
+def test_the_temporary_of_a_real_save_has_the_exact_shape(tmp_path, monkeypatch):
+    seen = []
+
+    def record(src, dst):
+        seen.append(os.path.basename(src))
+        raise OSError("stop before the rename")
+
+    monkeypatch.setattr(os, "replace", record)
+    with pytest.raises(OSError, match="stop before the rename"):
+        nn.MLP(2, [1], seed=0).save(tmp_path / "model.json")
+    assert len(seen) == 1
+    assert re.fullmatch(rf"\.model\.json\.{os.getpid()}\.[a-z0-9_]{{8}}\.tapegrad-save", seen[0])
+
+
+@pytest.mark.parametrize("version", ["true", "1.0", '"1"'])
+def test_a_version_that_only_equals_1_is_refused(tmp_path, version):
+    path = tmp_path / "model.json"
+    nn.MLP(2, [1], seed=0).save(path)
+    path.write_text(path.read_text().replace('"version": 1,', f'"version": {version},'))
+    model = nn.MLP(2, [1], seed=3)
+    with pytest.raises(
+        ValueError, match=rf"has format version {re.escape(version)}; this tapegrad reads version 1"
+    ):
+        model.load(path)
+    assert model.state_dict() == nn.MLP(2, [1], seed=3).state_dict()
+
+
+def test_a_negative_running_variance_is_refused_naming_the_entry(tmp_path):
+    path = tmp_path / "model.json"
+    nn.BatchNorm1d(3).save(path)
+    path.write_text(
+        path.read_text().replace(
+            '"running_var": [1.0, 1.0, 1.0]', '"running_var": [1.0, -0.5, 0.0]'
+        )
+    )
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(
+        ValueError, match=r"running_var: element 1 is -0.5; a variance cannot be negative"
+    ):
+        bn.load(path)
+    assert bn.running_var == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match=r"running_var: element 1 is -0.5"):
+        bn.load_state_dict({**bn.state_dict(), "running_var": [1.0, -0.5, 0.0]})
+    bn.load_state_dict({**bn.state_dict(), "running_var": [1.0, 0.0, 0.0]})  # 0 is a variance
+    assert bn.eval()([[1.0, 2.0, 3.0]])[0][1].data == pytest.approx(2.0 / math.sqrt(1e-5))

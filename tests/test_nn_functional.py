@@ -190,6 +190,89 @@ def test_per_sample_losses_match_torch(loss_fn, predictions, targets, expected):
     assert [v.data for v in losses] == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
+# Near a loss of 0 every digit is kept, as PyTorch's log1p forms do (binary_cross_entropy
+# takes log(1 - p) as log1p(-p)), and the with-logits gradient is sigmoid(x) - t, not a
+# difference that cancels. Expected numbers by the definitions in 60-digit decimal
+# arithmetic (decimal.Decimal, then rounded to the nearest float): -ln(1 - 1e-12) =
+# 1.0000000000005e-12, its derivative 1 / (1 - 1e-12) = 1.000000000001;
+# ln(1 + e^-40) = sigmoid(-40) = 4.248354255291589e-18; ln(1 + e^-20) =
+# 2.061153620314381e-09 and sigmoid(-20) = 2.0611536181902037e-09.
+PRECISION_CASES = [
+    ("bce p=1e-12 t=0", F.binary_cross_entropy, 1e-12, 0.0, 1.0000000000005e-12, 1.000000000001),
+    (
+        "with logits x=-40 t=0",
+        F.binary_cross_entropy_with_logits,
+        -40.0,
+        0.0,
+        4.248354255291589e-18,
+        4.248354255291589e-18,
+    ),
+    (
+        "with logits x=40 t=1",
+        F.binary_cross_entropy_with_logits,
+        40.0,
+        1.0,
+        4.248354255291589e-18,
+        -4.248354255291589e-18,
+    ),
+    (
+        "with logits x=-20 t=0",
+        F.binary_cross_entropy_with_logits,
+        -20.0,
+        0.0,
+        2.061153620314381e-09,
+        2.0611536181902037e-09,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "loss_fn, x, t, expected, expected_grad",
+    [case[1:] for case in PRECISION_CASES],
+    ids=[case[0] for case in PRECISION_CASES],
+)
+def test_binary_losses_keep_every_digit_near_zero(loss_fn, x, t, expected, expected_grad):
+    v = Value(x)
+    loss = loss_fn([v], [t])
+    loss.backward()
+    assert loss.data == pytest.approx(expected, rel=1e-15, abs=0.0)
+    assert v.grad == pytest.approx(expected_grad, rel=1e-15, abs=0.0)
+
+
+@given(st.floats(0.0, 0.999), st.floats(0.0, 1.0))
+def test_binary_cross_entropy_is_torch_formula_with_log1p(p, t):
+    # torch: (t - 1) * max(log1p(-p), -100) - t * max(log(p), -100), on floats
+    expected = (t - 1) * math.log1p(-p) - t * (max(math.log(p), -100.0) if p else -100.0)
+    loss = F.binary_cross_entropy([Value(p)], [t])
+    assert loss.data == pytest.approx(expected, rel=1e-14, abs=0.0)
+
+
+# Where a log is clamped at -100 (p = 0, or underflowed, with target 1; p = 1 with
+# target 0) the loss is still a function of p, with gradient 0 there, so backward()
+# reaches p; the other log of a soft target keeps its gradient (-0.5 * d/dp log(1 - p)
+# = 0.5 at p = 0).
+CLAMPED_CASES = [
+    ("p=0 t=1", lambda x: x, 0.0, 1.0, 100.0, 0.0),
+    ("p=1 t=0", lambda x: x, 1.0, 0.0, 100.0, 0.0),
+    ("p=1e-50 t=1", lambda x: x, 1e-50, 1.0, 100.0, 0.0),
+    ("sigmoid underflowed t=1", Value.sigmoid, -800.0, 1.0, 100.0, 0.0),
+    ("p=0 t=0.5", lambda x: x, 0.0, 0.5, 50.0, 0.5),
+]
+
+
+@pytest.mark.parametrize(
+    "to_p, x, t, expected, expected_grad",
+    [case[1:] for case in CLAMPED_CASES],
+    ids=[case[0] for case in CLAMPED_CASES],
+)
+def test_a_clamped_binary_cross_entropy_stays_a_function_of_p(to_p, x, t, expected, expected_grad):
+    v = Value(x)
+    loss = F.binary_cross_entropy([to_p(v)], [t])
+    loss.backward()
+    assert loss.data == expected
+    assert v.grad == expected_grad
+
+
 def test_cross_entropy_is_finite_for_huge_logits():
     logits = [Value(1000.0), Value(999.0), Value(-1000.0)]
     loss = F.cross_entropy([logits], [1])

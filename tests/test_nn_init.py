@@ -106,6 +106,20 @@ def test_same_seed_same_weights():
         (lambda: init.uniform(1.0, -1.0), ValueError, "need low < high"),
         (lambda: init.xavier_normal("fan_out"), ValueError, "mode must be 'fan_in' or 'fan_avg'"),
         (lambda: nn.Linear(2, 2, init="bogus", seed=0), ValueError, "unknown init 'bogus'"),
+        # A string is never parsed as a number.
+        (
+            lambda: init.constant("3"),
+            TypeError,
+            "constant: value must be a real number, got str '3'",
+        ),
+        (
+            lambda: init.constant(b"3"),
+            TypeError,
+            "constant: value must be a real number, got bytes",
+        ),
+        (lambda: init.constant(None), TypeError, "constant: value must be a real number, got None"),
+        (lambda: init.constant(True), TypeError, "constant: value must be a real number, got bool"),
+        (lambda: init.constant(10**400), OverflowError, r"constant: value \(1\d+\) is too large"),
     ],
 )
 def test_bad_init_is_refused(call, error, match):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from tapegrad import Value, gradcheck, nn, no_grad
+from tapegrad import Value, detect_anomaly, gradcheck, nn, no_grad
 from tapegrad.autograd.engine import topological_order
 
 
@@ -111,6 +111,23 @@ def test_neuron_computes_activation_of_w_dot_x_plus_b():
     neuron.b.data = -1.0
     assert neuron([3.0, 1.0]).data == 1.0
     assert neuron([-3.0, 1.0]).data == 0.0
+
+
+def test_linear_computes_each_neuron_with_the_neurons_own_forward():
+    class Clipped(nn.Neuron):
+        """A neuron whose output is clipped at 0.5."""
+
+        def forward(self, x):
+            out = super().forward(x)
+            return out - (out - 0.5).relu()
+
+    layer = nn.Linear(2, 3, "tanh", seed=0)
+    layer.neurons[1] = Clipped(2, "tanh", init=nn.init.constant(1.0))
+    x = [Value(1.0), Value(2.0)]
+    out = layer(x)
+    assert [v.data for v in out] == [n(x).data for n in layer.neurons]
+    assert out[1].data == 0.5 and out[1].op == "sub"
+    assert out[0].op == "tanh" and out[0].parents[0].op == "dot"
 
 
 @pytest.mark.parametrize(
@@ -434,3 +451,40 @@ def test_inputs_may_be_numbers_values_or_numpy_scalars():
 def test_non_numeric_input_is_refused():
     with pytest.raises(TypeError, match="real number"):
         nn.Linear(2, 2, seed=0)(["a", 1.0])
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (
+            "x",
+            TypeError,
+            r"BatchNorm1d: sample 1: feature 1 must be a real number or a Value, got str 'x'",
+        ),
+        (
+            None,
+            TypeError,
+            r"BatchNorm1d: sample 1: feature 1 must be a real number or a Value, got NoneType",
+        ),
+        (
+            10**400,
+            OverflowError,
+            r"BatchNorm1d: sample 1: feature 1 \(10{400}\) is too large for a float",
+        ),
+    ],
+    ids=["str", "None", "400 digits"],
+)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batchnorm_checks_every_value_before_it_updates_a_statistic(bad, error, match, training):
+    bn = nn.BatchNorm1d(3).train(training)
+    with pytest.raises(error, match=match):
+        bn([[1.0, 2.0, 3.0], [4.0, bad, 6.0]])
+    assert (bn.running_mean, bn.running_var) == ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+
+
+def test_batchnorm_updates_no_statistic_when_a_later_feature_fails():
+    bn = nn.BatchNorm1d(3)
+    batch = [[Value(1.0), Value(1e200), Value(3.0)], [Value(4.0), Value(-1e200), Value(6.0)]]
+    with detect_anomaly(), pytest.raises(FloatingPointError, match="produced inf"):
+        bn(batch)  # feature 1's squares overflow, after feature 0 is done
+    assert (bn.running_mean, bn.running_var) == ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])

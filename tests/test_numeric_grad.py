@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from tapegrad import Value, gradcheck, gradient_and_hessian, hessian_wrt, nn, no_grad, numeric_grad
+from tapegrad import (
+    Value,
+    gradcheck,
+    gradgradcheck,
+    gradient_and_hessian,
+    hessian_wrt,
+    nn,
+    no_grad,
+    numeric_grad,
+)
 from tapegrad.nn import functional as F
 
 
@@ -46,6 +56,34 @@ def test_numeric_grad_agrees_with_gradcheck_on_the_same_function():
 def test_numeric_grad_refuses_bad_input(f, point, eps, error, message):
     with pytest.raises(error, match=message):
         numeric_grad(f, point, eps=eps)
+
+
+# A string is never parsed as a number (the README's promise): neither an entry of the
+# point nor the point itself (b"3" would iterate as the number 51).
+@pytest.mark.parametrize(
+    "point, shown",
+    [
+        (["3"], "got str '3'"),
+        ([b"3"], "got bytes b'3'"),
+        ([1.0, "2.5"], "got str '2.5'"),
+        ("3", "got str '3'"),
+        (b"3", "got bytes b'3'"),
+    ],
+    ids=["str", "bytes", "second entry", "str point", "bytes point"],
+)
+@pytest.mark.parametrize("check", [numeric_grad, gradcheck, gradgradcheck])
+def test_the_checks_never_parse_a_string_as_a_number(check, point, shown):
+    calls = []
+
+    def f(v):
+        calls.append(v)
+        return v[0] * v[0]
+
+    with pytest.raises(
+        TypeError, match=rf"{check.__name__}: the point must be .*{re.escape(shown)}"
+    ):
+        check(f, point)
+    assert calls == []
 
 
 def _linear_regression():

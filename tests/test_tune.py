@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import pickle
+import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -302,6 +303,108 @@ def test_a_task_checks_itself_and_run_task_wants_one(data):
         Task(*data, lr=0.1, weight_decay=float("nan"))
     with pytest.raises(TypeError, match="run_task: expected a Task, got dict"):
         run_task({"lr": 0.1})
+
+
+# --- stopping ----------------------------------------------------------------------------
+
+
+class BusyExecutor(Executor):
+    """A pool whose workers are all busy: it runs the first ``runs`` tasks it is given
+    (the first raising ``fail``, if given) and leaves the rest queued. Records its
+    futures and every shutdown()."""
+
+    def __init__(self, runs: int = 1, fail: BaseException | None = None, refuse_after: int = 99):
+        self.runs, self.fail, self.refuse_after = runs, fail, refuse_after
+        self.futures: list[Future] = []
+        self.shutdowns: list[dict] = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        if len(self.futures) == self.refuse_after:
+            raise RuntimeError("cannot schedule new futures: the cluster is gone")
+        future = Future()
+        if len(self.futures) < self.runs:
+            if self.fail is not None and not self.futures:
+                future.set_exception(self.fail)
+            else:
+                future.set_result(fn(*args, **kwargs))
+        self.futures.append(future)
+        return future
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self.shutdowns.append({"wait": wait, "cancel_futures": cancel_futures})
+
+
+class Stop(Exception):
+    pass
+
+
+def _stop_after_the_first_run(error):
+    def on_run(number, done, total):
+        raise error
+
+    return on_run
+
+
+@pytest.mark.parametrize("error", [Stop("enough"), KeyboardInterrupt()], ids=["error", "Ctrl-C"])
+def test_a_search_that_stops_cancels_the_queued_trials_of_a_users_executor(data, error):
+    executor = BusyExecutor()
+    with pytest.raises(type(error)):
+        search(
+            *data,
+            rounds=2,
+            trials=3,
+            keep=1,
+            executor=executor,
+            on_run=_stop_after_the_first_run(error),
+            **SMALL,
+        )
+    assert [f.cancelled() for f in executor.futures] == [False, True, True]
+    assert executor.shutdowns == []  # the user's executor (a Dask cluster) is theirs to close
+
+
+def test_a_failed_run_stops_the_search_at_once_and_cancels_the_queued_trials(data):
+    executor = BusyExecutor(fail=MemoryError("worker out of memory"))
+    errors = []
+
+    def run():
+        try:
+            search(*data, rounds=1, trials=3, keep=1, executor=executor, **SMALL)
+        except MemoryError as error:
+            errors.append(error)
+
+    searching = threading.Thread(target=run, daemon=True)
+    searching.start()
+    searching.join(timeout=20)
+    assert not searching.is_alive(), "search waited for queued trials after a run failed"
+    assert [str(e) for e in errors] == ["worker out of memory"]
+    assert [f.cancelled() for f in executor.futures] == [False, True, True]
+
+
+def test_a_search_that_cannot_submit_cancels_what_it_submitted(data):
+    executor = BusyExecutor(runs=0, refuse_after=2)
+    with pytest.raises(RuntimeError, match="the cluster is gone"):
+        search(*data, rounds=1, trials=3, keep=1, executor=executor, **SMALL)
+    assert [f.cancelled() for f in executor.futures] == [True, True]
+
+
+def test_a_search_shuts_its_own_pool_down_cancelling_queued_trials(data, monkeypatch):
+    pool = BusyExecutor()
+    monkeypatch.setattr(tune, "ProcessPoolExecutor", lambda max_workers: pool)
+    with pytest.raises(KeyboardInterrupt):
+        search(
+            *data,
+            rounds=1,
+            trials=3,
+            keep=1,
+            on_run=_stop_after_the_first_run(KeyboardInterrupt()),
+            **SMALL,
+        )
+    assert [f.cancelled() for f in pool.futures] == [False, True, True]
+    assert pool.shutdowns == [{"wait": True, "cancel_futures": True}]
+    finished = BusyExecutor(runs=3)
+    monkeypatch.setattr(tune, "ProcessPoolExecutor", lambda max_workers: finished)
+    search(*data, rounds=1, trials=3, keep=1, **SMALL)
+    assert finished.shutdowns == [{"wait": True, "cancel_futures": True}]
 
 
 # --- a real cluster ----------------------------------------------------------------------

@@ -11,13 +11,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from .functional import _gradient_or_zeros, hessian, jacobian
+from .functional import _gradient_or_zeros, _leaves, hessian, jacobian
 from .mode import no_grad
 from .value import Value
 
 
 class GradcheckError(AssertionError):
     """Analytic and numeric derivatives disagree beyond the tolerance."""
+
+
+def _point(point: Sequence[float], name: str) -> list[float]:
+    """The point as floats, each checked as ``Value`` checks a number: a string or bytes,
+    as the point or in it, is a TypeError naming ``name``, never parsed."""
+    if isinstance(point, (str, bytes, bytearray)):
+        raise TypeError(
+            f"{name}: the point must be a sequence of numbers, got {type(point).__name__} {point!r}"
+        )
+    return [x.data for x in _leaves(point, name)]
 
 
 def _outputs(f: Callable, point: Sequence[float]) -> list[float]:
@@ -78,12 +88,7 @@ def numeric_grad(
     """
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < math.inf:
         raise ValueError(f"numeric_grad: eps must be a positive number, got {eps!r}")
-    try:
-        point = [float(x) for x in point]
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"numeric_grad: the point must be a sequence of numbers ({error})"
-        ) from None
+    point = _point(point, "numeric_grad")
 
     def value(p: list[float]) -> list[float]:
         ys = _outputs(f, p)
@@ -111,7 +116,7 @@ def gradcheck(
     (f(x + eps e_i) - f(x - eps e_i)) / 2 eps, entry by entry, within
     atol + rtol * |numeric|.
     """
-    point = [float(x) for x in point]
+    point = _point(point, "gradcheck")
     analytic = jacobian(f, point)
     columns = [
         _central_difference(lambda p: _outputs(f, p), point, i, eps) for i in range(len(point))
@@ -128,7 +133,7 @@ def gradgradcheck(
     rtol: float = 1e-3,
 ) -> bool:
     """Check the exact Hessian of ``f`` against central differences of its gradient."""
-    point = [float(x) for x in point]
+    point = _point(point, "gradgradcheck")
 
     def gradient(p: list[float]) -> list[float]:
         xs = [Value(x) for x in p]

@@ -7,11 +7,9 @@ from collections.abc import Iterable, Mapping
 from ..autograd.value import Value
 
 
-def shown_label(label: object) -> str | None:
+def shown_label(label: object) -> str:
     """A Value's label as drawn: its text, with control characters (which Graphviz and
-    a page cannot show) written as escapes, ``\\x1b``; None for no label."""
-    if label is None:
-        return None
+    a page cannot show) written as escapes, ``\\x1b``."""
     text = str(label)
     if text.isprintable():
         return text

@@ -129,7 +129,7 @@ def _names(order: list[Value], root: Value, given: dict[int, str]) -> list[str]:
     names, count = [], 0
     for v in order:
         if v.label is not None:
-            names.append(cast(str, shown_label(v.label)))
+            names.append(shown_label(v.label))
         elif id(v) in given:
             names.append(given[id(v)])
         elif v.grad is None and not v.parents:
@@ -249,7 +249,7 @@ def record(
             Node(
                 i,
                 names[i],
-                shown_label(v.label),
+                None if v.label is None else shown_label(v.label),
                 v.data,
                 None if op is None else op.words,
                 symbol(v),

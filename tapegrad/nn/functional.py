@@ -167,11 +167,33 @@ _LOG_FLOOR = -100.0
 _EXP_FLOOR = math.exp(_LOG_FLOOR)
 
 
+def _log1p(y: Value) -> Value:
+    """log(1 + y) for y in (-1, 1], to the last digit also where 1 + y rounds (y near 0).
+
+    u = 1 + y drops e = (1 - u) + y, which is exact (|y| <= 1), and
+    log(1 + y) = log(u) + log(1 + e / u) = log(u) + e / u to within e^2: the
+    correction log1p makes, written in Value ops, so its gradient 1/u - e/u^2 =
+    1 / (1 + y) is as exact and compiled mode replays it.
+    """
+    u = 1.0 + y
+    return u.log() + ((1.0 - u) + y) / u
+
+
+def _floor(p: Value) -> Value:
+    """A clamped log, -100, as a function of ``p`` whose gradient is 0: a loss whose
+    logs are all clamped still depends on p, so ``backward()`` reaches it."""
+    return p * 0.0 + _LOG_FLOOR
+
+
 def _clamped_log(p: Value) -> Value:
-    """max(log p, -100), as torch's binary_cross_entropy; the floor has no gradient."""
-    if p.data > _EXP_FLOOR:
-        return p.log()
-    return Value(_LOG_FLOOR, requires_grad=False)
+    """max(log p, -100), as torch's binary_cross_entropy; 0 gradient at the floor."""
+    return p.log() if p.data > _EXP_FLOOR else _floor(p)
+
+
+def _clamped_log1m(p: Value) -> Value:
+    """max(log(1 - p), -100) computed as log1p(-p), as torch's binary_cross_entropy."""
+    # 1 - p is at least 2^-53 for a float p < 1: only p = 1 reaches the floor.
+    return _log1p(-p) if p.data < 1.0 else _floor(p)
 
 
 def binary_cross_entropy(
@@ -179,9 +201,11 @@ def binary_cross_entropy(
 ) -> Value | list[Value]:
     """Binary cross-entropy on probabilities p in [0, 1] and targets t:
 
-    loss = -(t log p + (1 - t) log(1 - p)), each log clamped below at -100 as in
-    PyTorch, so that p = 0 or 1 gives a finite loss (where a log is clamped its
-    gradient is 0; PyTorch's own backward uses a 1e-12 floor there instead).
+    loss = -(t log p + (1 - t) log(1 - p)), with log(1 - p) computed as log1p(-p)
+    (every digit for p near 0) and each log clamped below at -100, as in PyTorch, so
+    that p = 0 or 1 gives a finite loss. Where a log is clamped the loss is still a
+    function of p, with gradient 0 (PyTorch's own backward uses a 1e-12 floor there
+    instead).
     """
     ps, ts = _flatten("binary_cross_entropy", predictions, targets)
     losses = []
@@ -194,17 +218,18 @@ def binary_cross_entropy(
         if t == 1.0:
             losses.append(-_clamped_log(p))
         elif t == 0.0:
-            losses.append(-_clamped_log(1.0 - p))
+            losses.append(-_clamped_log1m(p))
         else:
-            losses.append(-(t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p)))
+            losses.append(-(t * _clamped_log(p) + (1.0 - t) * _clamped_log1m(p)))
     return _reduce("binary_cross_entropy", losses, reduction)
 
 
 def _softplus(z: Value) -> Value:
-    """log(1 + e^z) without overflow: z + log(1 + e^-z) for z > 0."""
+    """log(1 + e^z) without overflow and to the last digit: log1p(e^z), or
+    z + log1p(e^-z) for z > 0."""
     if z.data <= 0.0:
-        return (1.0 + z.exp()).log()
-    return z + (1.0 + (-z).exp()).log()
+        return _log1p(z.exp())
+    return z + _log1p((-z).exp())
 
 
 def binary_cross_entropy_with_logits(
@@ -213,13 +238,18 @@ def binary_cross_entropy_with_logits(
     """Binary cross-entropy on a logit x (p = sigmoid(x)), computed stably:
 
     loss = (1 - t) x + log(1 + e^-x), finite for any x (as torch's
-    binary_cross_entropy_with_logits).
+    binary_cross_entropy_with_logits); for t = 0 it is log(1 + e^x) and for t = 1
+    log(1 + e^-x), so a loss near 0 and its gradient sigmoid(x) - t keep every digit.
     """
     ps, ts = _flatten("binary_cross_entropy_with_logits", predictions, targets)
     losses = []
     for x, t in zip(ps, ts):
-        loss = _softplus(-x)
-        losses.append(loss if t == 1.0 else loss + (1.0 - t) * x)
+        if t == 1.0:
+            losses.append(_softplus(-x))
+        elif t == 0.0:  # not softplus(-x) + x, which cancels to 0 for x << 0
+            losses.append(_softplus(x))
+        else:
+            losses.append(_softplus(-x) + (1.0 - t) * x)
     return _reduce("binary_cross_entropy_with_logits", losses, reduction)
 
 

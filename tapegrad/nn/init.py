@@ -73,8 +73,15 @@ def zeros() -> Initializer:
 
 
 def constant(value: float) -> Initializer:
-    """All weights equal to ``value``."""
-    value = float(value)
+    """All weights equal to ``value``, a real number (a string is never parsed)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"constant: value must be a real number, got {type(value).__name__} {value!r}"
+        )
+    try:
+        value = float(value)
+    except OverflowError:
+        raise OverflowError(f"constant: value ({value!r}) is too large for a float") from None
 
     def init(fan_in: int, fan_out: int, count: int, rng: np.random.Generator) -> list[float]:
         return [value] * count

@@ -21,7 +21,7 @@ from ..autograd.tracing import refuse_tracing
 from . import functional as F
 from .init import Initializer, _positive, make_rng
 from .init import get as get_init
-from .module import Module
+from .module import Module, StateEntry
 
 Activation = str | Callable[[Value], Value]
 Sample = Sequence[Value | float]
@@ -48,19 +48,19 @@ def _activation(spec: Activation) -> tuple[str, Callable[[Value], Value] | None]
     return spec, None if fn is F.linear else fn
 
 
-def _input(where: Callable[[], str], i: int, x: object) -> Value:
+def _input(where: Callable[[], str], i: int, x: object, what: str = "input") -> Value:
     """Input ``i`` of a layer as a Value (a number becomes a constant); ``where()``
-    names the layer in an error."""
+    names the layer in an error, ``what`` the input."""
     if isinstance(x, Value):
         return x
     if not isinstance(x, numbers.Real):
         raise TypeError(
-            f"{where()}: input {i} must be a real number or a Value, got {type(x).__name__} {x!r}"
+            f"{where()}: {what} {i} must be a real number or a Value, got {type(x).__name__} {x!r}"
         )
     try:
         return Value(x, requires_grad=False)  # type: ignore[arg-type]  # it takes any Real
     except OverflowError:
-        raise OverflowError(f"{where()}: input {i} ({x!r}) is too large for a float") from None
+        raise OverflowError(f"{where()}: {what} {i} ({x!r}) is too large for a float") from None
 
 
 def _probability(name: str, p: object) -> float:
@@ -108,7 +108,9 @@ class Neuron(Module):
 
 class Linear(Module):
     """A dense layer of ``nout`` neurons over the same ``nin`` inputs:
-    y_j = activation(w_j . x + b_j). Returns a list of ``nout`` Values.
+    y_j = activation(w_j . x + b_j), each computed by neuron j's own ``forward`` (a
+    Neuron subclass put in ``neurons`` computes its way). Returns a list of ``nout``
+    Values.
 
     ``activation`` defaults to "linear" (none), as torch.nn.Linear.
     """
@@ -144,10 +146,7 @@ class Linear(Module):
             raise ValueError(f"{self._where()}: got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
             x = [_input(self._where, i, v) for i, v in enumerate(x)]
-        neurons = self.neurons
-        # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
-        outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])
-        return [v if n._act is None else n._act(v) for n, v in zip(neurons, outs)]
+        return [n.forward(x) for n in self.neurons]
 
     def _where(self) -> str:
         """How errors name this layer (built only when one is raised)."""
@@ -252,6 +251,15 @@ def _check_features(name: str, sample: object, n: int, index: int | None = None)
         raise ValueError(f"{name}:{where} expected {n} features, got {len(sample)}")
 
 
+def _features(name: str, index: int, sample: Sample) -> list[Value]:
+    """The features of sample ``index`` as Values (numbers become constants)."""
+
+    def where() -> str:
+        return f"{name}: sample {index}"
+
+    return [_input(where, j, x, "feature") for j, x in enumerate(sample)]
+
+
 class BatchNorm1d(Module):
     """Batch normalisation (article 001, 6.3) of each feature over a mini-batch:
 
@@ -285,6 +293,8 @@ class BatchNorm1d(Module):
             raise ValueError(f"{name}: expected a non-empty list of samples, got {batch!r}")
         for i, sample in enumerate(batch):
             _check_features(name, sample, n, i)
+        # Every value is checked before anything is computed or a statistic updated.
+        batch = [_features(name, i, sample) for i, sample in enumerate(batch)]
         m = len(batch)
         if self.training:
             refuse_tracing(
@@ -301,6 +311,7 @@ class BatchNorm1d(Module):
                 f"variance, got {m} (use eval() to normalise single samples)"
             )
         columns = []
+        statistics: list[tuple[float, float]] = []  # the batch's mean and variance
         mean: Value | float  # the batch's in training, the running one in eval
         inv_std: Value | float
         for j, column in enumerate(zip(*batch)):
@@ -309,9 +320,7 @@ class BatchNorm1d(Module):
                 centered = [x - mean for x in column]
                 var = Value.sum([c * c for c in centered]) / m
                 inv_std = (var + self.eps) ** -0.5
-                mom = self.momentum
-                self.running_mean[j] = (1 - mom) * self.running_mean[j] + mom * mean.data
-                self.running_var[j] = (1 - mom) * self.running_var[j] + mom * var.data * m / (m - 1)
+                statistics.append((mean.data, var.data))
             else:
                 mean = self.running_mean[j]
                 # A number minus a number is a number: lifted first, it gives a Value (a
@@ -326,7 +335,20 @@ class BatchNorm1d(Module):
             if self.beta is not None:
                 ys = [y + self.beta[j] for y in ys]
             columns.append(ys)
+        # Only once every feature is computed: an error leaves the statistics unchanged.
+        mom = self.momentum
+        for j, (batch_mean, batch_var) in enumerate(statistics):
+            self.running_mean[j] = (1 - mom) * self.running_mean[j] + mom * batch_mean
+            self.running_var[j] = (1 - mom) * self.running_var[j] + mom * batch_var * m / (m - 1)
         return [list(row) for row in zip(*columns)]
+
+    def _buffer_problem(self, name: str, value: StateEntry) -> str | None:
+        if name == "running_var" and isinstance(value, (list, tuple)):
+            negative = [i for i, x in enumerate(value) if x < 0]
+            if negative:
+                i = negative[0]
+                return f"element {i} is {value[i]!r}; a variance cannot be negative"
+        return None
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -36,6 +36,8 @@ import json
 import math
 import numbers
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import repeat
@@ -46,6 +48,9 @@ from ..autograd.tracing import parameters_replaced
 
 FORMAT = "tapegrad-module"
 FORMAT_VERSION = 1
+# The largest model file ``load`` reads: about ten million parameters, more than a
+# model of scalar Values can hold in memory. A larger file is refused unread.
+MAX_FILE_BYTES = 256 * 2**20
 
 StateEntry = float | list[float]
 
@@ -260,6 +265,8 @@ class Module:
         for name, entry in entries:
             if name in state:
                 problem = _size_problem(state[name], _size(entry))
+                if problem is None and isinstance(entry, _Buffer):
+                    problem = entry.module._buffer_problem(entry.name, state[name])
                 if problem:
                     problems.append(f"{name}: {problem}")
         if problems:
@@ -316,6 +323,14 @@ class Module:
         except ValueError as error:
             raise ValueError(f"{path!r} does not match this model: {error}") from None
         return self
+
+    def _buffer_problem(self, name: str, value: StateEntry) -> str | None:
+        """What makes ``value``, of the right size, unfit for buffer ``name`` (None: nothing).
+
+        A module whose buffers have a domain (a variance is at least 0) says so here, so
+        that loading refuses the value instead of every later forward failing.
+        """
+        return None
 
     # --- printing ------------------------------------------------------------------
 
@@ -378,9 +393,13 @@ def _size_problem(value: object, size: int | None) -> str | None:
     return None
 
 
-# A save writes "<dir>/.<name>.<pid>.tapegrad-save" first: the process id says whose it
-# is, so the next save to the same path can remove the leftovers of a killed one.
+# A save writes "<dir>/.<name>.<pid>.<8 random characters>.tapegrad-save" first (the
+# random part is mkstemp's: lower-case letters, digits and "_"): the process id says
+# whose it is, so the next save to the same path can remove the leftovers of a killed
+# one. Only that exact shape is matched: ".ckpt.json.99999999.<pid>..." is a save of
+# "ckpt.json.99999999" by process <pid>, not one of "ckpt.json" by process 99999999.
 _TEMP_SUFFIX = ".tapegrad-save"
+_TEMP_NAME = r"\.{name}\.([0-9]+)\.[a-z0-9_]{{8}}" + re.escape(_TEMP_SUFFIX)
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -420,16 +439,14 @@ def _umask() -> int:
 
 def _remove_stale_temporaries(directory: str, name: str) -> None:
     """Remove temporary files of earlier saves to ``name`` whose process is gone."""
-    prefix = f".{name}."
+    shape = re.compile(_TEMP_NAME.format(name=re.escape(name)))
     try:
         entries = os.listdir(directory)
     except OSError:
         return
     for entry in entries:
-        if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
-            continue
-        pid = entry[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        match = shape.fullmatch(entry)
+        if match and not _process_alive(int(match[1])):
             # removed by another save meanwhile, or not ours to remove
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(directory, entry))
@@ -452,8 +469,7 @@ def read_model_file(path: str | os.PathLike) -> dict:
     tapegrad model file, an unsupported format version, or a malformed state.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = _read_bytes(path)
     if not raw.strip():
         raise ValueError(f"{path!r} is empty; expected a tapegrad model file")
     try:
@@ -469,10 +485,55 @@ def read_model_file(path: str | os.PathLike) -> dict:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f'{path!r} is not a tapegrad model file (it lacks "format": "{FORMAT}")')
     version = document.get("version")
-    if version != FORMAT_VERSION:
+    # The integer itself: true and 1.0 equal 1 in Python, but are not a version.
+    if type(version) is not int or version != FORMAT_VERSION:
+        shown = json.dumps(version)
+        shown = shown if len(shown) <= 40 else shown[:40] + "..."
         raise ValueError(
-            f"{path!r} has format version {version!r}; this tapegrad reads version {FORMAT_VERSION}"
+            f"{path!r} has format version {shown}; this tapegrad reads version {FORMAT_VERSION}"
         )
     if not isinstance(document.get("module"), str) or not isinstance(document.get("state"), dict):
         raise ValueError(f'{path!r} lacks the "module" name or the "state" object')
     return document
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _read_bytes(path: str) -> bytes:
+    """The bytes of the regular file ``path``; ValueError for anything else (a device,
+    a pipe, a directory) and for more than ``MAX_FILE_BYTES``."""
+    # Non-blocking, so that opening a named pipe returns at once instead of waiting
+    # for a writer; the kind of file is then checked on the open file itself, which a
+    # rename between a check and the open cannot change.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+            raise ValueError(
+                f"{path!r} is not a regular file ({kind}); expected a tapegrad model file"
+            )
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(
+                f"{path!r} is {info.st_size:,} bytes; a model file has at most "
+                f"{MAX_FILE_BYTES:,} (tapegrad.nn.module.MAX_FILE_BYTES)"
+            )
+        with open(fd, "rb", closefd=False) as f:
+            # One byte more than allowed: a file that reports less than it holds (those
+            # of /proc report 0) or that grows while it is read is refused all the same.
+            raw = f.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{path!r} has more than {MAX_FILE_BYTES:,} bytes; a model file has at most "
+            f"{MAX_FILE_BYTES:,} (tapegrad.nn.module.MAX_FILE_BYTES)"
+        )
+    return raw

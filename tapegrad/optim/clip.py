@@ -42,14 +42,14 @@ def _with_grad(parameters: Parameters, name: str) -> list[_WithGrad]:
 
 def _norm(grads: np.ndarray, norm_type: float) -> float:
     """The norm of a vector of gradients, as ``clip_grad_norm_`` defines it."""
+    if np.isnan(grads).any():  # as PyTorch: NaN, even beside an infinity
+        return math.nan
     size = np.abs(grads)
     largest = float(size.max(initial=0.0))
     if norm_type == math.inf:
         return largest
     if norm_type == 2:
-        if np.isinf(size).any():  # math.hypot's rule: inf wins over NaN
-            return math.inf
-        if largest == 0.0 or math.isnan(largest):
+        if largest == 0.0 or largest == math.inf:
             return largest
         # scaled by the largest entry: no overflow for huge gradients
         return largest * math.sqrt(float(np.dot(grads / largest, grads / largest)))
@@ -64,7 +64,7 @@ def _p_norm(size: np.ndarray, largest: float, p: float) -> float:
     powers all lie in [0, 1]; PyTorch's own p-norm returns inf or 0 there. Elsewhere
     the direct sum, which rounds exactly as PyTorch's does.
     """
-    if largest == 0.0 or not math.isfinite(largest):  # NaN anywhere is NaN, as in PyTorch
+    if largest == 0.0 or largest == math.inf:
         return largest
     with np.errstate(over="ignore", under="ignore"):
         total = float(np.sum(size**p))
@@ -85,8 +85,9 @@ def clip_grad_norm_(
         g_i <- g_i * min(1, max_norm / (total + 1e-6))
 
     Returns ``total``, the norm before clipping (computed without overflow or
-    underflow for any p). With ``error_if_nonfinite`` a NaN or
-    infinite total raises RuntimeError instead of scaling every gradient by 0 or NaN.
+    underflow for any p); one NaN gradient makes it NaN, as in PyTorch. With
+    ``error_if_nonfinite`` a NaN or infinite total raises RuntimeError instead of
+    scaling every gradient by 0 or NaN.
     """
     name = "clip_grad_norm_"
     in_range(f"max_norm of {name}")(max_norm)
@@ -98,6 +99,10 @@ def clip_grad_norm_(
     grads = [p.grad for p in params]
     if any(is_flat(p) for p in params):
         total = _norm(np.concatenate([np.ravel(g) for g in grads]), norm_type)
+    elif any(g != g for g in grads):  # a NaN (the only float unequal to itself)
+        # As PyTorch: NaN wherever it sits (max() would skip one that is not first) and
+        # beside an infinity (math.hypot lets inf win).
+        total = math.nan
     elif norm_type == math.inf:
         total = max(abs(g) for g in grads)
     elif norm_type == 2:

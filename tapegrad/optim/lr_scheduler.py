@@ -59,8 +59,9 @@ class LRScheduler(_Scheduler, abc.ABC):
     """Base of the epoch-driven schedules: ``last_epoch`` counts ``step()`` calls.
 
     Creating a scheduler records each group's starting rate as "initial_lr" (kept in
-    ``base_lrs``) and counts as epoch 0. ``last_epoch`` other than -1 resumes a
-    schedule, reading "initial_lr" from the groups.
+    ``base_lrs``) and takes one step, as PyTorch's does: a new schedule is then at
+    epoch 0 with the rates unchanged, and ``last_epoch=k`` (resuming, with "initial_lr"
+    read from the groups) sets the rates of epoch k + 1.
     """
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
@@ -76,8 +77,16 @@ class LRScheduler(_Scheduler, abc.ABC):
                     "when resuming a scheduler (last_epoch >= 0)"
                 )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-        # Construction counts as a step that keeps the rates: a fresh schedule is at epoch 0.
         self.last_epoch = last_epoch + 1
+        self._set(self.current_lrs() if self.last_epoch == 0 else self._resumed_lrs())
+
+    def _resumed_lrs(self) -> list[float]:
+        """The rates of epoch ``last_epoch`` (at least 1) when a schedule is resumed there."""
+        return self.get_lr()
+
+    def _set(self, lrs: list[float]) -> None:
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
         self._last_lr = self.current_lrs()
 
     @abc.abstractmethod
@@ -88,9 +97,7 @@ class LRScheduler(_Scheduler, abc.ABC):
     def step(self) -> None:
         """Advance one epoch and set every group's "lr"."""
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
-            group["lr"] = lr
-        self._last_lr = self.current_lrs()
+        self._set(self.get_lr())
 
 
 class StepLR(LRScheduler):
@@ -109,7 +116,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+        if self.last_epoch % self.step_size != 0:
             return self.current_lrs()
         return [lr * self.gamma for lr in self.current_lrs()]
 
@@ -147,6 +154,14 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
+
+    def _resumed_lrs(self) -> list[float]:
+        # PyTorch's first step of a resumed schedule: the closed form from initial_lr.
+        epoch, period, low = self.last_epoch, self.T_max, self.eta_min
+        return [
+            low + (base - low) * (1 + math.cos(epoch * math.pi / period)) / 2
+            for base in self.base_lrs
+        ]
 
     def get_lr(self) -> list[float]:
         epoch, period, low = self.last_epoch, self.T_max, self.eta_min
