@@ -108,9 +108,7 @@ class Neuron(Module):
 
 class Linear(Module):
     """A dense layer of ``nout`` neurons over the same ``nin`` inputs:
-    y_j = activation(w_j . x + b_j), each computed by neuron j's own ``forward`` (a
-    Neuron subclass put in ``neurons`` computes its way). Returns a list of ``nout``
-    Values.
+    y_j = activation(w_j . x + b_j). Returns a list of ``nout`` Values.
 
     ``activation`` defaults to "linear" (none), as torch.nn.Linear.
     """
@@ -146,7 +144,10 @@ class Linear(Module):
             raise ValueError(f"{self._where()}: got {len(x)} inputs")
         if x[0].__class__ is not Value:  # raw numbers: make them constants once, not per neuron
             x = [_input(self._where, i, v) for i, v in enumerate(x)]
-        return [n.forward(x) for n in self.neurons]
+        neurons = self.neurons
+        # Neuron.forward's nodes, built for all neurons at once: the inputs are read once.
+        outs = Value.dots([n.w for n in neurons], x, [n.b for n in neurons])
+        return [v if n._act is None else n._act(v) for n, v in zip(neurons, outs)]
 
     def _where(self) -> str:
         """How errors name this layer (built only when one is raised)."""
