@@ -10,6 +10,7 @@ the trainable parameters into one NumPy vector instead (``FlatParameters``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,10 @@ from .schedule import Schedule, describe, schedule, summary
 from .trace import trace
 
 REDUCTIONS = ("mean", "sum")
+# Held while a call adds its gradients into the Values' grad: calls from several
+# threads (of one compiled function, or of two sharing parameters) take turns, so
+# every call's gradient is counted.
+_ADDING = threading.Lock()
 
 
 def compile(
@@ -241,10 +246,11 @@ def _add_grads(plan: Schedule, grads: np.ndarray) -> None:
     """p.grad += gradient for every trainable parameter: one tight loop, the cheapest
     way to touch thousands of Values (use ``flat()`` to touch none)."""
     pairs = zip(plan.trainable_params, grads[plan.trainable_rows, 0].tolist())
-    while True:
-        try:
-            for p, g in pairs:
-                p.grad += g
-            return
-        except TypeError:  # p was frozen (grad None) after compiling: skip it, go on
-            continue
+    with _ADDING:
+        while True:
+            try:
+                for p, g in pairs:
+                    p.grad += g
+                return
+            except TypeError:  # p was frozen (grad None) after compiling: skip it, go on
+                continue

@@ -8,6 +8,7 @@ and a schedule's parameter layout.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
@@ -48,10 +49,11 @@ class FlatParameters:
     reading their Values. The arrays are never changed in place: calls, ``zero_grad``
     and assignments (``flat.data = ...``, as optimizers do) bind a new array, so an
     array kept elsewhere (SGD's first momentum buffer is the gradient itself) keeps
-    its numbers, as a float would.
+    its numbers, as a float would. Calls from several threads take turns to add
+    their gradients, so every call's gradient is counted.
     """
 
-    __slots__ = ("_active", "_data", "_grad", "_name", "params")
+    __slots__ = ("_active", "_adding", "_data", "_grad", "_name", "params")
 
     def __init__(self, params: Sequence[Value], name: str) -> None:
         self._name = name
@@ -59,6 +61,9 @@ class FlatParameters:
         self._data = data_of(self.params)
         self._grad = grads_of(self.params)
         self._active = True
+        # grad <- grad + gradient reads and then binds: two threads doing it at once
+        # (NumPy lets go of the interpreter lock while it adds) would lose one's sum.
+        self._adding = threading.Lock()
 
     @property
     def data(self) -> np.ndarray:
@@ -80,7 +85,9 @@ class FlatParameters:
     def grad(self, value: Any) -> None:
         if value is None:
             raise ValueError("FlatParameters: grad cannot be None (freeze Values before flat())")
-        self._grad = self._new(value, "grad")
+        grad = self._new(value, "grad")
+        with self._adding:
+            self._grad = grad
 
     def _new(self, value: Any, name: str) -> np.ndarray:
         array = np.empty(len(self.params))
@@ -94,7 +101,8 @@ class FlatParameters:
 
     def accumulate(self, gradient: np.ndarray) -> None:
         """grad <- grad + gradient (a new array): what a compiled call does."""
-        self._grad = self._grad + gradient
+        with self._adding:
+            self._grad = self._grad + gradient
 
     @property
     def active(self) -> bool:
@@ -103,7 +111,9 @@ class FlatParameters:
 
     def zero_grad(self) -> None:
         """grad <- 0 (a new array)."""
-        self._grad = np.zeros(len(self.params))
+        zeros = np.zeros(len(self.params))
+        with self._adding:
+            self._grad = zeros
 
     def sync(self, grad: bool = False) -> None:
         """Write ``data`` (and ``grad`` if asked) back into the Values."""

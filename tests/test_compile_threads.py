@@ -1,0 +1,97 @@
+"""Compiled mode and threads: calls from several threads add up, and tracing in one
+thread changes nothing another thread sees."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from tapegrad import compile, nn
+
+THREADS = 6
+CALLS = 200  # per thread
+
+
+@contextmanager
+def _switching_often() -> Iterator[None]:
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def _in_threads(work: Callable[[], None], threads: int = THREADS) -> None:
+    """Run ``work`` in ``threads`` threads started together; re-raise the first error."""
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait(timeout=30)
+            work()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    with _switching_often():
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in pool)
+    if errors:
+        raise errors[0]
+
+
+def _model_and_step():
+    # More than 500 parameters: NumPy lets go of the interpreter lock while it adds
+    # arrays that large, which is when unsynchronised additions lose a sum.
+    model = nn.MLP(2, [32, 32, 1], seed=0)
+    step = compile(lambda x: model(x)[0] ** 2, model.parameters())
+    X = np.array([[0.5, -1.0], [1.5, 0.25]])
+    return model, step, X
+
+
+def test_calls_from_many_threads_on_a_flat_view_add_up():
+    _, step, X = _model_and_step()
+    flat = step.flat()
+    flat.zero_grad()
+    step(X)
+    once = flat.grad.copy()
+    flat.zero_grad()
+
+    def work() -> None:
+        for _ in range(CALLS):
+            step(X)
+
+    _in_threads(work)
+    # Every call adds the same gradient, so the total is exact whatever the order.
+    expected = np.zeros_like(once)
+    for _ in range(THREADS * CALLS):
+        expected = expected + once
+    assert flat.grad.tolist() == expected.tolist()
+
+
+def test_calls_from_many_threads_on_values_add_up():
+    model, step, X = _model_and_step()
+    params = model.parameters()
+    model.zero_grad()
+    step(X)
+    once = [p.grad for p in params]
+    model.zero_grad()
+
+    def work() -> None:
+        for _ in range(CALLS // 4):
+            step(X)
+
+    _in_threads(work)
+    expected = [0.0] * len(once)
+    for _ in range(THREADS * (CALLS // 4)):
+        expected = [e + g for e, g in zip(expected, once)]
+    assert [p.grad for p in params] == expected
