@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tapegrad import compile, nn
+from tapegrad import Value, compile, nn
 
 THREADS = 6
 CALLS = 200  # per thread
@@ -95,3 +95,28 @@ def test_calls_from_many_threads_on_values_add_up():
     for _ in range(THREADS * (CALLS // 4)):
         expected = [e + g for e, g in zip(expected, once)]
     assert [p.grad for p in params] == expected
+
+
+def test_tracing_leaves_frozen_parameters_frozen_for_other_threads():
+    w, frozen = Value(2.0), Value(3.0, requires_grad=False)
+    seen: list[tuple[bool, bool]] = []
+
+    def look() -> None:  # another thread, while the first call traces
+        seen.append((frozen.requires_grad, (frozen * 2.0).requires_grad))
+
+    def fn(x):
+        other = threading.Thread(target=look)
+        other.start()
+        other.join(timeout=30)
+        return (w * x + frozen * frozen) ** 2
+
+    step = compile(fn, [w, frozen])
+    assert step(np.array([1.0])) == 121.0  # (2 + 9) ** 2
+    assert seen and all(s == (False, False) for s in seen)
+    assert frozen.grad is None and w.grad == 22.0
+    # The frozen parameter's number is still read at every call, also where only
+    # frozen numbers meet (frozen * frozen): the program is a function of it.
+    frozen.data = 1.0
+    assert step.forward(np.array([1.0])).tolist() == [9.0]
+    loss, gradient = step.value_and_grad([2.0, 2.0], np.array([1.0]))
+    assert (loss, gradient.tolist()) == (36.0, [12.0, 0.0])

@@ -13,14 +13,36 @@ function traced before the change traces again at its next call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from .mode import MODE
 
-# What compile is tracing, kept in MODE.tracing (False when it is not tracing).
+# What compile is tracing: the kind of a Trace.
 ONE_SAMPLE = "one sample"
 WHOLE_BATCH = "whole batch"  # compile(..., sample_is_batch=True): fn takes a mini-batch
+
+
+class Trace:
+    """What compile is tracing in this thread, kept in ``MODE.tracing`` meanwhile.
+
+    ``kind``: ONE_SAMPLE or WHOLE_BATCH. ``frozen``: the parameters that require no
+    grad; this thread records the operations applied to them as if they required
+    one (the program then reads their numbers at every call, instead of the numbers
+    at tracing), while every other thread still sees them frozen.
+    """
+
+    __slots__ = ("frozen", "kind")
+
+    def __init__(self, kind: str, frozen: frozenset[object]) -> None:
+        self.kind, self.frozen = kind, frozen
+
+
+def records_frozen(parents: Iterable[object]) -> bool:
+    """Whether this thread is tracing and one of ``parents`` is a parameter frozen at
+    tracing: the engine then records the operation (see ``Trace``)."""
+    trace = MODE.tracing
+    return isinstance(trace, Trace) and not trace.frozen.isdisjoint(parents)
 
 
 class _Replacements:
@@ -52,19 +74,20 @@ def refuse_tracing(message: str, *, couples_samples: bool = False) -> None:
     training). That is refused when compile traces one sample, and allowed when the
     traced sample is itself a whole mini-batch (``compile(..., sample_is_batch=True)``).
     """
-    kind = MODE.tracing
-    if kind and not (couples_samples and kind == WHOLE_BATCH):
+    trace = MODE.tracing
+    if trace and not (couples_samples and getattr(trace, "kind", None) == WHOLE_BATCH):
         raise CompileError(message)
 
 
 @contextmanager
-def tracing(kind: str) -> Iterator[None]:
-    """Mark the block as compile's tracing of ``kind`` (ONE_SAMPLE or WHOLE_BATCH)."""
+def tracing(kind: str, frozen: Iterable[object] = ()) -> Iterator[Trace]:
+    """Mark the block as compile's tracing of ``kind`` (ONE_SAMPLE or WHOLE_BATCH),
+    with the parameters that are ``frozen`` (see ``Trace``)."""
     if kind not in (ONE_SAMPLE, WHOLE_BATCH):
         raise ValueError(f"tracing: kind must be {ONE_SAMPLE!r} or {WHOLE_BATCH!r}, got {kind!r}")
     previous = MODE.tracing
-    MODE.tracing = kind
+    trace = MODE.tracing = Trace(kind, frozenset(frozen))
     try:
-        yield
+        yield trace
     finally:
         MODE.tracing = previous

@@ -231,7 +231,6 @@ def trace(
     ``first[a]`` is argument a's first sample (an array of the sample's shape), or
     None for a labels argument, whose values come from ``labels``.
     """
-    frozen = [p for p in params if p.grad is None]
     builder = _Builder(params)
     placeholders: list[Any] = []
     for position, x in enumerate(first):
@@ -243,30 +242,27 @@ def trace(
     positions = sorted(labels)
     combos = list(itertools.product(*(labels[p] for p in positions)))
     roots: list[tuple[int, ...]] = []
-    try:
-        for p in frozen:  # frozen parameters must still record the ops applied to them
-            p.grad = 0.0
-        with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE):
-            for combo in combos + combos[:1]:
-                args = list(placeholders)
-                for position, value in zip(positions, combo):
-                    args[position] = value
-                with enable_grad():
-                    out = fn(*args)
-                before = len(builder.nodes)
-                traced = builder.absorb(name, out)
-                if len(roots) == len(combos):  # the second trace of the first combination
-                    _check_deterministic(name, builder.nodes, before, traced, roots[0])
-                elif roots and len(traced) != len(roots[0]):
-                    raise CompileError(
-                        f"compile: {name} returns {len(traced)} values for label "
-                        f"{combo} but {len(roots[0])} for label {combos[0]}"
-                    )
-                else:
-                    roots.append(traced)
-    finally:
-        for p in frozen:
-            p.grad = None
+    # Frozen parameters still record the operations applied to them, in this thread
+    # only (see autograd.tracing.Trace): the program reads their numbers at every call.
+    frozen = [p for p in params if p.grad is None]
+    with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE, frozen):
+        for combo in combos + combos[:1]:
+            args = list(placeholders)
+            for position, value in zip(positions, combo):
+                args[position] = value
+            with enable_grad():
+                out = fn(*args)
+            before = len(builder.nodes)
+            traced = builder.absorb(name, out)
+            if len(roots) == len(combos):  # the second trace of the first combination
+                _check_deterministic(name, builder.nodes, before, traced, roots[0])
+            elif roots and len(traced) != len(roots[0]):
+                raise CompileError(
+                    f"compile: {name} returns {len(traced)} values for label "
+                    f"{combo} but {len(roots[0])} for label {combos[0]}"
+                )
+            else:
+                roots.append(traced)
     shapes = tuple(None if x is None else x.shape for x in first)
     return TracedGraph(tuple(builder.nodes), tuple(params), np.array(roots, dtype=np.intp), shapes)
 
