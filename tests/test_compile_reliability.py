@@ -180,18 +180,40 @@ def test_a_parameter_replaced_on_the_model_is_refused_or_read():
         compiled(X)
 
 
-def test_only_replacing_parameters_makes_compiled_functions_trace_again():
-    from tapegrad.autograd.tracing import REPLACEMENTS
+def _counting(fn):
+    """``fn`` and a list that grows by one at each call of it (each trace of it)."""
+    calls = []
 
-    start = REPLACEMENTS.count
-    model = nn.MLP(2, [3, 1], seed=0)  # new attributes are no replacement
-    model.eval()
-    model.train()
-    model.layers[0].neurons[0].label = "renamed"  # not a parameter
-    assert REPLACEMENTS.count == start
-    model.layers[0].neurons[0].w = [Value(1.0), Value(2.0)]
-    model.layers[0].neurons[1].b = None  # a parameter removed
-    assert REPLACEMENTS.count == start + 2
+    def counted(*args):
+        calls.append(1)
+        return fn(*args)
+
+    return counted, calls
+
+
+def test_replacing_a_parameter_traces_again_only_the_functions_that_read_it():
+    a, b = nn.MLP(2, [3, 1], seed=0), nn.MLP(2, [3, 1], seed=1)
+    fa, traced_a = _counting(lambda x: a(x)[0])
+    fb, traced_b = _counting(lambda x: b(x)[0])
+    step_a, step_b = compile(fa, a.parameters()), compile(fb, b.parameters())
+    X = np.array([[1.0, 2.0]])
+    step_a(X), step_b(X)
+    once_a, once_b = len(traced_a), len(traced_b)  # fn runs twice per trace
+    b.layers[1].neurons[0].b = Value(3.0, requires_grad=False)
+    step_a(X), step_b(X)
+    assert (len(traced_a), len(traced_b)) == (once_a, 2 * once_b)
+    eager = b([Value(1.0, requires_grad=False), Value(2.0, requires_grad=False)])[0]
+    assert step_b.forward(X).tolist() == pytest.approx([eager.data], rel=1e-12)
+    # Not a replacement: new attributes, attributes that hold no parameters.
+    b.layers[0].neurons[0].label = "renamed"
+    b.extra = nn.Linear(1, 1, seed=0)
+    step_b(X)
+    assert len(traced_b) == 2 * once_b
+    # A parameter that was None before is a change too.
+    b.layers[1].neurons[0].b = None
+    b.layers[1].neurons[0].b = Value(4.0, requires_grad=False)
+    step_b(X)
+    assert len(traced_b) == 3 * once_b
 
 
 def test_a_flat_view_survives_replacing_a_parameter_of_another_model():

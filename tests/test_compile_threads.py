@@ -120,3 +120,20 @@ def test_tracing_leaves_frozen_parameters_frozen_for_other_threads():
     assert step.forward(np.array([1.0])).tolist() == [9.0]
     loss, gradient = step.value_and_grad([2.0, 2.0], np.array([1.0]))
     assert (loss, gradient.tolist()) == (36.0, [12.0, 0.0])
+
+
+def test_a_first_call_from_many_threads_traces_once():
+    model = nn.MLP(2, [4, 1], seed=0)
+    X = np.array([[0.5, -1.0], [1.5, 0.25]])
+    for _ in range(10):  # the threads' start is up to the scheduler: several rounds
+        traces = []
+
+        def fn(x, traces=traces):
+            traces.append(1)
+            return model(x)[0] ** 2
+
+        step = compile(fn, model.parameters())
+        losses = []
+        _in_threads(lambda step=step, losses=losses: losses.append(step(X)))
+        assert len(traces) == 2  # one trace, plus the check that fn is deterministic
+        assert losses == [losses[0]] * THREADS

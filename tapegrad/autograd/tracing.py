@@ -1,4 +1,4 @@
-"""Refusing to be traced: the engine's hook for code that compiled mode cannot replay.
+"""The engine's hooks for compiled mode: refusing to be traced, and saying what changed.
 
 ``tapegrad.compile`` records a function once, on placeholder inputs, and replays the
 recorded graph over a batch. Code that draws random numbers, or that mixes the
@@ -6,13 +6,18 @@ samples of a batch, cannot be replayed that way. Such code calls ``refuse_tracin
 with its own explanation: outside tracing the call does nothing, while tracing it
 raises ``CompileError``. Layers use this module and never import the compiler.
 
-A compiled program reads the parameters it was traced with. When a model replaces
-one (``layer.b = Value(1.0)``), ``parameters_replaced`` counts it, and a compiled
-function traced before the change traces again at its next call.
+A compiled program reads the parameters it was traced with, and replays what the
+modules it called did then. A compiled function ``watch``es those Values and
+Modules; when a model replaces one of its attributes (``layer.b = Value(1.0)``),
+switches a module between training and eval, or a Value is frozen or unfrozen,
+``changed`` marks the watches that hold one of them, and those compiled functions,
+and only those, trace again at their next call.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -29,13 +34,15 @@ class Trace:
     ``kind``: ONE_SAMPLE or WHOLE_BATCH. ``frozen``: the parameters that require no
     grad; this thread records the operations applied to them as if they required
     one (the program then reads their numbers at every call, instead of the numbers
-    at tracing), while every other thread still sees them frozen.
+    at tracing), while every other thread still sees them frozen. ``modules``: the
+    modules called so far (see ``module_called``).
     """
 
-    __slots__ = ("frozen", "kind")
+    __slots__ = ("frozen", "kind", "modules")
 
     def __init__(self, kind: str, frozen: frozenset[object]) -> None:
         self.kind, self.frozen = kind, frozen
+        self.modules: dict[int, object] = {}
 
 
 def records_frozen(parents: Iterable[object]) -> bool:
@@ -45,22 +52,55 @@ def records_frozen(parents: Iterable[object]) -> bool:
     return isinstance(trace, Trace) and not trace.frozen.isdisjoint(parents)
 
 
-class _Replacements:
-    """How many times a Module attribute holding parameters was replaced."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
-REPLACEMENTS = _Replacements()
+def module_called(module: object) -> None:
+    """Note ``module`` as called by the function being traced (nothing when this
+    thread is not tracing): the compiled function then watches it."""
+    trace = MODE.tracing
+    if isinstance(trace, Trace):
+        trace.modules.setdefault(id(module), module)
 
 
-def parameters_replaced() -> None:
-    """Say that a model now reads other parameter Values (a Module attribute holding
-    Values or Modules was replaced): compiled functions traced earlier trace again."""
-    REPLACEMENTS.count += 1
+class Watch:
+    """The Values and Modules one compiled program depends on (held, so that their
+    ids stay theirs); ``stale`` turns True when ``changed`` names one of them."""
+
+    __slots__ = ("__weakref__", "_held", "_ids", "stale")
+
+    def __init__(self, objects: Iterable[object]) -> None:
+        self._held = tuple(objects)
+        self._ids = frozenset(map(id, self._held))
+        self.stale = False
+
+
+_watches: weakref.WeakSet[Watch] = weakref.WeakSet()  # of the live compiled functions
+_watches_lock = threading.Lock()
+
+
+def watch(objects: Iterable[object]) -> Watch:
+    """A new ``Watch`` of ``objects``, marked by ``changed`` for as long as it lives."""
+    new = Watch(objects)
+    with _watches_lock:
+        _watches.add(new)
+    return new
+
+
+def watching() -> bool:
+    """Whether some compiled function is watching (else ``changed`` has no one to tell)."""
+    return bool(_watches)
+
+
+def changed(objects: Iterable[object]) -> None:
+    """Say that ``objects`` (Values, Modules) changed in a way a compiled program cannot
+    see: a Module attribute holding parameters or modules replaced, a module switched
+    between training and eval, a Value frozen or unfrozen. The watches holding one of
+    them turn stale, so those compiled functions trace again at their next call."""
+    with _watches_lock:
+        watches = list(_watches)
+    if watches:
+        ids = set(map(id, objects))
+        for w in watches:
+            if not w._ids.isdisjoint(ids):
+                w.stale = True
 
 
 class CompileError(ValueError):

@@ -89,13 +89,15 @@ class TracedGraph(NamedTuple):
 
     ``roots[c, k]`` is the node of output k of fn for label combination c (one row
     when there are no labels); ``shapes[a]`` is the shape of one sample of argument
-    a (None for a labels argument). Param i is node i.
+    a (None for a labels argument). Param i is node i. ``modules``: the modules fn
+    called while it was traced (their training flags are part of the graph).
     """
 
     nodes: tuple[Node, ...]
     params: tuple[Value, ...]
     roots: np.ndarray
     shapes: tuple[tuple[int, ...] | None, ...]
+    modules: tuple[object, ...] = ()
 
 
 def describe_node(nodes: Sequence[Node], node: Node | None) -> str:
@@ -245,7 +247,7 @@ def trace(
     # Frozen parameters still record the operations applied to them, in this thread
     # only (see autograd.tracing.Trace): the program reads their numbers at every call.
     frozen = [p for p in params if p.grad is None]
-    with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE, frozen):
+    with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE, frozen) as current:
         for combo in combos + combos[:1]:
             args = list(placeholders)
             for position, value in zip(positions, combo):
@@ -264,7 +266,13 @@ def trace(
             else:
                 roots.append(traced)
     shapes = tuple(None if x is None else x.shape for x in first)
-    return TracedGraph(tuple(builder.nodes), tuple(params), np.array(roots, dtype=np.intp), shapes)
+    return TracedGraph(
+        tuple(builder.nodes),
+        tuple(params),
+        np.array(roots, dtype=np.intp),
+        shapes,
+        tuple(current.modules.values()),
+    )
 
 
 def _check_deterministic(
