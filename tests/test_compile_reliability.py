@@ -348,3 +348,44 @@ def test_numbers_computed_inside_the_losses_are_not_refused():
     X = np.array([[0.5, -1.0], [2.0, 0.1]])
     eager = nn.functional.cross_entropy([model(list(x)) for x in X], [0, 2]).data
     assert step(X, np.array([0, 2])) == pytest.approx(eager, rel=1e-12)
+
+
+class _Scaled(nn.Module):
+    """x * 2 in training, x in eval: a module whose result depends on its flag."""
+
+    def forward(self, x):
+        return [v * 2.0 if self.training else v for v in x]
+
+
+def test_switching_train_and_eval_after_tracing_traces_again():
+    model = nn.MLP(2, [3, 1], seed=0)
+    scaled = _Scaled()
+    fn, traced = _counting(lambda x: model(scaled(x))[0])
+    step = compile(fn, model.parameters())
+    X = np.array([[1.0, 2.0]])
+    inputs = [Value(1.0, requires_grad=False), Value(2.0, requires_grad=False)]
+    scaled.eval()
+    assert step.forward(X).tolist() == pytest.approx([model(scaled(inputs))[0].data])
+    once = len(traced)
+    scaled.train()
+    assert step.forward(X).tolist() == pytest.approx([model(scaled(inputs))[0].data])
+    assert len(traced) == 2 * once
+    model.train()  # already in training: nothing changes, nothing is traced
+    other = nn.MLP(2, [3, 1], seed=1)
+    other.eval()  # another model's flag
+    step.forward(X)
+    assert len(traced) == 2 * once
+
+
+def test_a_dropout_switched_to_training_after_tracing_is_refused():
+    model = nn.MLP(2, [3, 1], seed=0)
+    dropout = nn.Dropout(0.5, seed=0)
+    step = compile(lambda x: model(dropout(x))[0], model.parameters())
+    X = np.array([[1.0, 2.0]])
+    dropout.eval()
+    step(X)
+    dropout.train()  # the next call traces again, and refuses it
+    with pytest.raises(CompileError, match="Dropout in training mode"):
+        step(X)
+    dropout.eval()
+    step(X)

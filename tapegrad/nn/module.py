@@ -94,14 +94,17 @@ class Module:
 
     def __setattr__(self, name: str, value: object) -> None:
         # Replacing a parameter or a sub-module (layer.b = Value(1.0)) changes which
-        # Values the model reads: compiled functions traced before, that read this
-        # module's Values or called its modules, trace again.
-        if (
-            watching()
-            and name in self.__dict__
-            and (_holds_parameters(self.__dict__[name]) or _holds_parameters(value))
-        ):
-            changed([*self.parameters(), *self.modules()])
+        # Values the model reads, and train()/eval() what a module computes: compiled
+        # functions traced before, that read this module's Values or called its
+        # modules (or, for the training flag, called this one), trace again.
+        if watching():
+            if name == "training":
+                if value != getattr(self, "training", value):
+                    changed((self,))
+            elif name in self.__dict__ and (
+                _holds_parameters(self.__dict__[name]) or _holds_parameters(value)
+            ):
+                changed([*self.parameters(), *self.modules()])
         object.__setattr__(self, name, value)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
