@@ -389,3 +389,22 @@ def test_a_dropout_switched_to_training_after_tracing_is_refused():
         step(X)
     dropout.eval()
     step(X)
+
+
+def test_freezing_while_a_flat_view_is_active_is_refused_and_close_keeps_it_frozen():
+    w, b = Value(2.0), Value(1.0)
+    step = compile(lambda x: (w * x + b) ** 2, [w, b])
+    flat = step.flat()
+    step(np.array([1.0]))  # d/dw = 2 * 3 * 1, d/db = 2 * 3
+    assert flat.grad.tolist() == [6.0, 6.0]
+    flat.data = [3.0, 0.5]  # as an optimizer's step would
+    b.requires_grad = False
+    with pytest.raises(CompileError, match="was frozen while the flat\\(\\) view was active"):
+        step(np.array([1.0]))
+    flat.close()
+    assert (w.data, w.grad, b.data, b.grad) == (3.0, 6.0, 0.5, None)
+    w.grad = 0.0
+    assert step(np.array([1.0])) == 12.25  # (3 + 0.5) ** 2, b now a constant
+    assert (w.grad, b.grad) == (7.0, None)
+    with step.flat() as flat:
+        assert flat.params == [w]

@@ -29,7 +29,7 @@ from typing import cast
 from . import ops
 from .mathlib import FLOATS
 from .mode import FAST, MODE, user_site
-from .tracing import records_frozen
+from .tracing import changed, records_frozen
 
 _new = object.__new__
 
@@ -174,7 +174,10 @@ class Value:
             raise ValueError("requires_grad can only be set on a leaf Value")
         if flag and self.grad is None:
             self.grad = 0.0
+            changed((self,))  # a compiled function traced with it frozen traces again
         elif not flag:
+            if self.grad is not None:
+                changed((self,))  # ... and one that trains it notices
             self.grad = None
 
     @property

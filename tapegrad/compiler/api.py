@@ -228,6 +228,14 @@ class Compiled:
                 "traced and requires grad now, so the program treats it as a constant: "
                 "close() the flat() view, then call again (the function is traced again)"
             )
+        p = next((p for p in flat.params if p.grad is None), None)
+        if p is not None:
+            raise CompileError(
+                f"compiled {self.name}: parameter {p!r} was frozen while the flat() view "
+                "was active, which holds it as trainable (an optimizer on the view would "
+                "keep training it): close() the view (the parameter stays frozen), then "
+                "call again (the function is traced again)"
+            )
 
     def _active_flat(self) -> FlatParameters | None:
         """The ``flat()`` view while it is active (None once it was closed)."""

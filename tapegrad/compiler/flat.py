@@ -46,11 +46,15 @@ class FlatParameters:
     (and, if asked, ``flat.grad``) back into them, for eager evaluation, saving or
     drawing; ``close()`` syncs and ends the view (so does leaving a ``with`` block).
     Parameters frozen when the view is made (grad None) are not in it: calls keep
-    reading their Values. The arrays are never changed in place: calls, ``zero_grad``
-    and assignments (``flat.data = ...``, as optimizers do) bind a new array, so an
-    array kept elsewhere (SGD's first momentum buffer is the gradient itself) keeps
-    its numbers, as a float would. Calls from several threads take turns to add
-    their gradients, so every call's gradient is counted.
+    reading their Values. One frozen while the view is active (``requires_grad =
+    False``) makes the next compiled call raise ``CompileError``: close the view,
+    which leaves it frozen, and call again.
+
+    The arrays are never changed in place: calls, ``zero_grad`` and assignments
+    (``flat.data = ...``, as optimizers do) bind a new array, so an array kept
+    elsewhere (SGD's first momentum buffer is the gradient itself) keeps its
+    numbers, as a float would. Calls from several threads take turns to add their
+    gradients, so every call's gradient is counted.
     """
 
     __slots__ = ("_active", "_adding", "_data", "_grad", "_name", "params")
@@ -116,12 +120,14 @@ class FlatParameters:
             self._grad = zeros
 
     def sync(self, grad: bool = False) -> None:
-        """Write ``data`` (and ``grad`` if asked) back into the Values."""
+        """Write ``data`` (and ``grad`` if asked) back into the Values; a Value frozen
+        meanwhile (grad None) gets its number and stays frozen."""
         for p, x in zip(self.params, self._data.tolist()):
             p.data = x
         if grad:
             for p, g in zip(self.params, self._grad.tolist()):
-                p.grad = g
+                if p.grad is not None:
+                    p.grad = g
 
     def reload(self) -> None:
         """Read the Values' numbers into ``data`` (after changing them by hand)."""
