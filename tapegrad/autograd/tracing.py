@@ -35,14 +35,25 @@ class Trace:
     grad; this thread records the operations applied to them as if they required
     one (the program then reads their numbers at every call, instead of the numbers
     at tracing), while every other thread still sees them frozen. ``modules``: the
-    modules called so far (see ``module_called``).
+    modules called so far (see ``module_called``). ``again``: fn is being traced
+    again on the same sample (see ``tracing_again``).
     """
 
-    __slots__ = ("frozen", "kind", "modules")
+    __slots__ = ("again", "frozen", "kind", "modules")
 
     def __init__(self, kind: str, frozen: frozenset[object]) -> None:
         self.kind, self.frozen = kind, frozen
         self.modules: dict[int, object] = {}
+        self.again = False
+
+
+def tracing_again() -> bool:
+    """Whether this thread is tracing fn again on the same sample (for another label
+    value, or to check that fn is deterministic). A layer with a side effect
+    (BatchNorm1d's running statistics) skips it then: tracing has it once, as one
+    eager call would."""
+    trace = MODE.tracing
+    return isinstance(trace, Trace) and trace.again
 
 
 def records_frozen(parents: Iterable[object]) -> bool:

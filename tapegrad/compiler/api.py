@@ -76,7 +76,8 @@ def compile(
 
     ``sample_is_batch=True`` says that one "sample" of ``fn`` is a whole mini-batch
     (each call then gets a batch of mini-batches): layers that normalise over the
-    batch may be traced. Their side effects happen once, at tracing: BatchNorm1d's
+    batch may be traced. Their side effects happen once, at tracing (as in one eager
+    call on the first mini-batch, whatever the number of labels): BatchNorm1d's
     running statistics are not updated by the calls.
     """
     return Compiled(fn, params, labels=labels, reduction=reduction, sample_is_batch=sample_is_batch)

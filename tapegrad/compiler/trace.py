@@ -249,6 +249,7 @@ def trace(
     frozen = [p for p in params if p.grad is None]
     with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE, frozen) as current:
         for combo in combos + combos[:1]:
+            current.again = bool(roots)  # layers' side effects happen at the first only
             args = list(placeholders)
             for position, value in zip(positions, combo):
                 args[position] = value

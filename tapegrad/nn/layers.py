@@ -17,7 +17,7 @@ from typing import cast
 import numpy as np
 
 from ..autograd import Value
-from ..autograd.tracing import refuse_tracing
+from ..autograd.tracing import refuse_tracing, tracing_again
 from . import functional as F
 from .init import Initializer, _positive, make_rng
 from .init import get as get_init
@@ -337,8 +337,9 @@ class BatchNorm1d(Module):
                 ys = [y + self.beta[j] for y in ys]
             columns.append(ys)
         # Only once every feature is computed: an error leaves the statistics unchanged.
+        # Compile traces forward on one batch several times: it updates them once.
         mom = self.momentum
-        for j, (batch_mean, batch_var) in enumerate(statistics):
+        for j, (batch_mean, batch_var) in enumerate(() if tracing_again() else statistics):
             self.running_mean[j] = (1 - mom) * self.running_mean[j] + mom * batch_mean
             self.running_var[j] = (1 - mom) * self.running_var[j] + mom * batch_var * m / (m - 1)
         return [list(row) for row in zip(*columns)]
