@@ -133,6 +133,20 @@ def test_a_failing_derivative_rule_reads_the_same_in_every_mode():
     assert str(compiled.value).endswith(f", sample 1: {expected}")
 
 
+@pytest.mark.parametrize(
+    "f, node, inputs",
+    [
+        (lambda w, x: 3.0 / (w * x), "div(3.0, <mul #2>)", "div(3.0, 0.0)"),
+        (lambda w, x: (w * x) ** -1.0, "powc(<mul #2>, -1.0)", "powc(0.0, -1.0)"),
+    ],
+)
+def test_an_error_names_the_operands_in_the_order_of_the_expression(f, node, inputs):
+    w = Value(1.0)
+    with pytest.raises(ZeroDivisionError) as error:
+        compile(lambda x: f(w, x), [w])(np.array([1.0, 0.0]))
+    assert f"node(s) like {node} at level 2, sample 1: {inputs}: " in str(error.value)
+
+
 def test_a_parameter_unfrozen_after_tracing_is_traced_again():
     w, b = Value(2.0), Value(1.0, requires_grad=False)
     compiled = compile(lambda x: (w * x + b) ** 2, [w, b])

@@ -106,12 +106,22 @@ def describe_node(nodes: Sequence[Node], node: Node | None) -> str:
         return "a different result node"
     if node.kind != "op":
         return f"{node.kind} {node.data!r}" + (f" ({node.label})" if node.label else "")
-    shown = ", ".join(_short(nodes, p) for p in node.parents[:4])
-    more = ", ..." if len(node.parents) > 4 else ""
-    arg = "" if node.arg is None else f", {node.arg!r}"
-    label = f" labelled {node.label!r}" if node.label else ""
     op = cast(ops.Op, node.op)  # an op node has one
-    return f"{op.name}({shown}{more}{arg}){label} at level {node.level}"
+    shown = [_short(nodes, p) for p in node.parents[:4]]
+    if len(node.parents) > 4:
+        shown.append("...")
+    shown = in_order(op, shown, None if node.arg is None else repr(node.arg))
+    label = f" labelled {node.label!r}" if node.label else ""
+    return f"{op.name}({', '.join(shown)}){label} at level {node.level}"
+
+
+def in_order(op: ops.Op, operands: list, arg: Any) -> list:
+    """``operands`` with the op's fixed number ``arg`` (unless None) in its place, as
+    the expression reads: first for a reflected op (``3.0 / x`` is div(3.0, x)), else
+    last (``x / 3.0``, ``x.leaky_relu(0.1)``)."""
+    if arg is None:
+        return operands
+    return [arg, *operands] if op.constant_at == 0 else [*operands, arg]
 
 
 def _short(nodes: Sequence[Node], i: int) -> str:
