@@ -129,7 +129,7 @@ class Compiled:
             traced.program, self._parameter_column(traced, flat), checked, self.reduction
         )
         if flat is None:
-            _add_grads(traced.plan, grads)
+            _add_grads(self.name, traced.plan, grads)
         else:
             flat.accumulate(self._flat_bridge(traced, flat).gradient(grads))
         return loss
@@ -277,15 +277,21 @@ def _current(traced: _Traced) -> bool:
     )
 
 
-def _add_grads(plan: Schedule, grads: np.ndarray) -> None:
+def _add_grads(name: str, plan: Schedule, grads: np.ndarray) -> None:
     """p.grad += gradient for every trainable parameter: one tight loop, the cheapest
-    way to touch thousands of Values (use ``flat()`` to touch none)."""
+    way to touch thousands of Values (use ``flat()`` to touch none). A parameter
+    frozen since tracing (grad None) is skipped; any other failure is raised."""
     pairs = zip(plan.trainable_params, grads[plan.trainable_rows, 0].tolist())
     with _ADDING:
-        while True:
+        for p, g in pairs:
             try:
-                for p, g in pairs:
-                    p.grad += g
-                return
-            except TypeError:  # p was frozen (grad None) after compiling: skip it, go on
-                continue
+                p.grad += g
+            except TypeError:
+                if p.grad is None:  # frozen since tracing: no gradient
+                    continue
+                label = "" if p.label is None else f" ({p.label})"
+                raise TypeError(
+                    f"compiled {name}: cannot add a gradient into the parameter of data "
+                    f"{p.data!r}{label}: its grad is {type(p.grad).__name__} {p.grad!r}, "
+                    "not a number"
+                ) from None
