@@ -61,12 +61,14 @@ def compile(
     ``fn`` (Dropout in training mode), found by tracing twice. Layers that normalise
     over the batch (BatchNorm1d in training) raise while tracing one sample.
 
-    The program reads the Values it was traced with. A parameter frozen at tracing
-    and unfrozen later (``requires_grad = True``), or a Value or layer replaced on a
-    Module (``layer.b = Value(1.0)``), makes the next call trace again; tracing then
-    refuses a new Value that requires grad but is not in ``params`` (compile again
-    with the model's new parameters). An item replaced inside a list
-    (``neuron.w[0] = Value(1.0)``) is not seen: compile again after one.
+    The program reads the Values it was traced with (a frozen parameter's number at
+    every call) and replays the modules as they were. A parameter frozen or unfrozen
+    later, a module switched between ``train()`` and ``eval()``, or a Value or layer
+    replaced on a Module (``layer.b = Value(1.0)``) makes the next call of the
+    compiled functions that read it trace again; tracing then refuses a new Value that
+    requires grad but is not in ``params`` (compile again with the model's new
+    parameters). An item replaced inside a list (``neuron.w[0] = Value(1.0)``) is not
+    seen: compile again after one. Calls from several threads add up.
     Results equal eager mode's to about 1e-12, not bit for bit: a dense layer's sum
     is a matrix product, which adds in another order. Both modes take relu'(0) = 0
     (PyTorch's convention) at a kink, but a pre-activation that is exactly 0 in one
