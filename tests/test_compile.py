@@ -470,7 +470,12 @@ BAD_CALLS = [
     (
         lambda: compile(lambda x, y: x * y, [])(np.ones(2), np.ones(3)),
         ValueError,
-        "has 3 samples, expected 2",
+        r"argument 1 has 3 samples, expected 2 \(as argument 0\)",
+    ),
+    (
+        lambda: compile(lambda x: x, [])(np.ones(0)),
+        ValueError,
+        r"argument 0 is an empty batch \(0 samples\); a call needs at least one sample",
     ),
 ]
 

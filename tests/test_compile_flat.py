@@ -285,12 +285,16 @@ def test_clip_grad_value_of_flat():
     assert_close(flat.grad, np.clip(np.linspace(-2, 2, len(flat)), -0.5, 0.5))
 
 
-def test_per_value_calls_skip_a_parameter_frozen_after_compiling():
+@pytest.mark.parametrize("by_grad", [False, True])
+def test_per_value_calls_skip_a_parameter_frozen_after_compiling(by_grad):
     model, compiled = setup()
     X, Y = data()
     params = model.parameters()
     compiled(X, Y)
-    params[3].requires_grad = False
+    if by_grad:  # not seen until gradients are added: skipped there
+        params[3].grad = None
+    else:  # seen: the function is traced again, with the parameter as a constant
+        params[3].requires_grad = False
     before = [p.grad for p in params]
     compiled(X, Y)
     assert params[3].grad is None
@@ -313,3 +317,14 @@ def test_flat_arrays_are_never_changed_in_place():
     assert (kept_grad == saved_grad).all() and (kept_data == saved_data).all()
     with pytest.raises(ValueError, match="data must be"):
         flat.data = [1.0, 2.0]
+
+
+def test_per_value_calls_raise_on_a_gradient_that_is_not_a_number():
+    model, compiled = setup()
+    X, Y = data()
+    params = model.parameters()
+    compiled(X, Y)
+    params[3].grad = "0.5"
+    with pytest.raises(TypeError, match="cannot add a gradient into the parameter of data "):
+        compiled(X, Y)
+    assert params[3].grad == "0.5"

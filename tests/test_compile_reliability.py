@@ -133,6 +133,20 @@ def test_a_failing_derivative_rule_reads_the_same_in_every_mode():
     assert str(compiled.value).endswith(f", sample 1: {expected}")
 
 
+@pytest.mark.parametrize(
+    "f, node, inputs",
+    [
+        (lambda w, x: 3.0 / (w * x), "div(3.0, <mul #2>)", "div(3.0, 0.0)"),
+        (lambda w, x: (w * x) ** -1.0, "powc(<mul #2>, -1.0)", "powc(0.0, -1.0)"),
+    ],
+)
+def test_an_error_names_the_operands_in_the_order_of_the_expression(f, node, inputs):
+    w = Value(1.0)
+    with pytest.raises(ZeroDivisionError) as error:
+        compile(lambda x: f(w, x), [w])(np.array([1.0, 0.0]))
+    assert f"node(s) like {node} at level 2, sample 1: {inputs}: " in str(error.value)
+
+
 def test_a_parameter_unfrozen_after_tracing_is_traced_again():
     w, b = Value(2.0), Value(1.0, requires_grad=False)
     compiled = compile(lambda x: (w * x + b) ** 2, [w, b])
@@ -180,18 +194,40 @@ def test_a_parameter_replaced_on_the_model_is_refused_or_read():
         compiled(X)
 
 
-def test_only_replacing_parameters_makes_compiled_functions_trace_again():
-    from tapegrad.autograd.tracing import REPLACEMENTS
+def _counting(fn):
+    """``fn`` and a list that grows by one at each call of it (each trace of it)."""
+    calls = []
 
-    start = REPLACEMENTS.count
-    model = nn.MLP(2, [3, 1], seed=0)  # new attributes are no replacement
-    model.eval()
-    model.train()
-    model.layers[0].neurons[0].label = "renamed"  # not a parameter
-    assert REPLACEMENTS.count == start
-    model.layers[0].neurons[0].w = [Value(1.0), Value(2.0)]
-    model.layers[0].neurons[1].b = None  # a parameter removed
-    assert REPLACEMENTS.count == start + 2
+    def counted(*args):
+        calls.append(1)
+        return fn(*args)
+
+    return counted, calls
+
+
+def test_replacing_a_parameter_traces_again_only_the_functions_that_read_it():
+    a, b = nn.MLP(2, [3, 1], seed=0), nn.MLP(2, [3, 1], seed=1)
+    fa, traced_a = _counting(lambda x: a(x)[0])
+    fb, traced_b = _counting(lambda x: b(x)[0])
+    step_a, step_b = compile(fa, a.parameters()), compile(fb, b.parameters())
+    X = np.array([[1.0, 2.0]])
+    step_a(X), step_b(X)
+    once_a, once_b = len(traced_a), len(traced_b)  # fn runs twice per trace
+    b.layers[1].neurons[0].b = Value(3.0, requires_grad=False)
+    step_a(X), step_b(X)
+    assert (len(traced_a), len(traced_b)) == (once_a, 2 * once_b)
+    eager = b([Value(1.0, requires_grad=False), Value(2.0, requires_grad=False)])[0]
+    assert step_b.forward(X).tolist() == pytest.approx([eager.data], rel=1e-12)
+    # Not a replacement: new attributes, attributes that hold no parameters.
+    b.layers[0].neurons[0].label = "renamed"
+    b.extra = nn.Linear(1, 1, seed=0)
+    step_b(X)
+    assert len(traced_b) == 2 * once_b
+    # A parameter that was None before is a change too.
+    b.layers[1].neurons[0].b = None
+    b.layers[1].neurons[0].b = Value(4.0, requires_grad=False)
+    step_b(X)
+    assert len(traced_b) == 3 * once_b
 
 
 def test_a_flat_view_survives_replacing_a_parameter_of_another_model():
@@ -326,3 +362,63 @@ def test_numbers_computed_inside_the_losses_are_not_refused():
     X = np.array([[0.5, -1.0], [2.0, 0.1]])
     eager = nn.functional.cross_entropy([model(list(x)) for x in X], [0, 2]).data
     assert step(X, np.array([0, 2])) == pytest.approx(eager, rel=1e-12)
+
+
+class _Scaled(nn.Module):
+    """x * 2 in training, x in eval: a module whose result depends on its flag."""
+
+    def forward(self, x):
+        return [v * 2.0 if self.training else v for v in x]
+
+
+def test_switching_train_and_eval_after_tracing_traces_again():
+    model = nn.MLP(2, [3, 1], seed=0)
+    scaled = _Scaled()
+    fn, traced = _counting(lambda x: model(scaled(x))[0])
+    step = compile(fn, model.parameters())
+    X = np.array([[1.0, 2.0]])
+    inputs = [Value(1.0, requires_grad=False), Value(2.0, requires_grad=False)]
+    scaled.eval()
+    assert step.forward(X).tolist() == pytest.approx([model(scaled(inputs))[0].data])
+    once = len(traced)
+    scaled.train()
+    assert step.forward(X).tolist() == pytest.approx([model(scaled(inputs))[0].data])
+    assert len(traced) == 2 * once
+    model.train()  # already in training: nothing changes, nothing is traced
+    other = nn.MLP(2, [3, 1], seed=1)
+    other.eval()  # another model's flag
+    step.forward(X)
+    assert len(traced) == 2 * once
+
+
+def test_a_dropout_switched_to_training_after_tracing_is_refused():
+    model = nn.MLP(2, [3, 1], seed=0)
+    dropout = nn.Dropout(0.5, seed=0)
+    step = compile(lambda x: model(dropout(x))[0], model.parameters())
+    X = np.array([[1.0, 2.0]])
+    dropout.eval()
+    step(X)
+    dropout.train()  # the next call traces again, and refuses it
+    with pytest.raises(CompileError, match="Dropout in training mode"):
+        step(X)
+    dropout.eval()
+    step(X)
+
+
+def test_freezing_while_a_flat_view_is_active_is_refused_and_close_keeps_it_frozen():
+    w, b = Value(2.0), Value(1.0)
+    step = compile(lambda x: (w * x + b) ** 2, [w, b])
+    flat = step.flat()
+    step(np.array([1.0]))  # d/dw = 2 * 3 * 1, d/db = 2 * 3
+    assert flat.grad.tolist() == [6.0, 6.0]
+    flat.data = [3.0, 0.5]  # as an optimizer's step would
+    b.requires_grad = False
+    with pytest.raises(CompileError, match="was frozen while the flat\\(\\) view was active"):
+        step(np.array([1.0]))
+    flat.close()
+    assert (w.data, w.grad, b.data, b.grad) == (3.0, 6.0, 0.5, None)
+    w.grad = 0.0
+    assert step(np.array([1.0])) == 12.25  # (3 + 0.5) ** 2, b now a constant
+    assert (w.grad, b.grad) == (7.0, None)
+    with step.flat() as flat:
+        assert flat.params == [w]

@@ -88,3 +88,18 @@ def test_optimizers_and_clipping_take_any_object_with_data_and_grad_arrays():
     )
     with pytest.raises(TypeError, match="SGD can only optimize Values"):
         optim.SGD([Vector([1.0], [1.0]), "w"], lr=0.1)
+
+
+@pytest.mark.parametrize("labels", [None, {1: range(10)}])
+def test_tracing_a_whole_batch_updates_batchnorm_statistics_once(labels):
+    xb = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+    eager_bn, compiled_bn = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
+    eager_bn([[Value(x) for x in row] for row in xb.tolist()])  # one update
+
+    def loss(batch, label=0):
+        return Value.sum([y * (label + 1.0) for row in compiled_bn(batch) for y in row])
+
+    step = compile(loss, compiled_bn.parameters(), labels=labels, sample_is_batch=True)
+    step(*((xb[None],) if labels is None else (xb[None], np.array([3]))))
+    assert compiled_bn.running_mean == eager_bn.running_mean
+    assert compiled_bn.running_var == eager_bn.running_var

@@ -113,6 +113,25 @@ def test_neuron_computes_activation_of_w_dot_x_plus_b():
     assert neuron([-3.0, 1.0]).data == 0.0
 
 
+def test_linear_computes_each_neuron_with_the_neurons_own_forward():
+    class Clipped(nn.Neuron):
+        """A neuron whose output is clipped at 0.5."""
+
+        def forward(self, x):
+            out = super().forward(x)
+            return out - (out - 0.5).relu()
+
+    layer = nn.Linear(2, 3, "tanh", seed=0)
+    plain = layer([Value(1.0), Value(2.0)])
+    layer.neurons[1] = Clipped(2, "tanh", init=nn.init.constant(1.0))
+    x = [Value(1.0), Value(2.0)]
+    out = layer(x)
+    assert [v.data for v in out] == [n(x).data for n in layer.neurons]
+    assert out[1].data == 0.5 and out[1].op == "sub"
+    assert out[0].op == "tanh" and out[0].parents[0].op == "dot"
+    assert [out[0].data, out[2].data] == [plain[0].data, plain[2].data]
+
+
 @pytest.mark.parametrize(
     "layer, x",
     [

@@ -7,8 +7,8 @@ and whether ``tapegrad.compile`` is tracing.
 
 Reading a thread-local attribute costs several times a plain one, and the engine
 checks the modes on every operation. So ``FAST.default`` is one process-wide flag, true
-while no thread has switched recording off or anomaly detection on; the engine reads
-the per-thread modes only when it is false.
+while no thread has switched recording off or anomaly detection on or is tracing; the
+engine reads the per-thread modes only when it is false.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 
 class _Fast:
@@ -29,10 +30,10 @@ class _Fast:
 
 
 FAST = _Fast()
-"""``FAST.default``: every thread records graphs and none detects anomalies."""
+"""``FAST.default``: every thread records graphs, none detects anomalies, none traces."""
 
 _lock = threading.Lock()
-_threads_off_default = 0  # threads whose grad mode is off or whose anomaly mode is on
+_threads_off_default = 0  # threads whose grad mode is off, anomaly mode on, or tracing
 
 
 class _ThreadModes(threading.local):
@@ -41,9 +42,7 @@ class _ThreadModes(threading.local):
     def __init__(self) -> None:
         self._grad_enabled = True
         self._anomaly = False
-        # What tapegrad.compile is tracing (False when it is not): see tracing.py,
-        # whose refuse_tracing lets a random or batch-coupling layer refuse.
-        self.tracing: str | bool = False
+        self._tracing: object = False
         # While anomaly detection is on: id(node) -> (node, "file:line in function").
         # The node is kept alive so that its id cannot be reused within the context.
         self.sites: dict[int, tuple[object, str]] = {}
@@ -55,7 +54,7 @@ class _ThreadModes(threading.local):
 
     @grad_enabled.setter
     def grad_enabled(self, flag: bool) -> None:
-        self._switch(bool(flag), self._anomaly)
+        self._switch(bool(flag), self._anomaly, self._tracing)
 
     @property
     def anomaly(self) -> bool:
@@ -64,15 +63,25 @@ class _ThreadModes(threading.local):
 
     @anomaly.setter
     def anomaly(self, flag: bool) -> None:
-        self._switch(self._grad_enabled, bool(flag))
+        self._switch(self._grad_enabled, bool(flag), self._tracing)
 
-    def _switch(self, grad_enabled: bool, anomaly: bool) -> None:
+    @property
+    def tracing(self) -> Any:
+        """What tapegrad.compile is tracing in this thread, False when it is not: see
+        tracing.py, whose hooks let layers refuse to be traced."""
+        return self._tracing
+
+    @tracing.setter
+    def tracing(self, trace: object) -> None:
+        self._switch(self._grad_enabled, self._anomaly, trace)
+
+    def _switch(self, grad_enabled: bool, anomaly: bool, tracing: object) -> None:
         global _threads_off_default
-        was_default = self._grad_enabled and not self._anomaly
-        is_default = grad_enabled and not anomaly
+        was_default = self._grad_enabled and not self._anomaly and not self._tracing
+        is_default = grad_enabled and not anomaly and not tracing
         with _lock:
             _threads_off_default += was_default - is_default
-            self._grad_enabled, self._anomaly = grad_enabled, anomaly
+            self._grad_enabled, self._anomaly, self._tracing = grad_enabled, anomaly, tracing
             FAST.default = _threads_off_default == 0
 
 

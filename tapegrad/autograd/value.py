@@ -29,6 +29,7 @@ from typing import cast
 from . import ops
 from .mathlib import FLOATS
 from .mode import FAST, MODE, user_site
+from .tracing import changed, records_frozen
 
 _new = object.__new__
 
@@ -173,7 +174,10 @@ class Value:
             raise ValueError("requires_grad can only be set on a leaf Value")
         if flag and self.grad is None:
             self.grad = 0.0
+            changed((self,))  # a compiled function traced with it frozen traces again
         elif not flag:
+            if self.grad is not None:
+                changed((self,))  # ... and one that trains it notices
             self.grad = None
 
     @property
@@ -256,7 +260,7 @@ class Value:
         used as a number: log(self) is then never evaluated.
         """
         if other.__class__ is Value or isinstance(other, Value):
-            if other.grad is not None:
+            if other.grad is not None or (not FAST.default and records_frozen((other,))):
                 return _node(ops.POW, FLOATS.pow(self._data, other._data), (self, other), None)
             other = other._data
         return _power(self, other)
@@ -334,7 +338,8 @@ def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
     its number already computed: the one place a computed Value is made.
 
     It records ``op`` and ``parents`` (at least one) when grad mode is on and some
-    parent requires grad; otherwise it is a constant.
+    parent requires grad (or, while this thread traces for compile, is a frozen
+    parameter: see tracing.py); otherwise it is a constant.
     """
     v = _new(Value)
     v._data = data
@@ -344,7 +349,9 @@ def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
     # FAST.default: no thread has switched a mode, so this thread's need not be read.
     # The first parent (a weight, in a neuron) usually decides: no generator for it.
     if (FAST.default or MODE.grad_enabled) and (
-        parents[0].grad is not None or any(p.grad is not None for p in parents)
+        parents[0].grad is not None
+        or any(p.grad is not None for p in parents)
+        or (not FAST.default and records_frozen(parents))
     ):
         v.grad = 0.0
         v._prev = parents

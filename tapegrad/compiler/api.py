@@ -10,12 +10,13 @@ the trainable parameters into one NumPy vector instead (``FlatParameters``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..autograd.tracing import REPLACEMENTS, CompileError
+from ..autograd.tracing import CompileError, Watch, watch
 from ..autograd.value import Value
 from . import runtime
 from .batch import check_labels, read_batch
@@ -26,6 +27,10 @@ from .schedule import Schedule, describe, schedule, summary
 from .trace import trace
 
 REDUCTIONS = ("mean", "sum")
+# Held while a call adds its gradients into the Values' grad: calls from several
+# threads (of one compiled function, or of two sharing parameters) take turns, so
+# every call's gradient is counted.
+_ADDING = threading.Lock()
 
 
 def compile(
@@ -56,12 +61,14 @@ def compile(
     ``fn`` (Dropout in training mode), found by tracing twice. Layers that normalise
     over the batch (BatchNorm1d in training) raise while tracing one sample.
 
-    The program reads the Values it was traced with. A parameter frozen at tracing
-    and unfrozen later (``requires_grad = True``), or a Value or layer replaced on a
-    Module (``layer.b = Value(1.0)``), makes the next call trace again; tracing then
-    refuses a new Value that requires grad but is not in ``params`` (compile again
-    with the model's new parameters). An item replaced inside a list
-    (``neuron.w[0] = Value(1.0)``) is not seen: compile again after one.
+    The program reads the Values it was traced with (a frozen parameter's number at
+    every call) and replays the modules as they were. A parameter frozen or unfrozen
+    later, a module switched between ``train()`` and ``eval()``, or a Value or layer
+    replaced on a Module (``layer.b = Value(1.0)``) makes the next call of the
+    compiled functions that read it trace again; tracing then refuses a new Value that
+    requires grad but is not in ``params`` (compile again with the model's new
+    parameters). An item replaced inside a list (``neuron.w[0] = Value(1.0)``) is not
+    seen: compile again after one. Calls from several threads add up.
     Results equal eager mode's to about 1e-12, not bit for bit: a dense layer's sum
     is a matrix product, which adds in another order. Both modes take relu'(0) = 0
     (PyTorch's convention) at a kink, but a pre-activation that is exactly 0 in one
@@ -71,7 +78,8 @@ def compile(
 
     ``sample_is_batch=True`` says that one "sample" of ``fn`` is a whole mini-batch
     (each call then gets a batch of mini-batches): layers that normalise over the
-    batch may be traced. Their side effects happen once, at tracing: BatchNorm1d's
+    batch may be traced. Their side effects happen once, at tracing (as in one eager
+    call on the first mini-batch, whatever the number of labels): BatchNorm1d's
     running statistics are not updated by the calls.
     """
     return Compiled(fn, params, labels=labels, reduction=reduction, sample_is_batch=sample_is_batch)
@@ -107,41 +115,42 @@ class Compiled:
         self.name = getattr(fn, "__name__", type(fn).__name__)
         self._labels = check_labels(labels)
         self.labels = self._labels.values
-        self._schedule: Schedule | None = None
-        self._program: Program | None = None
+        self._traced: _Traced | None = None
+        self._tracing = threading.RLock()  # one thread traces; the others wait for it
         self._flat: FlatParameters | None = None
-        self._bridge: Bridge | None = None
-        self._frozen: tuple[Value, ...] = ()  # params traced as constants (grad None)
-        self._replacements = 0  # REPLACEMENTS.count when traced
+        self._bridge: tuple[_Traced, FlatParameters, Bridge] | None = None
 
     # --- public calls ----------------------------------------------------------------
 
     def __call__(self, *batch: Any) -> float:
         """Forward and backward over ``batch``: the reduced loss; d loss/d p added to p.grad
         (to ``flat.grad`` while a ``flat()`` view is active)."""
-        plan, program, checked = self._start(batch, training=True)
+        traced, checked = self._start(batch, training=True)
         flat = self._active_flat()
         loss, grads = runtime.forward_backward(
-            program, self._parameter_column(plan, flat), checked, self.reduction
+            traced.program, self._parameter_column(traced, flat), checked, self.reduction
         )
         if flat is None:
-            _add_grads(plan, grads)
+            _add_grads(self.name, traced.plan, grads)
         else:
-            flat.accumulate(self._flat_bridge(plan, flat).gradient(grads))
+            flat.accumulate(self._flat_bridge(traced, flat).gradient(grads))
         return loss
 
     def forward(self, *batch: Any) -> np.ndarray:
         """fn on every sample, no gradients: shape (batch,), or (batch, k) for k outputs."""
-        plan, program, checked = self._start(batch, training=False)
-        return runtime.outputs(program, self._parameter_column(plan, self._active_flat()), checked)
+        traced, checked = self._start(batch, training=False)
+        column = self._parameter_column(traced, self._active_flat())
+        return runtime.outputs(traced.program, column, checked)
 
     def flat(self) -> FlatParameters:
         """The trainable parameters as one float64 vector: the active view, made on
         first use from the Values' current numbers. See ``FlatParameters``."""
         flat = self._active_flat()
         if flat is None:
-            flat = self._flat = FlatParameters(self.params, self.name)
-            self._bridge = None
+            with self._tracing:  # two threads asking at once get the same view
+                flat = self._active_flat()
+                if flat is None:
+                    flat = self._flat = FlatParameters(self.params, self.name)
         return flat
 
     def value_and_grad(self, flat_params: Sequence[float], *batch: Any) -> tuple[float, np.ndarray]:
@@ -153,98 +162,138 @@ class Compiled:
             raise ValueError(
                 f"value_and_grad: expected {len(self.params)} parameters, got shape {theta.shape}"
             )
-        plan, program, checked = self._start(batch, training=True)
+        traced, checked = self._start(batch, training=True)
+        plan = traced.plan
         column = theta[plan.layout_index].reshape(-1, 1)
-        loss, grads = runtime.forward_backward(program, column, checked, self.reduction)
+        loss, grads = runtime.forward_backward(traced.program, column, checked, self.reduction)
         grad = np.zeros(len(self.params))
         grad[plan.layout_index] = grads[:, 0] * plan.trainable
         return loss, grad
 
     def describe(self) -> str:
         """The lowered program, one line per group: level, op, nodes, batch or once."""
-        if self._schedule is None:
+        if self._traced is None:
             return f"compiled {self.name}: not traced yet (it is traced at the first call)"
-        return describe(self._schedule, self.name)
+        return describe(self._traced.plan, self.name)
 
     @property
     def source(self) -> str | None:
         """The generated Python of forward and backward (None until the first call)."""
-        return None if self._program is None else self._program.source
+        return None if self._traced is None else self._traced.program.source
 
     def __repr__(self) -> str:
-        if self._schedule is None:
+        if self._traced is None:
             return f"Compiled({self.name}, not traced yet)"
-        return f"Compiled({self.name}, {summary(self._schedule)})"
+        return f"Compiled({self.name}, {summary(self._traced.plan)})"
 
     # --- the stages --------------------------------------------------------------------
 
-    def _start(self, batch: tuple, training: bool) -> tuple[Schedule, Program, Batch]:
-        shapes = None if self._schedule is None else self._schedule.graph.shapes
+    def _start(self, batch: tuple, training: bool) -> tuple[_Traced, Batch]:
+        traced = self._traced  # read once: another thread may trace meanwhile
+        shapes = None if traced is None else traced.plan.graph.shapes
         checked, first = read_batch(self.name, self._labels, batch, shapes)
-        if self._frozen and any(p.grad is not None for p in self._frozen):
-            self._unfrozen()
-        if REPLACEMENTS.count != self._replacements:  # a model replaced a parameter
-            self._schedule = self._program = self._bridge = None
-        if self._schedule is None or self._program is None:
-            replacements = REPLACEMENTS.count
-            graph = trace(self.fn, self.name, self.params, first, self.labels, self.sample_is_batch)
-            plan = schedule(graph)
-            self._program = generate(plan, self.name)
-            self._schedule = plan
-            # param i is node i; a parameter frozen now was traced as a constant
-            self._frozen = tuple(p for p, node in zip(self.params, graph.nodes) if not node.grad)
-            self._replacements = replacements
-        plan, program = self._schedule, self._program
+        if traced is None or not _current(traced):
+            traced = self._trace(traced, first)
+        program = traced.program
         if training and program.outputs_per_sample != 1:
             raise TypeError(
                 f"compiled {self.name}: fn returns {program.outputs_per_sample} values per "
                 "sample; training needs one (a loss). forward() gives every output."
             )
-        return plan, program, checked
+        return traced, checked
 
-    def _unfrozen(self) -> None:
-        """A parameter frozen at tracing requires grad now: the program treats it as a
-        constant, so trace again (refused while a ``flat()`` view is active: its vector
-        and the new program would disagree on the parameters)."""
-        p = next(p for p in self._frozen if p.grad is not None)
-        if self._active_flat() is not None:
+    def _trace(self, seen: _Traced | None, first: list) -> _Traced:
+        """Trace, schedule and generate (again, when ``seen`` is out of date)."""
+        with self._tracing:
+            traced = self._traced
+            if traced is not None and traced is not seen and _current(traced):
+                return traced  # another thread traced it meanwhile
+            flat = self._active_flat()
+            if flat is not None and traced is not None:
+                self._check_view(flat, traced)
+            graph = trace(self.fn, self.name, self.params, first, self.labels, self.sample_is_batch)
+            plan = schedule(graph)
+            program = generate(plan, self.name)
+            # param i is node i; a parameter frozen now was traced as a constant
+            frozen = tuple(p for p, node in zip(self.params, graph.nodes) if not node.grad)
+            traced = self._traced = _Traced(
+                plan, program, frozen, watch([*self.params, *graph.modules])
+            )
+            return traced
+
+    def _check_view(self, flat: FlatParameters, traced: _Traced) -> None:
+        """Refuse to trace again while the ``flat()`` view holds other parameters than
+        the trainable ones: its vector and the new program would disagree on them."""
+        p = next((p for p in traced.frozen if p.grad is not None), None)
+        if p is not None:
             raise CompileError(
                 f"compiled {self.name}: parameter {p!r} was frozen when {self.name} was "
                 "traced and requires grad now, so the program treats it as a constant: "
                 "close() the flat() view, then call again (the function is traced again)"
             )
-        self._schedule = self._program = None
-        self._bridge = None
-        self._frozen = ()
+        p = next((p for p in flat.params if p.grad is None), None)
+        if p is not None:
+            raise CompileError(
+                f"compiled {self.name}: parameter {p!r} was frozen while the flat() view "
+                "was active, which holds it as trainable (an optimizer on the view would "
+                "keep training it): close() the view (the parameter stays frozen), then "
+                "call again (the function is traced again)"
+            )
 
     def _active_flat(self) -> FlatParameters | None:
         """The ``flat()`` view while it is active (None once it was closed)."""
         flat = self._flat
         if flat is not None and not flat.active:
-            flat = self._flat = self._bridge = None
+            flat = self._flat = None
         return flat
 
-    def _flat_bridge(self, plan: Schedule, flat: FlatParameters) -> Bridge:
-        if self._bridge is None:  # a Compiled traces its program once and keeps it
-            self._bridge = Bridge(plan, flat.params)
-        return self._bridge
+    def _flat_bridge(self, traced: _Traced, flat: FlatParameters) -> Bridge:
+        bridged = self._bridge  # made once per program and view
+        if bridged is None or bridged[0] is not traced or bridged[1] is not flat:
+            bridged = self._bridge = (traced, flat, Bridge(traced.plan, flat.params))
+        return bridged[2]
 
-    def _parameter_column(self, plan: Schedule, flat: FlatParameters | None) -> np.ndarray:
+    def _parameter_column(self, traced: _Traced, flat: FlatParameters | None) -> np.ndarray:
         """The parameters' numbers as the program's (rows, 1) slot: from the active
         ``flat()`` view, else from the Values."""
         if flat is not None:
-            return self._flat_bridge(plan, flat).params(flat.data)
-        return data_of(plan.layout).reshape(-1, 1)
+            return self._flat_bridge(traced, flat).params(flat.data)
+        return data_of(traced.plan.layout).reshape(-1, 1)
 
 
-def _add_grads(plan: Schedule, grads: np.ndarray) -> None:
+class _Traced(NamedTuple):
+    """What one tracing made: the schedule and program, the parameters traced as
+    constants (frozen then), and the watch of the Values and modules fn read."""
+
+    plan: Schedule
+    program: Program
+    frozen: tuple[Value, ...]
+    watch: Watch
+
+
+def _current(traced: _Traced) -> bool:
+    """Whether the program still replays fn: nothing it watches changed, and every
+    parameter frozen at tracing still is."""
+    return not traced.watch.stale and not (
+        traced.frozen and any(p.grad is not None for p in traced.frozen)
+    )
+
+
+def _add_grads(name: str, plan: Schedule, grads: np.ndarray) -> None:
     """p.grad += gradient for every trainable parameter: one tight loop, the cheapest
-    way to touch thousands of Values (use ``flat()`` to touch none)."""
+    way to touch thousands of Values (use ``flat()`` to touch none). A parameter
+    frozen since tracing (grad None) is skipped; any other failure is raised."""
     pairs = zip(plan.trainable_params, grads[plan.trainable_rows, 0].tolist())
-    while True:
-        try:
-            for p, g in pairs:
+    with _ADDING:
+        for p, g in pairs:
+            try:
                 p.grad += g
-            return
-        except TypeError:  # p was frozen (grad None) after compiling: skip it, go on
-            continue
+            except TypeError:
+                if p.grad is None:  # frozen since tracing: no gradient
+                    continue
+                label = "" if p.label is None else f" ({p.label})"
+                raise TypeError(
+                    f"compiled {name}: cannot add a gradient into the parameter of data "
+                    f"{p.data!r}{label}: its grad is {type(p.grad).__name__} {p.grad!r}, "
+                    "not a number"
+                ) from None

@@ -89,12 +89,17 @@ def read_batch(
                 f"compiled {name}: argument {position} is a single number; "
                 "pass a batch, one entry per sample"
             )
+        if len(x) == 0:
+            raise ValueError(
+                f"compiled {name}: argument {position} is an empty batch (0 samples); "
+                "a call needs at least one sample"
+            )
         if size is None:
             size = len(x)
-        if len(x) != size or size == 0:
+        if len(x) != size:
             raise ValueError(
                 f"compiled {name}: argument {position} has {len(x)} samples, "
-                f"expected {size} (and at least 1)"
+                f"expected {size} (as argument 0)"
             )
         if kind == "labels":
             if x.ndim != 1:

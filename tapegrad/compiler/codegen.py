@@ -30,7 +30,7 @@ from .schedule import (
     SegmentGroup,
     is_range,
 )
-from .trace import describe_node
+from .trace import describe_node, in_order
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,7 +172,7 @@ def _on_floats(
         try:
             rule(FLOATS, *numbers, *arg)
         except (ArithmeticError, ValueError) as found:
-            inputs = [*numbers[-len(xs) :], *arg]
+            inputs = in_order(op, numbers[-len(xs) :], group.arg)
             if backward:
                 message = backward_failure(op.name, inputs, found)
             else:

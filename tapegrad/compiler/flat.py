@@ -8,6 +8,7 @@ and a schedule's parameter layout.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
@@ -45,13 +46,18 @@ class FlatParameters:
     (and, if asked, ``flat.grad``) back into them, for eager evaluation, saving or
     drawing; ``close()`` syncs and ends the view (so does leaving a ``with`` block).
     Parameters frozen when the view is made (grad None) are not in it: calls keep
-    reading their Values. The arrays are never changed in place: calls, ``zero_grad``
-    and assignments (``flat.data = ...``, as optimizers do) bind a new array, so an
-    array kept elsewhere (SGD's first momentum buffer is the gradient itself) keeps
-    its numbers, as a float would.
+    reading their Values. One frozen while the view is active (``requires_grad =
+    False``) makes the next compiled call raise ``CompileError``: close the view,
+    which leaves it frozen, and call again.
+
+    The arrays are never changed in place: calls, ``zero_grad`` and assignments
+    (``flat.data = ...``, as optimizers do) bind a new array, so an array kept
+    elsewhere (SGD's first momentum buffer is the gradient itself) keeps its
+    numbers, as a float would. Calls from several threads take turns to add their
+    gradients, so every call's gradient is counted.
     """
 
-    __slots__ = ("_active", "_data", "_grad", "_name", "params")
+    __slots__ = ("_active", "_adding", "_data", "_grad", "_name", "params")
 
     def __init__(self, params: Sequence[Value], name: str) -> None:
         self._name = name
@@ -59,6 +65,9 @@ class FlatParameters:
         self._data = data_of(self.params)
         self._grad = grads_of(self.params)
         self._active = True
+        # grad <- grad + gradient reads and then binds: two threads doing it at once
+        # (NumPy lets go of the interpreter lock while it adds) would lose one's sum.
+        self._adding = threading.Lock()
 
     @property
     def data(self) -> np.ndarray:
@@ -80,7 +89,9 @@ class FlatParameters:
     def grad(self, value: Any) -> None:
         if value is None:
             raise ValueError("FlatParameters: grad cannot be None (freeze Values before flat())")
-        self._grad = self._new(value, "grad")
+        grad = self._new(value, "grad")
+        with self._adding:
+            self._grad = grad
 
     def _new(self, value: Any, name: str) -> np.ndarray:
         array = np.empty(len(self.params))
@@ -94,7 +105,8 @@ class FlatParameters:
 
     def accumulate(self, gradient: np.ndarray) -> None:
         """grad <- grad + gradient (a new array): what a compiled call does."""
-        self._grad = self._grad + gradient
+        with self._adding:
+            self._grad = self._grad + gradient
 
     @property
     def active(self) -> bool:
@@ -103,15 +115,19 @@ class FlatParameters:
 
     def zero_grad(self) -> None:
         """grad <- 0 (a new array)."""
-        self._grad = np.zeros(len(self.params))
+        zeros = np.zeros(len(self.params))
+        with self._adding:
+            self._grad = zeros
 
     def sync(self, grad: bool = False) -> None:
-        """Write ``data`` (and ``grad`` if asked) back into the Values."""
+        """Write ``data`` (and ``grad`` if asked) back into the Values; a Value frozen
+        meanwhile (grad None) gets its number and stays frozen."""
         for p, x in zip(self.params, self._data.tolist()):
             p.data = x
         if grad:
             for p, g in zip(self.params, self._grad.tolist()):
-                p.grad = g
+                if p.grad is not None:
+                    p.grad = g
 
     def reload(self) -> None:
         """Read the Values' numbers into ``data`` (after changing them by hand)."""

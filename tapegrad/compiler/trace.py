@@ -89,13 +89,15 @@ class TracedGraph(NamedTuple):
 
     ``roots[c, k]`` is the node of output k of fn for label combination c (one row
     when there are no labels); ``shapes[a]`` is the shape of one sample of argument
-    a (None for a labels argument). Param i is node i.
+    a (None for a labels argument). Param i is node i. ``modules``: the modules fn
+    called while it was traced (their training flags are part of the graph).
     """
 
     nodes: tuple[Node, ...]
     params: tuple[Value, ...]
     roots: np.ndarray
     shapes: tuple[tuple[int, ...] | None, ...]
+    modules: tuple[object, ...] = ()
 
 
 def describe_node(nodes: Sequence[Node], node: Node | None) -> str:
@@ -104,12 +106,22 @@ def describe_node(nodes: Sequence[Node], node: Node | None) -> str:
         return "a different result node"
     if node.kind != "op":
         return f"{node.kind} {node.data!r}" + (f" ({node.label})" if node.label else "")
-    shown = ", ".join(_short(nodes, p) for p in node.parents[:4])
-    more = ", ..." if len(node.parents) > 4 else ""
-    arg = "" if node.arg is None else f", {node.arg!r}"
-    label = f" labelled {node.label!r}" if node.label else ""
     op = cast(ops.Op, node.op)  # an op node has one
-    return f"{op.name}({shown}{more}{arg}){label} at level {node.level}"
+    shown = [_short(nodes, p) for p in node.parents[:4]]
+    if len(node.parents) > 4:
+        shown.append("...")
+    shown = in_order(op, shown, None if node.arg is None else repr(node.arg))
+    label = f" labelled {node.label!r}" if node.label else ""
+    return f"{op.name}({', '.join(shown)}){label} at level {node.level}"
+
+
+def in_order(op: ops.Op, operands: list, arg: Any) -> list:
+    """``operands`` with the op's fixed number ``arg`` (unless None) in its place, as
+    the expression reads: first for a reflected op (``3.0 / x`` is div(3.0, x)), else
+    last (``x / 3.0``, ``x.leaky_relu(0.1)``)."""
+    if arg is None:
+        return operands
+    return [arg, *operands] if op.constant_at == 0 else [*operands, arg]
 
 
 def _short(nodes: Sequence[Node], i: int) -> str:
@@ -231,7 +243,6 @@ def trace(
     ``first[a]`` is argument a's first sample (an array of the sample's shape), or
     None for a labels argument, whose values come from ``labels``.
     """
-    frozen = [p for p in params if p.grad is None]
     builder = _Builder(params)
     placeholders: list[Any] = []
     for position, x in enumerate(first):
@@ -243,32 +254,36 @@ def trace(
     positions = sorted(labels)
     combos = list(itertools.product(*(labels[p] for p in positions)))
     roots: list[tuple[int, ...]] = []
-    try:
-        for p in frozen:  # frozen parameters must still record the ops applied to them
-            p.grad = 0.0
-        with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE):
-            for combo in combos + combos[:1]:
-                args = list(placeholders)
-                for position, value in zip(positions, combo):
-                    args[position] = value
-                with enable_grad():
-                    out = fn(*args)
-                before = len(builder.nodes)
-                traced = builder.absorb(name, out)
-                if len(roots) == len(combos):  # the second trace of the first combination
-                    _check_deterministic(name, builder.nodes, before, traced, roots[0])
-                elif roots and len(traced) != len(roots[0]):
-                    raise CompileError(
-                        f"compile: {name} returns {len(traced)} values for label "
-                        f"{combo} but {len(roots[0])} for label {combos[0]}"
-                    )
-                else:
-                    roots.append(traced)
-    finally:
-        for p in frozen:
-            p.grad = None
+    # Frozen parameters still record the operations applied to them, in this thread
+    # only (see autograd.tracing.Trace): the program reads their numbers at every call.
+    frozen = [p for p in params if p.grad is None]
+    with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE, frozen) as current:
+        for combo in combos + combos[:1]:
+            current.again = bool(roots)  # layers' side effects happen at the first only
+            args = list(placeholders)
+            for position, value in zip(positions, combo):
+                args[position] = value
+            with enable_grad():
+                out = fn(*args)
+            before = len(builder.nodes)
+            traced = builder.absorb(name, out)
+            if len(roots) == len(combos):  # the second trace of the first combination
+                _check_deterministic(name, builder.nodes, before, traced, roots[0])
+            elif roots and len(traced) != len(roots[0]):
+                raise CompileError(
+                    f"compile: {name} returns {len(traced)} values for label "
+                    f"{combo} but {len(roots[0])} for label {combos[0]}"
+                )
+            else:
+                roots.append(traced)
     shapes = tuple(None if x is None else x.shape for x in first)
-    return TracedGraph(tuple(builder.nodes), tuple(params), np.array(roots, dtype=np.intp), shapes)
+    return TracedGraph(
+        tuple(builder.nodes),
+        tuple(params),
+        np.array(roots, dtype=np.intp),
+        shapes,
+        tuple(current.modules.values()),
+    )
 
 
 def _check_deterministic(

@@ -44,7 +44,8 @@ from itertools import repeat
 from typing import Any, cast
 
 from ..autograd import Value
-from ..autograd.tracing import parameters_replaced
+from ..autograd.mode import FAST
+from ..autograd.tracing import changed, module_called, watching
 
 FORMAT = "tapegrad-module"
 FORMAT_VERSION = 1
@@ -87,14 +88,23 @@ class Module:
     _repr_children: bool = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not FAST.default:  # some thread may be tracing: a compiled function notes us
+            module_called(self)
         return self.forward(*args, **kwargs)
 
     def __setattr__(self, name: str, value: object) -> None:
         # Replacing a parameter or a sub-module (layer.b = Value(1.0)) changes which
-        # Values the model reads: a compiled function traced before must trace again.
-        old = self.__dict__.get(name)
-        if old is not None and (_holds_parameters(old) or _holds_parameters(value)):
-            parameters_replaced()
+        # Values the model reads, and train()/eval() what a module computes: compiled
+        # functions traced before, that read this module's Values or called its
+        # modules (or, for the training flag, called this one), trace again.
+        if watching():
+            if name == "training":
+                if value != getattr(self, "training", value):
+                    changed((self,))
+            elif name in self.__dict__ and (
+                _holds_parameters(self.__dict__[name]) or _holds_parameters(value)
+            ):
+                changed([*self.parameters(), *self.modules()])
         object.__setattr__(self, name, value)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
