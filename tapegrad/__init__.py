@@ -7,7 +7,7 @@ the package root re-exports the names a user reaches for first.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import autograd, nn, optim
+from . import autograd, nn, optim, testing
 from .autograd import (
     OPS,
     GradcheckError,
@@ -71,5 +71,6 @@ __all__ = [
     "optim",
     "primitive",
     "save_graph",
+    "testing",
     "topological_order",
 ]
