@@ -12,12 +12,10 @@ import pytest
 from hypothesis import assume, find, given
 from hypothesis import strategies as st
 
-import tapegrad
 from tapegrad import GradcheckError, Value, nn, primitive
 from tapegrad.testing import GradientCheckError, check_grads
 from tapegrad.testing.reference import apply, reference
 from tapegrad.testing.strategies import (
-    ALL_OPS,
     SMOOTH_ACTIVATIONS,
     Node,
     batches,
@@ -179,15 +177,11 @@ def test_expressions_draw_the_primitives_passed_in():
         expressions(shapes=("forest",))
 
 
-SMOOTH = [op for op in ALL_OPS if not op.avoid]
-
-
 @given(expressions(primitives=[softplus]))
 def test_expressions_pass_check_grads(case):
     expr, point = case
     y = expr(*[Value(x) for x in point])  # fixes where operands are squashed
-    assume(expr.nearest_kink > 0.1)
-    assume(all(math.isfinite(d) and abs(d) < 1e8 for d in jvp_all(expr, point, y)))
+    assume(y.requires_grad and expr.nearest_kink > 0.1)
     check_grads(expr, point)
 
 
@@ -202,15 +196,6 @@ def test_expressions_with_a_wrong_primitive_fail_check_grads():
         return False
 
     find(expressions(ops=[], primitives=[cube], shapes=("tree",)), fails)
-
-
-def jvp_all(expr, point, y) -> list[float]:
-    """The value and every first derivative (finite, not huge: central differences of a
-    function that overflows are noise)."""
-    if not y.requires_grad:
-        return [y.data]
-    xs = [Value(x) for x in point]
-    return [y.data, *tapegrad.grad(expr(*xs), xs)]
 
 
 @given(mlp_shapes())

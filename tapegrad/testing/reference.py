@@ -38,7 +38,6 @@ def _call_dot(*wxb: Value) -> Value:
     return Value.dot(wxb[:n], wxb[n:])
 
 
-# name -> f(*inputs[, arg]) on floats, written without the engine.
 REFERENCES: dict[str, Callable[..., float]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -60,6 +59,7 @@ REFERENCES: dict[str, Callable[..., float]] = {
     "sum": lambda *xs: math.fsum(xs),
     "dot": _dot,
 }
+"""name -> f(*inputs[, arg]) on floats, written with ``math`` alone, without the engine."""
 
 # key -> the public way to record that op: f(*values[, arg]). A binary op with a
 # number fixed at position p has the key (name, p); x ** 2.0 records powc.

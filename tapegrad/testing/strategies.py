@@ -286,15 +286,16 @@ SMOOTH_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 """Activations without a kink: finite differences see a smooth network everywhere."""
 
 
-@st.composite
 def mlp_shapes(
-    draw, max_inputs: int = 4, max_hidden: int = 2, max_width: int = 6, max_outputs: int = 3
-) -> tuple[int, list[int]]:
+    max_inputs: int = 4, max_hidden: int = 2, max_width: int = 6, max_outputs: int = 3
+) -> st.SearchStrategy[tuple[int, list[int]]]:
     """``(nin, sizes)`` for ``nn.MLP(nin, sizes)``: 1..max_inputs inputs, 0..max_hidden
     hidden layers of 1..max_width neurons, 1..max_outputs outputs."""
-    nin = draw(st.integers(1, max_inputs))
-    hidden = draw(st.lists(st.integers(1, max_width), max_size=max_hidden))
-    return nin, [*hidden, draw(st.integers(1, max_outputs))]
+    return st.tuples(
+        st.integers(1, max_inputs),
+        st.lists(st.integers(1, max_width), max_size=max_hidden),
+        st.integers(1, max_outputs),
+    ).map(lambda shape: (shape[0], [*shape[1], shape[2]]))
 
 
 def batches(
@@ -310,16 +311,24 @@ def batches(
     return st.lists(row, min_size=min_size, max_size=max_size)
 
 
-@st.composite
 def mlps(
-    draw,
     activations: Sequence[str | Callable[[Value], Value]] = SMOOTH_ACTIVATIONS,
     max_batch: int = 8,
     **shape: int,
-) -> tuple:
+) -> st.SearchStrategy[tuple[MLP, list[list[float]]]]:
     """``(model, batch)``: an ``nn.MLP`` of a drawn shape (``mlp_shapes``' keywords),
-    hidden activation and seed, and a batch for it (``batches``)."""
-    nin, sizes = draw(mlp_shapes(**shape))
-    activation = draw(st.sampled_from(tuple(activations)))
+    hidden activation and seed, and a batch of 1..max_batch samples for it."""
+    return _mlps(mlp_shapes(**shape), tuple(activations), max_batch)
+
+
+@st.composite
+def _mlps(
+    draw,
+    shapes: st.SearchStrategy[tuple[int, list[int]]],
+    activations: tuple[str | Callable[[Value], Value], ...],
+    max_batch: int,
+) -> tuple[MLP, list[list[float]]]:
+    nin, sizes = draw(shapes)
+    activation = draw(st.sampled_from(activations))
     model = MLP(nin, sizes, activation, seed=draw(st.integers(0, 2**32 - 1)))
     return model, draw(batches(nin, max_size=max_batch))
