@@ -119,6 +119,13 @@ def test_several_inputs_use_random_directions_from_the_seed():
     assert first.value.direction == again.value.direction and len(first.value.direction) == 2
 
 
+def test_the_step_scales_with_the_point_and_infinities_are_refused():
+    # At 1.3e8 a step of 1e-3 would leave rounding noise of 1e-5 relative in x * x.
+    check_grads(lambda x: x * x, [1.3e8], order=1)
+    with pytest.raises(ValueError, match=r"check_grads: f is not finite at \(.*\), a point of"):
+        check_grads(lambda x: x * 3.0, [1.7e308])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

@@ -27,7 +27,7 @@ from . import engine
 from .mathlib import FLOATS, VALUES
 from .mode import enable_grad
 from .ops import Op
-from .value import Value
+from .value import Value, _number
 
 
 def jvp(
@@ -80,7 +80,9 @@ def jvp(
     return values[0], slopes[0]
 
 
-def _sequence(xs: object, name: str) -> list:
+def _sequence(xs: object, name: str) -> list[float | Value]:
+    """``xs`` as a list of Values and floats; a TypeError (OverflowError for a huge
+    integer) naming jvp for anything else."""
     if isinstance(xs, (Value, numbers.Real)):
         raise TypeError(
             f"jvp: {name} must be a sequence (one entry per argument of f), got "
@@ -90,12 +92,14 @@ def _sequence(xs: object, name: str) -> list:
         raise TypeError(
             f"jvp: {name} must be a sequence of numbers, got {type(xs).__name__} {xs!r}"
         )
+    out: list[float | Value] = []
     for x in xs:
         if not isinstance(x, (Value, numbers.Real)) or isinstance(x, bool):
             raise TypeError(
                 f"jvp: {name} must hold numbers or Values, got {type(x).__name__} {x!r}"
             )
-    return list(xs)
+        out.append(x if isinstance(x, Value) else _number(x, f"jvp: {name}"))
+    return out
 
 
 def _as_value(x: float | Value) -> Value:
@@ -106,11 +110,7 @@ def _sweep(outputs: list, inputs: list[Value], tangents: list, on_values: bool) 
     """Every node's tangent, from the inputs' to the outputs', in topological order."""
     m = VALUES if on_values else FLOATS
     tangent: dict[Value, Any] = {}
-    for x, t in zip(inputs, tangents):
-        if on_values:
-            t = t if isinstance(t, Value) else float(t)
-        else:
-            t = float(t)
+    for x, t in zip(inputs, tangents):  # floats, or Values too when on_values
         tangent[x] = tangent[x] + t if x in tangent else t
     seeded = set(tangent)
     roots = [y for y in outputs if isinstance(y, Value)]

@@ -68,8 +68,10 @@ def check_grads(
 
     ``f(*xs)`` takes one Value per number of ``args`` and returns a Value or a list of
     Values. Each derivative is compared, along random directions (drawn from ``seed``),
-    with central differences of step ``eps`` (the fourth-order stencil at x ± eps,
-    x ± 2 eps), within atol + rtol * |numeric|, and forward mode with reverse mode.
+    with central differences of step ``eps`` (the fourth-order stencil at x ± h v,
+    x ± 2 h v, where h is eps times the largest |x_i|, at least 1), within
+    atol + rtol * |numeric|, and forward mode with reverse mode. A ValueError says
+    when f is not finite where the differences need it.
     The error names the order, the mode, the direction, the point and the two numbers.
     """
     point = _point(args)
@@ -102,7 +104,11 @@ def _point(args: object) -> list[float]:
     for x in args:
         if isinstance(x, Value):
             x = x.data
-        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        try:
+            finite = not isinstance(x, bool) and isinstance(x, numbers.Real) and math.isfinite(x)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
             raise TypeError(
                 f"check_grads: args must hold finite numbers, got {type(x).__name__} {x!r}"
             )
@@ -159,15 +165,22 @@ class _Checker:
         return [y.data for y in _outputs(f(*[Value(x) for x in point]))]
 
     def _along(self, f: Callable[..., Any], v: list[float], u: list[float]) -> float:
-        """d/dt u · f(x + t v) at t = 0, by the fourth-order central stencil."""
+        """d/dt u · f(x + t v) at t = 0, by the fourth-order central stencil, with the
+        step eps scaled by the point's largest coordinate (at least 1), so that x + t v
+        differs from x in float64 wherever x is."""
 
         def at(t: float) -> float:
-            return math.fsum(
-                a * b
-                for a, b in zip(u, self._evaluate(f, [x + t * d for x, d in zip(self.point, v)]))
-            )
+            moved = [x + t * d for x, d in zip(self.point, v)]
+            total = math.fsum(a * b for a, b in zip(u, self._evaluate(f, moved)))
+            if not math.isfinite(total):
+                raise ValueError(
+                    f"check_grads: f is not finite at ({', '.join(map(repr, moved))}), a point "
+                    f"of the central differences around ({', '.join(map(repr, self.point))}); "
+                    "they need finite values (a smaller eps, or a point farther from a pole)"
+                )
+            return total
 
-        h = self.eps
+        h = self.eps * max(1.0, *map(abs, self.point))
         return (8.0 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12.0 * h)
 
     def _forward(self, f: Callable[..., Any], v: list[float], u: list[float]) -> float:
