@@ -158,7 +158,7 @@ def _square_grad(m, g, out, x):
         ({"name": "exp"}, ValueError, "'exp' is already a built-in op of the table"),
         ({"name": "my op"}, ValueError, "name must be a Python identifier, got 'my op'"),
         ({"name": "lambda"}, ValueError, "name must be a Python identifier"),
-        ({"name": 3}, ValueError, "name must be a Python identifier, got 3"),
+        ({"name": 3}, TypeError, "primitive: name must be a string, got int 3"),
         ({"forward": 2.0}, TypeError, "primitive sq: forward must be a function, got float 2.0"),
         ({"grad": None}, TypeError, "primitive sq: grad must be a function, got NoneType None"),
         (
@@ -188,7 +188,13 @@ def _square_grad(m, g, out, x):
         (
             {"forward": lambda m, x: m.log(x - 10.0)},
             ValueError,
-            r"forward is undefined at every point tried in its domain \(-5.0, 5.0\)",
+            r"forward or grad is undefined at every point tried in its domain \(-5.0, 5.0\) "
+            r"\(last, forward at 0.5: log: input must be > 0, got -9.5\)",
+        ),
+        (
+            {"grad": lambda m, g, out, x: (g / (x - x),)},
+            ValueError,
+            r"\(last, grad at 0.5: float division by zero\); give domain=\(lo, hi\) where both",
         ),
     ],
 )

@@ -74,7 +74,10 @@ def primitive(
     ``tapegrad.testing`` draws inputs there. The definition is tried once at a point of
     the domain, so a rule that returns the wrong number of gradients is refused here.
     """
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+    if not isinstance(name, str):
+        raise TypeError(f"primitive: name must be a string, got {type(name).__name__} {name!r}")
+    if not name.isidentifier() or keyword.iskeyword(name):
+        # Compiled mode names its kernels after the op, in generated Python.
         raise ValueError(f"primitive: name must be a Python identifier, got {name!r}")
     if name in OPS:
         raise ValueError(
@@ -227,14 +230,14 @@ def _probe(op: Primitive) -> None:
     lo, hi = op.domain
     points = [lo + (hi - lo) * t for t in _PROBES]
     points = [x for x in points if all(abs(x - k) > _KINK_MARGIN for k in op.avoid)]
-    last: Exception | None = None
+    last = ""  # why the last point tried was skipped
     for i, x in enumerate(points):
         # Distinct inputs, so that a rule swapping its gradients is not hidden by symmetry.
         xs = [points[(i + j) % len(points)] for j in range(op.arity)]
         try:
             out = op.forward(FLOATS, *xs)
         except (ArithmeticError, ValueError) as error:
-            last = error
+            last = f"forward at {_listed(xs)}: {error}"
             continue
         except Exception as error:
             raise TypeError(
@@ -244,7 +247,8 @@ def _probe(op: Primitive) -> None:
         out = _result(op.name, xs, out)
         try:
             local = op.grad(FLOATS, 1.0, out, *xs)
-        except (ArithmeticError, ValueError):
+        except (ArithmeticError, ValueError) as error:
+            last = f"grad at {_listed(xs)}: {error}"
             continue  # the rule is undefined here though the forward is: try elsewhere
         except Exception as error:
             raise TypeError(
@@ -259,6 +263,6 @@ def _probe(op: Primitive) -> None:
                 )
         return
     raise ValueError(
-        f"primitive {op.name}: forward is undefined at every point tried in its domain "
-        f"{op.domain} ({last}); give domain=(lo, hi) where it is defined"
+        f"primitive {op.name}: forward or grad is undefined at every point tried in its "
+        f"domain {op.domain} (last, {last}); give domain=(lo, hi) where both are defined"
     )
