@@ -234,3 +234,9 @@ def test_a_rule_that_miscounts_at_some_inputs_fails_at_backward_naming_it():
         r"of 1 gradient, one per input, got 2 gradients",
     ):
         odd(x).backward()
+    # The rule is checked wherever it runs: on Values and in forward mode too.
+    miscount = "primitive odd: grad must return a tuple of 1 gradient, one per input, got 2"
+    with pytest.raises(ValueError, match=miscount):
+        grad(odd(x), [x], create_graph=True)
+    with pytest.raises(ValueError, match=miscount):
+        jvp(odd, [-2.0], [1.0])

@@ -102,14 +102,13 @@ def primitive(
         name if symbol is None else symbol,
         arity,
         forward,
-        grad,
+        _checked(name, grad),  # the engine's accumulator for its arity is built from it
         domain=(lo, hi),
         avoid=kinks,
         on_floats=partial(forward, FLOATS),
         ordered=arity > 1,
-        accumulate=_accumulator(name, grad),
     )
-    _probe(op)
+    _probe(op, grad)
     return op
 
 
@@ -210,23 +209,20 @@ def _gradients(name: str, local: object, n: int) -> tuple:
     return tuple(local)
 
 
-def _accumulator(name: str, rule: Callable) -> Callable[[Value, float], None]:
-    """First-order backward for one node of the primitive: the rule on floats, its
-    result checked (a built-in op's accumulator trusts its rule)."""
+def _checked(name: str, rule: Callable) -> Callable[..., tuple]:
+    """The user's rule with its result checked, wherever it runs (backward, higher
+    order, forward mode, compiled mode): a built-in op's rule is trusted, a user's is
+    not, since a rule that returned too few gradients would go unnoticed in a zip."""
 
-    def accumulate(v: Value, g: float) -> None:
-        prev = v._prev
-        local = _gradients(name, rule(FLOATS, g, v._data, *[p._data for p in prev]), len(prev))
-        for p, gp in zip(prev, local):
-            if p.grad is not None:
-                p.grad += gp
+    def grad(m: Any, g: Any, out: Any, *inputs: Any) -> tuple:
+        return _gradients(name, rule(m, g, out, *inputs), len(inputs))
 
-    return accumulate
+    return grad
 
 
-def _probe(op: Primitive) -> None:
-    """Run the forward and the rule once on floats, at a point of the domain away from
-    the kinks where the forward is defined: a rule of the wrong shape fails here."""
+def _probe(op: Primitive, rule: Callable) -> None:
+    """Run the forward and the user's ``rule`` once on floats, at a point of the domain
+    away from the kinks where both are defined: a rule of the wrong shape fails here."""
     lo, hi = op.domain
     points = [lo + (hi - lo) * t for t in _PROBES]
     points = [x for x in points if all(abs(x - k) > _KINK_MARGIN for k in op.avoid)]
@@ -246,7 +242,7 @@ def _probe(op: Primitive) -> None:
             ) from error
         out = _result(op.name, xs, out)
         try:
-            local = op.grad(FLOATS, 1.0, out, *xs)
+            local = rule(FLOATS, 1.0, out, *xs)
         except (ArithmeticError, ValueError) as error:
             last = f"grad at {_listed(xs)}: {error}"
             continue  # the rule is undefined here though the forward is: try elsewhere
