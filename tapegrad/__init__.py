@@ -7,11 +7,12 @@ the package root re-exports the names a user reaches for first.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import autograd, nn, optim
+from . import autograd, nn, optim, testing
 from .autograd import (
     OPS,
     GradcheckError,
     Op,
+    Primitive,
     Value,
     backward,
     detect_anomaly,
@@ -24,8 +25,10 @@ from .autograd import (
     hessian_wrt,
     hvp,
     jacobian,
+    jvp,
     no_grad,
     numeric_grad,
+    primitive,
     topological_order,
 )
 from .compiler import Compiled, CompileError, compile
@@ -43,6 +46,7 @@ __all__ = [
     "Explanation",
     "GradcheckError",
     "Op",
+    "Primitive",
     "Value",
     "__version__",
     "autograd",
@@ -60,10 +64,13 @@ __all__ = [
     "hessian_wrt",
     "hvp",
     "jacobian",
+    "jvp",
     "nn",
     "no_grad",
     "numeric_grad",
     "optim",
+    "primitive",
     "save_graph",
+    "testing",
     "topological_order",
 ]

@@ -15,10 +15,10 @@ import pytest
 from helpers import TOL, assert_close
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import expressions
 
 from tapegrad import CompileError, Value, compile, nn, optim
 from tapegrad.nn import functional as F
+from tapegrad.testing.strategies import expressions
 
 
 def grads(params) -> list[float]:

@@ -10,8 +10,6 @@ import sys
 import numpy as np
 import pytest
 from helpers import collector_off, live_values
-from op_reference import CALLS, apply, key
-from strategies import ALL_OPS
 
 from tapegrad import (
     Value,
@@ -22,6 +20,8 @@ from tapegrad import (
     no_grad,
     topological_order,
 )
+from tapegrad.testing.reference import CALLS, apply, key
+from tapegrad.testing.strategies import ALL_OPS
 
 
 def _sample(op):

@@ -7,7 +7,6 @@ import re
 import sys
 
 import pytest
-from op_reference import record
 
 from tapegrad import (
     GradcheckError,
@@ -23,6 +22,7 @@ from tapegrad import (
     nn,
     no_grad,
 )
+from tapegrad.testing.reference import record
 
 HERE = re.escape(__file__)
 

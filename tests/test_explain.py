@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from op_reference import apply
-from op_reference import record as make_node
-from strategies import ALL_OPS, expressions, op_inputs
 
 from tapegrad import OPS, Op, Value, draw_graph, explain, grad, nn, topological_order
 from tapegrad.autograd.mathlib import FloatMath
 from tapegrad.explain import BackwardStep, ForwardStep
+from tapegrad.testing.reference import apply
+from tapegrad.testing.reference import record as make_node
+from tapegrad.testing.strategies import ALL_OPS, expressions, op_inputs
 
 
 def label_all(root: Value) -> list[Value]:

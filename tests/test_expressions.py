@@ -1,7 +1,7 @@
 """Random expressions over the whole op table: gradients against finite differences.
 
 Trees and DAGs (the same Value used several times) of 1-4 variables come from
-``strategies.expressions``; the function they compute is also evaluated with the
+``tapegrad.testing.strategies.expressions``; the function they compute is also evaluated with the
 ``math`` references, whose central differences the gradients are compared with.
 """
 
@@ -12,10 +12,10 @@ import math
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from op_reference import central_difference, close
-from strategies import expressions
 
 from tapegrad import Value, grad, gradcheck, topological_order
+from tapegrad.testing.reference import central_difference, close
+from tapegrad.testing.strategies import expressions
 
 KINK_CLEARANCE = 1e-2  # finite differences must not straddle a kink of relu, abs, ...
 

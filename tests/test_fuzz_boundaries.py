@@ -21,8 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapegrad import Value, compile, draw_graph, grad, nn, optim
+from tapegrad import Value, compile, draw_graph, grad, gradcheck, jvp, nn, optim, primitive
 from tapegrad.nn import functional as F
+from tapegrad.testing import check_grads
 
 DOCUMENTED = (TypeError, ValueError, ZeroDivisionError, OverflowError)
 
@@ -264,6 +265,40 @@ BOUNDARIES = [
         lambda b: nn.data.make_moons(b),
         ("make_moons", "n_samples"),
         (int, np.integer),
+    ),
+]
+
+
+SOFTPLUS = primitive(
+    "softplus",
+    forward=lambda m, x: m.log(1.0 + m.exp(x)),
+    grad=lambda m, g, out, x: (g * m.sigmoid(x),),
+)
+
+
+def _defined(bad):
+    return primitive(bad, forward=lambda m, x: x, grad=lambda m, g, out, x: (g,))
+
+
+BOUNDARIES += [
+    Boundary(
+        "primitive(bad)",
+        lambda b: SOFTPLUS(b),
+        ("softplus",),
+        REAL,
+        gives=lambda b: np.log(1.0 + np.exp(b)),
+    ),
+    Boundary("primitive(name)", _defined, ("primitive",), (str,)),
+    Boundary("jvp(primals)", lambda b: jvp(lambda x: x * X, [b], [1.0]), ("jvp",), REAL),
+    Boundary("jvp(tangents)", lambda b: jvp(lambda x: x * X, [1.0], [b]), ("jvp",), REAL),
+    Boundary(
+        "check_grads(args)", lambda b: check_grads(lambda x: x * 3.0, [b]), ("check_grads",), REAL
+    ),
+    Boundary(
+        "gradcheck(raise_exception)",
+        lambda b: gradcheck(lambda v: v[0] * v[0], [1.0], raise_exception=b),
+        ("gradcheck",),
+        (bool,),
     ),
 ]
 

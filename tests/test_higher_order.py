@@ -12,10 +12,10 @@ from collections.abc import Callable
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from op_reference import close
-from strategies import expressions
 
 from tapegrad import Value, grad, gradcheck, gradgradcheck, hessian, hvp, jacobian
+from tapegrad.testing.reference import close
+from tapegrad.testing.strategies import expressions
 
 MAX_ORDER = 4
 

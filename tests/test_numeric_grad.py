@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tapegrad import (
+    GradcheckError,
     Value,
     gradcheck,
     gradgradcheck,
@@ -125,3 +126,20 @@ def test_hessian_wrt_works_inside_no_grad_and_for_a_constant():
 def test_hessian_wrt_refuses_a_non_value_loss():
     with pytest.raises(TypeError, match="gradient_and_hessian: f must return a Value, got float"):
         hessian_wrt(1.0, [Value(1.0)])
+
+
+def _cut(v):
+    return v[0] * Value(v[0].data)  # a new leaf: backpropagation misses half the slope
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradgradcheck])
+def test_raise_exception_false_returns_false_as_pytorch(check):
+    f = _cut if check is gradcheck else (lambda v: v[0] * v[0] * Value(v[0].data))
+    assert check(f, [3.0], raise_exception=False) is False
+    assert check(lambda v: v[0] * v[0], [3.0], raise_exception=False) is True
+    with pytest.raises(GradcheckError, match=f"^{check.__name__} failed for 1 of 1 entries"):
+        check(f, [3.0])
+    with pytest.raises(
+        TypeError, match=f"{check.__name__}: raise_exception must be True or False, got str 'no'"
+    ):
+        check(f, [3.0], raise_exception="no")

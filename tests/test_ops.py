@@ -1,7 +1,7 @@
 """Every entry of the op table: forward against math, derivatives against finite differences.
 
 Driven by ``tapegrad.OPS`` and ``ops.WITH_CONSTANT``: a new entry is tested here as soon
-as it has a reference in ``op_reference.REFERENCES`` (a test fails until it does).
+as it has a reference in ``tapegrad.testing.reference.REFERENCES`` (a test fails until it does).
 """
 
 from __future__ import annotations
@@ -12,12 +12,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from op_reference import CALLS, REFERENCES, apply, central_difference, close, reference
-from strategies import ALL_OPS, in_domain, op_inputs
 
 from tapegrad import OPS, Op, Value, grad
 from tapegrad.autograd.mathlib import FLOATS
 from tapegrad.autograd.ops import WITH_CONSTANT
+from tapegrad.testing.reference import (
+    CALLS,
+    REFERENCES,
+    apply,
+    central_difference,
+    close,
+    reference,
+)
+from tapegrad.testing.strategies import ALL_OPS, in_domain, op_inputs
 
 
 def _op_id(op: Op) -> str:
@@ -55,12 +62,16 @@ def _numeric_gradient(op: Op, xs: list[float], arg: float | None) -> list[float]
 
 
 def test_every_op_has_a_reference():
-    assert sorted(set(OPS) - set(REFERENCES)) == [], "add a reference to op_reference.py"
+    assert sorted(set(OPS) - set(REFERENCES)) == [], (
+        "add a reference to tapegrad/testing/reference.py"
+    )
     assert sorted(set(REFERENCES) - set(OPS)) == [], "a reference for an op that is gone"
 
 
 def test_every_op_is_reachable_from_value():
-    assert sorted(set(OPS) - set(CALLS)) == [], "add the public call to op_reference.CALLS"
+    assert sorted(set(OPS) - set(CALLS)) == [], (
+        "add the public call to tapegrad.testing.reference.CALLS"
+    )
 
 
 def test_every_binary_op_has_its_constant_forms():

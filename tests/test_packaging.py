@@ -65,6 +65,16 @@ assert abs(step(np.array(X), np.array(y)) - eager.data) < 1e-12
 before = [p.data for p in model.parameters()]
 optim.SGD(model.parameters(), lr=0.1).step()
 assert [p.data for p in model.parameters()] != before
+
+# Without the "testing" extra (hypothesis), check_grads works and the strategies say
+# what to install.
+tapegrad.testing.check_grads(lambda x, y: (x * y).sin(), [0.3, -0.7])
+try:
+    import tapegrad.testing.strategies
+except ImportError as error:
+    assert 'pip install "tapegrad[testing]"' in str(error), error
+else:
+    raise AssertionError("the strategies imported without hypothesis")
 print("ok")
 """
 

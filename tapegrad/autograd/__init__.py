@@ -6,15 +6,18 @@
 
 from .check import GradcheckError, gradcheck, gradgradcheck, numeric_grad
 from .engine import backward, grad, topological_order
+from .forward import jvp
 from .functional import gradient_and_hessian, hessian, hessian_wrt, hvp, jacobian
 from .mode import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
+from .primitive import Primitive, primitive
 from .value import Value
 
 __all__ = [
     "OPS",
     "GradcheckError",
     "Op",
+    "Primitive",
     "Value",
     "backward",
     "detect_anomaly",
@@ -27,7 +30,9 @@ __all__ = [
     "hessian_wrt",
     "hvp",
     "jacobian",
+    "jvp",
     "no_grad",
     "numeric_grad",
+    "primitive",
     "topological_order",
 ]

@@ -2,7 +2,8 @@
 
 ``gradcheck`` compares first derivatives, ``gradgradcheck`` second derivatives. Both
 return True, or raise ``GradcheckError`` with a table of every entry that disagrees:
-which output and input, the analytic and numeric values, and the error.
+which output and input, the analytic and numeric values, and the error (or return
+False, with PyTorch's ``raise_exception=False``).
 ``numeric_grad`` gives the finite-difference numbers themselves.
 """
 
@@ -30,6 +31,14 @@ def _point(point: Sequence[float], name: str) -> list[float]:
     return [x.data for x in _leaves(point, name)]
 
 
+def _flag(raise_exception: object, name: str) -> None:
+    if not isinstance(raise_exception, bool):
+        raise TypeError(
+            f"{name}: raise_exception must be True or False, got "
+            f"{type(raise_exception).__name__} {raise_exception!r}"
+        )
+
+
 def _outputs(f: Callable, point: Sequence[float]) -> list[float]:
     with no_grad():
         ys = f([Value(x) for x in point])
@@ -54,6 +63,7 @@ def _compare(
     eps: float,
     atol: float,
     rtol: float,
+    raise_exception: bool,
 ) -> bool:
     bad = []
     for r, (row_a, row_n) in enumerate(zip(analytic, numeric)):
@@ -63,6 +73,8 @@ def _compare(
                 bad.append((r, c, a, n, error))
     if not bad:
         return True
+    if not raise_exception:
+        return False
     total = sum(len(row) for row in analytic)
     lines = [
         f"{what} failed for {len(bad)} of {total} entries "
@@ -108,21 +120,26 @@ def gradcheck(
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    raise_exception: bool = True,
 ) -> bool:
     """Check backpropagated first derivatives of ``f`` at ``point`` by finite differences.
 
     ``f`` maps a list of Values to a Value or a list of Values; each output's gradient
     (a row of the Jacobian) is compared with central differences
     (f(x + eps e_i) - f(x - eps e_i)) / 2 eps, entry by entry, within
-    atol + rtol * |numeric|.
+    atol + rtol * |numeric|. True when they agree; else ``GradcheckError`` with a table
+    of the entries that disagree, or False with ``raise_exception=False`` (as PyTorch's
+    ``gradcheck``). ``tapegrad.testing.check_grads`` checks any order, in forward and
+    reverse mode, along random directions.
     """
+    _flag(raise_exception, "gradcheck")
     point = _point(point, "gradcheck")
     analytic = jacobian(f, point)
     columns = [
         _central_difference(lambda p: _outputs(f, p), point, i, eps) for i in range(len(point))
     ]
     numeric = [list(row) for row in zip(*columns)] if columns else [[] for _ in analytic]
-    return _compare("gradcheck", analytic, numeric, eps, atol, rtol)
+    return _compare("gradcheck", analytic, numeric, eps, atol, rtol, raise_exception)
 
 
 def gradgradcheck(
@@ -131,8 +148,11 @@ def gradgradcheck(
     eps: float = 1e-5,
     atol: float = 1e-4,
     rtol: float = 1e-3,
+    raise_exception: bool = True,
 ) -> bool:
-    """Check the exact Hessian of ``f`` against central differences of its gradient."""
+    """Check the exact Hessian of ``f`` against central differences of its gradient:
+    True, or ``GradcheckError`` (False with ``raise_exception=False``)."""
+    _flag(raise_exception, "gradgradcheck")
     point = _point(point, "gradgradcheck")
 
     def gradient(p: list[float]) -> list[float]:
@@ -141,4 +161,4 @@ def gradgradcheck(
 
     analytic = hessian(f, point)
     numeric = [_central_difference(gradient, point, i, eps) for i in range(len(point))]
-    return _compare("gradgradcheck", analytic, numeric, eps, atol, rtol)
+    return _compare("gradgradcheck", analytic, numeric, eps, atol, rtol, raise_exception)

@@ -14,9 +14,10 @@ from typing import Literal, cast
 from ..autograd.engine import backward_failure, topological_order
 from ..autograd.mathlib import FLOATS
 from ..autograd.ops import Op
+from ..autograd.primitive import Primitive
 from ..autograd.value import Value
 from .names import shown_label
-from .terms import TERMS, Term, number
+from .terms import TERMS, Term, forward_formula, number
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def record(
             formulas.append("")
             continue
         inputs = [terms[index[id(p)]] for p in v.parents]
-        formula = op.forward(TERMS, *inputs, v.arg) if op.has_arg else op.forward(TERMS, *inputs)
+        formula = forward_formula(op, inputs, v.arg)
         formulas.append(formula.names)
         steps.append(
             ForwardStep(i, f"{names[i]} = {formula.names} = {formula.numbers} = {number(v.data)}")
@@ -214,7 +215,14 @@ def record(
         except (ArithmeticError, ValueError) as error:
             raise type(error)(f"explain: {backward_failure(op.name, datas, error)}") from error
         inputs = [terms[index[id(p)]] for p in v.parents]
-        rules = local_gradients(op, TERMS, Term.of(1.0), terms[i], inputs, v.arg)
+        try:
+            rules = local_gradients(op, TERMS, Term.of(1.0), terms[i], inputs, v.arg)
+        except Exception:
+            # A user's rule that formulas cannot run (a branch on its input's number, a
+            # function of its own) is shown by its numbers alone.
+            if not isinstance(op, Primitive):
+                raise
+            rules = tuple(Term.of(x) for x in locals_)
         roles = op.roles(len(v.parents))
         parts = []
         for k in _edge_order(op, len(v.parents)):

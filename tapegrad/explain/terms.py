@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..autograd.mathlib import FLOATS
-from ..autograd.ops import OPS
+from ..autograd.ops import OPS, Op
+from ..autograd.primitive import Primitive
 
 # Binding strength of each kind of expression, loosest first.
 _SUM, _PRODUCT, _NEGATION, _POWER, _ATOM = 1, 2, 3, 4, 5
@@ -219,3 +220,11 @@ class TermMath:
 
 
 TERMS = TermMath()
+
+
+def forward_formula(op: Op, inputs: list[Term], arg: float | None) -> Term:
+    """The formula of one node of ``op``: its forward run on Terms; a user's primitive
+    is written as a call of its name, ``softplus(x)``, as a built-in op is."""
+    if isinstance(op, Primitive):
+        return _written(op.name, op.notation)(*inputs)
+    return op.forward(TERMS, *inputs, arg) if op.has_arg else op.forward(TERMS, *inputs)

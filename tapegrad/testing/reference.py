@@ -1,18 +1,23 @@
-"""What the engine tests compare against: every op written independently with ``math``.
+"""Reference implementations, independent of the engine, and helpers to use them.
 
-``REFERENCES`` holds one reference per entry of ``tapegrad.OPS`` (the tests fail when
-an op has none); ``CALLS`` says how the public Value API reaches each op (by default,
-the Value method named like the op). Helpers apply an op to Values and take central
-finite differences of a reference.
+``REFERENCES`` writes every entry of ``tapegrad.OPS`` again with ``math`` alone (the
+project's tests fail when an op has none); ``CALLS`` says how the public Value API
+reaches each op (by default, the Value method named like the op). ``reference`` and
+``apply`` also take a user's primitive (``tapegrad.primitive``), whose own forward on
+floats is then its reference. ``central_difference`` and ``close`` compare an exact
+derivative with finite differences.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
-from tapegrad import OPS, Op, Value
-from tapegrad.autograd.mathlib import FLOATS
+from ..autograd.mathlib import FLOATS
+from ..autograd.ops import OPS, Op
+from ..autograd.primitive import Primitive
+from ..autograd.value import Value
 
 
 def _sigmoid(x: float) -> float:
@@ -33,7 +38,6 @@ def _call_dot(*wxb: Value) -> Value:
     return Value.dot(wxb[:n], wxb[n:])
 
 
-# name -> f(*inputs[, arg]) on floats, written without the engine.
 REFERENCES: dict[str, Callable[..., float]] = {
     "add": lambda a, b: a + b,
     "sub": lambda a, b: a - b,
@@ -55,6 +59,7 @@ REFERENCES: dict[str, Callable[..., float]] = {
     "sum": lambda *xs: math.fsum(xs),
     "dot": _dot,
 }
+"""name -> f(*inputs[, arg]) on floats, written with ``math`` alone, without the engine."""
 
 # key -> the public way to record that op: f(*values[, arg]). A binary op with a
 # number fixed at position p has the key (name, p); x ** 2.0 records powc.
@@ -87,11 +92,14 @@ CALLS.update(
 
 def key(op: Op) -> str | tuple[str, int]:
     """The op's key in REFERENCES-derived tables: its name, or (name, position)."""
-    return op.name if op.base is None else (op.name, op.constant_at)
+    return op.name if op.base is None else (op.name, cast(int, op.constant_at))
 
 
 def reference(op: Op) -> Callable[..., float]:
-    """The reference for ``op``; for an op with a fixed number, the base op's with it."""
+    """The reference for ``op``; for an op with a fixed number, the base op's with it;
+    for a user's primitive, its forward on floats."""
+    if isinstance(op, Primitive):
+        return cast("Callable[..., float]", op.on_floats)  # set by Op.__post_init__
     if op.base is None:
         return REFERENCES[op.name]
     base = REFERENCES[op.base.name]
@@ -114,7 +122,10 @@ def record(op: Op, inputs: Sequence[Value], arg: float | None = None) -> Value:
 
 
 def apply(op: Op, inputs: Sequence[Value], arg: float | None = None) -> Value:
-    """``op`` applied to ``inputs`` through the public API where one reaches it."""
+    """``op`` applied to ``inputs`` through the public API where one reaches it (a
+    user's primitive is called)."""
+    if isinstance(op, Primitive):
+        return op(*inputs)
     call = CALLS.get(key(op))
     if call is None:
         return record(op, inputs, arg)
