@@ -185,7 +185,7 @@ def test_dot_shows_each_pair_and_the_bias():
             lambda x: x.relu(),
             "ReLU",
             "relu",
-            "d out / d x = (1 if x > 0 else 0) = (1 if 3 > 0 else 0) = 1",
+            "d out / d x = (0 if x <= 0 else 1) = (0 if 3 <= 0 else 1) = 1",
         ),
         (
             lambda x: x.leaky_relu(0.1),

@@ -268,7 +268,7 @@ class Value:
     sqrt = _unary_method(ops.SQRT, "Square root; ValueError for self < 0.")
     tanh = _unary_method(ops.TANH, "Hyperbolic tangent.")
     sigmoid = _unary_method(ops.SIGMOID, "1 / (1 + e ** -self), without overflow for large |self|.")
-    relu = _unary_method(ops.RELU, "max(self, 0); derivative 0 at 0, as in PyTorch.")
+    relu = _unary_method(ops.RELU, "max(self, 0), NaN for NaN; derivative 0 at 0, as in PyTorch.")
     abs = _unary_method(ops.ABS, "|self|; derivative sign(self), 0 at 0.")
     __abs__ = abs
     sin = _unary_method(ops.SIN, "Sine (radians).")
