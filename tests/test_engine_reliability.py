@@ -20,6 +20,7 @@ from tapegrad import Value, detect_anomaly
 from tapegrad.autograd.ops import Op
 from tapegrad.autograd.value import _node
 from tapegrad.nn import functional as F
+from tapegrad.optim import largest_stable_lr
 
 NAN = math.nan
 
@@ -148,3 +149,75 @@ def test_a_nan_input_gives_a_nan_output_through_every_op_in_both_modes(op, posit
 def test_a_nan_score_gives_a_nan_hinge_loss_not_a_perfect_one():
     assert math.isnan(F.hinge_loss([Value(NAN)], [1.0]).data)
     assert F.hinge_loss([Value(2.0)], [1.0]).data == 0.0
+
+
+# --- the functional API inside no_grad() --------------------------------------------------
+
+
+def _f(v):
+    return v[0] ** 3.0 * v[1] + v[1].sin()
+
+
+POINT = [1.5, 0.5]
+# d f = (3 x^2 y, x^3 + cos y); H = [[6 x y, 3 x^2], [3 x^2, -sin y]]
+GRADIENT = [3 * 1.5**2 * 0.5, 1.5**3 + math.cos(0.5)]
+HESSIAN = [[6 * 1.5 * 0.5, 3 * 1.5**2], [3 * 1.5**2, -math.sin(0.5)]]
+
+
+def _functional_calls():
+    return {
+        "jacobian": lambda: tapegrad.jacobian(_f, POINT),
+        "hessian": lambda: tapegrad.hessian(_f, POINT),
+        "hvp": lambda: tapegrad.hvp(_f, POINT, [1.0, -2.0]),
+        "gradcheck": lambda: tapegrad.gradcheck(_f, POINT),
+        "gradgradcheck": lambda: tapegrad.gradgradcheck(_f, POINT),
+        "largest_stable_lr": lambda: largest_stable_lr(lambda v: v[0] ** 2.0 + v[1] ** 4.0, [1, 1]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_functional_calls()))
+def test_the_functional_api_answers_the_same_inside_no_grad(name):
+    """As torch.autograd.functional: each enables grad where it needs a graph."""
+    call = _functional_calls()[name]
+    outside = call()
+    with tapegrad.no_grad():
+        inside = call()
+        assert not tapegrad.autograd.mode.MODE.grad_enabled  # and leaves the mode as it was
+    assert inside == outside
+
+
+def test_the_functional_api_inside_no_grad_gives_the_exact_numbers():
+    with tapegrad.no_grad():
+        assert tapegrad.jacobian(_f, POINT) == [pytest.approx(GRADIENT, rel=1e-15)]
+        assert tapegrad.hessian(_f, POINT) == [pytest.approx(r, rel=1e-15) for r in HESSIAN]
+        assert largest_stable_lr(lambda v: v[0] ** 2.0 + v[1] ** 4.0, [1, 1]) == 2.0 / 12.0
+
+
+def test_grad_with_create_graph_records_its_graph_inside_no_grad():
+    """As torch.autograd.grad(create_graph=True) inside torch.no_grad(): the gradient
+    is a function of the inputs, so it can be differentiated again."""
+    x = Value(2.0)
+    y = x**3.0
+    with tapegrad.no_grad():
+        (g,) = tapegrad.grad(y, x, create_graph=True)
+        (h,) = tapegrad.grad(g, x)
+        assert (x * 2.0).grad is None  # the block's mode holds again after grad
+    assert (g.data, g.requires_grad, h) == (12.0, True, 12.0)
+
+
+def _cos_of_constant(m, g, out, x):
+    # Right on floats; on Values cos(x) is cut from x: second derivative 0, not -sin x.
+    return (g * m.cos(x if isinstance(x, float) else x.detach()),)
+
+
+WRONG_SECOND = Op("wrong_sin2", "sin", 1, lambda m, x: m.sin(x), _cos_of_constant)
+
+
+def test_gradgradcheck_inside_no_grad_still_finds_a_wrong_second_derivative():
+    """Inside no_grad both sides of the check were 0, so it passed whatever the rule."""
+    with tapegrad.no_grad():
+        assert tapegrad.gradgradcheck(lambda v: v[0].sin() * v[1], [0.7, 2.0])
+        with pytest.raises(tapegrad.GradcheckError, match=r"failed for 1 of 1 entries"):
+            tapegrad.gradgradcheck(
+                lambda v: _node(WRONG_SECOND, math.sin(v[0].data), (v[0],), None), [0.7]
+            )

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from .functional import _gradient_or_zeros, _leaves, hessian, jacobian
-from .mode import no_grad
+from .mode import enable_grad, no_grad
 from .value import Value
 
 
@@ -135,6 +135,7 @@ def gradgradcheck(
     """Check the exact Hessian of ``f`` against central differences of its gradient."""
     point = _point(point, "gradgradcheck")
 
+    @enable_grad()  # the gradient needs f's graph, even inside no_grad()
     def gradient(p: list[float]) -> list[float]:
         xs = [Value(x) for x in p]
         return _gradient_or_zeros(f(xs), xs)

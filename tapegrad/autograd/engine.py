@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from . import value as _value
 from .mathlib import FLOATS, VALUES
-from .mode import MODE
+from .mode import MODE, enable_grad
 from .ops import Op
 from .value import Value
 
@@ -283,7 +283,8 @@ def grad(
     """Gradients of ``outputs`` with respect to ``inputs``, leaving ``.grad`` untouched.
 
     Returns one entry per input: floats, or Values that record their own graph when
-    ``create_graph`` is true (so derivatives of any order can be taken). With several
+    ``create_graph`` is true (so derivatives of any order can be taken), also inside
+    ``no_grad()``. With several
     outputs, their gradients weighted by ``grad_outputs`` (default 1 each) are summed.
     An input the outputs do not depend on gets 0.
     """
@@ -296,7 +297,12 @@ def grad(
                 f"grad: output {y!r} requires no gradient (a constant, or computed under no_grad())"
             )
 
-    with _PASS:
+    if not create_graph:
+        with _PASS:
+            return _grad(outs, ins, seeds, create_graph)
+    # The gradients are a graph even inside no_grad(), as torch.autograd.grad records
+    # them whenever create_graph is true.
+    with enable_grad(), _PASS:
         return _grad(outs, ins, seeds, create_graph)
 
 
