@@ -221,3 +221,22 @@ def test_gradgradcheck_inside_no_grad_still_finds_a_wrong_second_derivative():
             tapegrad.gradgradcheck(
                 lambda v: _node(WRONG_SECOND, math.sin(v[0].data), (v[0],), None), [0.7]
             )
+
+
+# --- text is never read as numbers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", [b"3", "3", bytearray(b"12"), [1.0, "2"], [b"1"]])
+@pytest.mark.parametrize("name", ["jacobian", "hessian", "hvp"])
+def test_a_point_of_text_is_a_type_error_naming_the_function(name, point):
+    """bytes iterate as small integers (b"3" is [51]) and strings as characters."""
+    call = getattr(tapegrad, name)
+    args = (lambda v: v[0] * v[0], point) + (([1.0] * len(point),) if name == "hvp" else ())
+    with pytest.raises(TypeError, match=rf"^{name}: the point must be a sequence of numbers"):
+        call(*args)
+
+
+@pytest.mark.parametrize("vector", [b"1", "1", ["1"]])
+def test_an_hvp_vector_of_text_is_a_type_error(vector):
+    with pytest.raises(TypeError, match=r"^hvp: the vector must be a sequence of numbers"):
+        tapegrad.hvp(lambda v: v[0] * v[0], [2.0], vector)

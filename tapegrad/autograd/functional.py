@@ -22,11 +22,17 @@ from .value import Value
 Function = Callable[[list[Value]], Value]
 
 
-def _leaves(point: Sequence[float], name: str) -> list[Value]:
+def _leaves(point: Sequence[float], name: str, what: str = "the point") -> list[Value]:
+    """One leaf per number of ``point``; a TypeError naming ``name`` for anything else.
+    Text is refused whole: bytes would iterate as small integers (b"3" as 51)."""
+    if isinstance(point, (str, bytes, bytearray)):
+        raise TypeError(
+            f"{name}: {what} must be a sequence of numbers, got {type(point).__name__} {point!r}"
+        )
     try:
         return [Value(x, label=f"x{i}") for i, x in enumerate(point)]
     except TypeError as error:
-        raise TypeError(f"{name}: the point must be a sequence of numbers ({error})") from None
+        raise TypeError(f"{name}: {what} must be a sequence of numbers ({error})") from None
 
 
 def _scalar(y: object, name: str) -> Value:
@@ -84,11 +90,12 @@ def hessian_wrt(loss: Value, params: Sequence[Value]) -> list[list[float]]:
 @enable_grad()
 def hvp(f: Function, point: Sequence[float], vector: Sequence[float]) -> list[float]:
     """The Hessian of f at ``point`` times ``vector``, without forming the Hessian."""
-    if len(vector) != len(point):
-        raise ValueError(f"hvp: vector has {len(vector)} entries, point has {len(point)}")
     xs = _leaves(point, "hvp")
+    v = [x.data for x in _leaves(vector, "hvp", "the vector")]
+    if len(v) != len(xs):
+        raise ValueError(f"hvp: vector has {len(v)} entries, point has {len(xs)}")
     y = _scalar(f(xs), "hvp")
     if y.grad is None:
         return [0.0] * len(xs)
-    directional = Value.dot(grad(y, xs, create_graph=True), [float(v) for v in vector])
+    directional = Value.dot(grad(y, xs, create_graph=True), v)
     return _gradient_or_zeros(directional, xs)
