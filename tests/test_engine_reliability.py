@@ -9,9 +9,11 @@ Reference numbers are PyTorch's (float64), computed once and kept here as litera
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
+from helpers import collector_off, live_values
 from op_reference import apply, key
 from strategies import ALL_OPS
 
@@ -240,3 +242,30 @@ def test_a_point_of_text_is_a_type_error_naming_the_function(name, point):
 def test_an_hvp_vector_of_text_is_a_type_error(vector):
     with pytest.raises(TypeError, match=r"^hvp: the vector must be a sequence of numbers"):
         tapegrad.hvp(lambda v: v[0] * v[0], [2.0], vector)
+
+
+# --- anomaly mode holds no graph alive ------------------------------------------------------
+
+
+def test_anomaly_mode_frees_each_graph_when_it_is_dropped_not_when_the_block_ends():
+    """Each node keeps its own creation site, so a long hunt for a NaN (many steps
+    inside one detect_anomaly block) holds one step's graph at a time."""
+    w = Value(0.5)
+    with collector_off(), detect_anomaly():
+        before = live_values()
+        for _ in range(5):
+            loss = ((w * 2.0).tanh() + w.exp() * w).relu()
+            loss.backward()
+            del loss
+        assert live_values() == before
+
+
+def test_a_node_made_inside_anomaly_mode_names_its_line_after_the_block_too():
+    """The site goes with the node: backward in a later anomaly block still names it."""
+    x = Value(0.0)
+    with detect_anomaly():
+        line = sys._getframe().f_lineno + 1
+        y = x.sqrt() * 2.0
+    with detect_anomaly(), pytest.raises(FloatingPointError, match=rf"{__file__}:{line}\b"):
+        y.backward()
+    assert x.grad == 0.0

@@ -258,7 +258,7 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
         if not math.isfinite(root.grad):  # type: ignore[arg-type]  # backward() refused a grad of None
             raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
-        site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
+        site = getattr(v, "_site", "<created outside detect_anomaly()>")
         try:
             # A node in the order was computed: it has an op and a float grad.
             v._op.accumulate(v, v.grad)  # type: ignore[union-attr, arg-type]

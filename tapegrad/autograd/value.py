@@ -356,7 +356,7 @@ def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
         v._op = None
         v._arg = None
     if not FAST.default and MODE.anomaly:
-        _check_forward(op, v, parents, arg)
+        return _check_forward(op, v, parents, arg)
     return v
 
 
@@ -430,9 +430,18 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     return _node(op, data, xs, None)
 
 
-def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> None:
+class _SitedNode(Value):
+    """A node made inside ``detect_anomaly()``: a Value that also holds where the user's
+    code created it, for backward's report. The site is freed with the node; a Value
+    made in normal mode has no room for one, so it costs nothing there."""
+
+    __slots__ = ("_site",)
+    _site: str
+
+
+def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> Value:
     """Anomaly mode: refuse a NaN from inputs without one, or an infinity from finite
-    inputs; remember where the node was created, for backward's report."""
+    inputs; return the node ``v`` holding where it was created (a constant as it is)."""
     site = user_site()
     xs = [p._data for p in parents]
     if op.base is not None:  # a binary op with a number on one side, in its place
@@ -446,5 +455,10 @@ def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> N
         raise FloatingPointError(
             f"anomaly: {op.name}({shown}) produced {v._data!r} in forward, at {site}"
         )
-    if v._prev:
-        MODE.sites[id(v)] = (v, site)
+    if not v._prev:
+        return v  # a constant: no backward pass reaches it
+    node = _new(_SitedNode)
+    for name in Value.__slots__:
+        setattr(node, name, getattr(v, name))
+    node._site = site
+    return node
