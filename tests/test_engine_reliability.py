@@ -8,8 +8,10 @@ Reference numbers are PyTorch's (float64), computed once and kept here as litera
 
 from __future__ import annotations
 
+import dis
 import math
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from strategies import ALL_OPS
 
 import tapegrad
 from tapegrad import Value, detect_anomaly
+from tapegrad.autograd import value
 from tapegrad.autograd.ops import Op
 from tapegrad.autograd.value import _node
 from tapegrad.nn import functional as F
@@ -269,3 +272,68 @@ def test_a_node_made_inside_anomaly_mode_names_its_line_after_the_block_too():
     with detect_anomaly(), pytest.raises(FloatingPointError, match=rf"{__file__}:{line}\b"):
         y.backward()
     assert x.grad == 0.0
+
+
+# --- the write clock under any interleaving of threads ------------------------------------
+
+
+def _stop_before_storing_the_clock(stopped: threading.Event, go_on: threading.Event):
+    """A tracer that halts the calling thread just before it writes the write clock
+    back: the moment Python without the GIL may run another thread in between."""
+    store = dis.opmap["STORE_GLOBAL"]
+
+    def opcodes(frame, event, _):
+        code = frame.f_code
+        if (
+            event == "opcode"
+            and code.co_code[frame.f_lasti] == store
+            and code.co_names[code.co_code[frame.f_lasti + 1]] == "_clock"
+        ):
+            stopped.set()
+            go_on.wait(10.0)
+        return opcodes
+
+    def calls(frame, event, _):
+        if event == "call" and frame.f_code.co_name.startswith("_assign_data"):
+            frame.f_trace_opcodes = True
+            return opcodes
+        return None
+
+    return calls
+
+
+def test_the_write_clock_advances_once_per_assignment_whatever_the_interleaving():
+    """Two threads assigning data: the one that read the clock is stopped before it
+    writes the clock back, and the other must wait for it, or one advance is lost and
+    two assignments share a stamp (so a change could pass backward's check)."""
+    assign = value._data_setter(gil=False)  # what Python without the GIL runs
+    a, b = Value(1.0), Value(2.0)
+    start = value._clock
+    stopped, go_on = threading.Event(), threading.Event()
+
+    def first():
+        sys.settrace(_stop_before_storing_the_clock(stopped, go_on))
+        try:
+            assign(a, 10.0)
+        finally:
+            sys.settrace(None)
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert stopped.wait(10.0)
+    two = threading.Thread(target=assign, args=(b, 20.0))
+    two.start()
+    two.join(0.5)
+    finished_in_between = not two.is_alive()
+    go_on.set()
+    one.join(10.0)
+    two.join(10.0)
+    assert not finished_in_between, "the second assignment ran inside the first one's"
+    assert sorted([a._version, b._version]) == [start + 1, start + 2]
+    assert value._clock == start + 2 and (a.data, b.data) == (10.0, 20.0)
+
+
+def test_data_assignment_takes_the_clock_lock_only_without_the_gil():
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    assert Value.data.fset is value._data_setter(gil)
+    assert value._data_setter(gil=True) is not value._data_setter(gil=False)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import cast
@@ -99,9 +101,33 @@ def _assign_data(v: Value, x: float) -> None:
     global _clock
     if x.__class__ is not float:
         x = _number(x, "data")
-    _clock += 1
+    # One step under the GIL: the interpreter switches threads only at calls and
+    # backward jumps, and there is none between reading the clock and writing it.
+    _clock = stamp = _clock + 1
     v._data = x
-    v._version = -_clock if v._prev else _clock
+    v._version = -stamp if v._prev else stamp
+
+
+_CLOCK_LOCK = threading.Lock()
+
+
+def _assign_data_locked(v: Value, x: float) -> None:
+    """``_assign_data`` for Python without the GIL, where another thread can run
+    between reading the clock and writing it back (an advance would be lost and two
+    assignments would share a stamp): the clock advances under a lock. Not used with
+    the GIL, where the lock would double the cost of every assignment."""
+    global _clock
+    if x.__class__ is not float:
+        x = _number(x, "data")
+    with _CLOCK_LOCK:
+        _clock = stamp = _clock + 1
+    v._data = x
+    v._version = -stamp if v._prev else stamp
+
+
+def _data_setter(gil: bool) -> Callable[[Value, float], None]:
+    """The setter of ``Value.data`` for an interpreter with or without the GIL."""
+    return _assign_data if gil else _assign_data_locked
 
 
 class Value:
@@ -152,7 +178,8 @@ class Value:
 
     data = property(
         attrgetter("_data"),  # a C-level read: optimizers and compiled mode read every parameter
-        _assign_data,
+        # Python started without the GIL may turn it on later, never off: this holds.
+        _data_setter(getattr(sys, "_is_gil_enabled", lambda: True)()),
         doc="""The number this Value holds (a float).
 
         Assigning it (as an optimizer step does) marks the Value as changed: a graph
