@@ -185,7 +185,7 @@ def test_dot_shows_each_pair_and_the_bias():
             lambda x: x.relu(),
             "ReLU",
             "relu",
-            "d out / d x = (1 if x > 0 else 0) = (1 if 3 > 0 else 0) = 1",
+            "d out / d x = (0 if x <= 0 else 1) = (0 if 3 <= 0 else 1) = 1",
         ),
         (
             lambda x: x.leaky_relu(0.1),
@@ -432,3 +432,14 @@ def test_missing_browser_is_named(monkeypatch):
     monkeypatch.setattr(_browser, "CHROMEDRIVER", "/nonexistent/chromedriver")
     reason = _browser.missing()
     assert reason is not None and "install" in reason  # what to install, whatever is missing
+
+
+def test_gradients_keep_every_leaf_when_names_repeat():
+    """Two leaves labelled w: the first keeps its name, the next is w#2 (in the
+    record's order, parents first), never a name another leaf already has."""
+    w1, w2, w3 = Value(2.0, label="w"), Value(3.0, label="w"), Value(4.0, label="w")
+    taken = Value(1.0, label="w#2")
+    y = w1 * 5.0 + w2 * 7.0 + w3 * 11.0 + taken * 13.0
+    assert explain(y).gradients == {"w": 5.0, "w#3": 7.0, "w#4": 11.0, "w#2": 13.0}
+    a, b = Value(1.0), Value(2.0, label="n1")  # an unlabelled leaf is named n1 too
+    assert explain(a * b).gradients == {"n1": 2.0, "n1#2": 1.0}

@@ -11,7 +11,13 @@ Threads: every thread may build graphs and differentiate them, also graphs that 
 nodes. A traversal marks the nodes it visits and backward writes their gradients, so
 passes (``backward``, ``grad``, ``topological_order``) take one process-wide lock and
 run one at a time; two threads differentiating the same graph get what two calls one
-after the other give. (Under the GIL they would not run in parallel anyway.)
+after the other give. Taking turns only where graphs share a node would need each
+visit to claim its node atomically, which Python offers only through a lock or a
+dictionary, at several times the cost of the visit. The one lock costs 0.1-0.3 µs
+a pass (2-4% of the backward of a single product) and, with the GIL, nothing else:
+two threads on graphs of their own take as long with it as without it
+(``benchmarks/threads.py``). On Python without the GIL their passes could run side
+by side; with the lock they take turns.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any, cast
 
 from . import value as _value
 from .mathlib import FLOATS, VALUES
-from .mode import MODE
+from .mode import MODE, enable_grad
 from .ops import Op
 from .value import Value
 
@@ -49,11 +55,17 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
         return _order(roots, reset_grads=False, check=None)
 
 
-def _order(roots: Value | Sequence[Value], reset_grads: bool, check: str | None) -> list[Value]:
+def _order(
+    roots: Value | Sequence[Value],
+    reset_grads: bool,
+    check: str | None,
+    leaves: list[Value] | None = None,
+) -> list[Value]:
     """``topological_order``; with ``reset_grads``, each node's grad is also set to 0
     as it is emitted, while the node is in the cache, instead of in a second pass; with
     ``check`` (the caller's name), a graph whose numbers changed after it was built is
-    refused (see ``check_versions``)."""
+    refused (see ``check_versions``). The leaves behind ``roots`` are appended to
+    ``leaves``, each once."""
     if isinstance(roots, Value):
         roots = (roots,)
     # A node stamped with the clock's reading now has seen no assignment since it was
@@ -62,6 +74,7 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool, check: str | None)
     opened, closed = _Mark(), _Mark()
     order: list[Value] = []
     emit = order.append
+    keep = (leaves if leaves is not None else []).append
     stack = [r for r in roots if r._prev]
     push, pop = stack.append, stack.pop
     while stack:
@@ -78,9 +91,14 @@ def _order(roots: Value | Sequence[Value], reset_grads: bool, check: str | None)
             v._mark = opened
             push(v)  # to come back to once its parents are done
             for p in v._prev:
-                # A node has an op exactly when it has parents: the cheaper test.
-                if p._op is not None and p._mark is not closed:
-                    push(p)
+                if p._mark is not closed:
+                    # A node has an op exactly when it has parents: the cheaper test.
+                    if p._op is not None:
+                        push(p)
+                    else:  # a leaf, seen for the first time
+                        p._mark = closed
+                        if p.grad is not None:
+                            keep(p)
     return order
 
 
@@ -93,7 +111,8 @@ def backward(
 
     ``gradient`` is one real number per output (default 1 each). Leaves accumulate
     across calls (call ``zero_grad`` between steps, as in PyTorch); intermediate nodes
-    hold the gradient of this call only, for inspection.
+    hold the gradient of this call only, for inspection. A pass that raises (a
+    derivative undefined at its point, an interrupt) changes no leaf's ``.grad``.
     """
     roots = _outputs(outputs, "backward")
     seeds = [float(s) for s in _seeds(gradient, len(roots), "backward", "gradients")]
@@ -108,12 +127,28 @@ def backward(
 
 
 def _backward(roots: list[Value], seeds: list[float]) -> None:
-    order = _order(roots, reset_grads=True, check="backward")
-    for root, seed in zip(roots, seeds):
-        root.grad += seed  # type: ignore[operator]  # backward() refused a grad of None
-    if MODE.anomaly:
-        _backward_checked(order, roots)
-        return
+    leaves: list[Value] = [r for r in roots if not r._prev]  # an output may be a leaf
+    order = _order(roots, reset_grads=True, check="backward", leaves=leaves)
+    # Leaves accumulate across calls, so a pass that raises half way puts back what
+    # they held: backward adds its gradients whole or not at all. Saving them costs
+    # one read per leaf; taking the pass's sums apart afterwards would not give the
+    # same floats back.
+    saved = [p.grad for p in leaves]
+    try:
+        for root, seed in zip(roots, seeds):
+            root.grad += seed  # type: ignore[operator]  # backward() refused a grad of None
+        if MODE.anomaly:
+            _backward_checked(order, roots)
+        else:
+            _accumulate(order)
+    except BaseException:  # an interrupt too: nothing is half added
+        for p, g in zip(leaves, saved):
+            p.grad = g
+        raise
+
+
+def _accumulate(order: list[Value]) -> None:
+    """Each node of ``order``, last to first, adds its gradient's share into its parents."""
     v = None
     try:
         for v in reversed(order):
@@ -229,7 +264,7 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
         if not math.isfinite(root.grad):  # type: ignore[arg-type]  # backward() refused a grad of None
             raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
-        site = MODE.sites.get(id(v), (None, "<created outside detect_anomaly()>"))[1]
+        site = getattr(v, "_site", "<created outside detect_anomaly()>")
         try:
             # A node in the order was computed: it has an op and a float grad.
             v._op.accumulate(v, v.grad)  # type: ignore[union-attr, arg-type]
@@ -254,7 +289,8 @@ def grad(
     """Gradients of ``outputs`` with respect to ``inputs``, leaving ``.grad`` untouched.
 
     Returns one entry per input: floats, or Values that record their own graph when
-    ``create_graph`` is true (so derivatives of any order can be taken). With several
+    ``create_graph`` is true (so derivatives of any order can be taken), also inside
+    ``no_grad()``. With several
     outputs, their gradients weighted by ``grad_outputs`` (default 1 each) are summed.
     An input the outputs do not depend on gets 0.
     """
@@ -267,7 +303,12 @@ def grad(
                 f"grad: output {y!r} requires no gradient (a constant, or computed under no_grad())"
             )
 
-    with _PASS:
+    if not create_graph:
+        with _PASS:
+            return _grad(outs, ins, seeds, create_graph)
+    # The gradients are a graph even inside no_grad(), as torch.autograd.grad records
+    # them whenever create_graph is true.
+    with enable_grad(), _PASS:
         return _grad(outs, ins, seeds, create_graph)
 
 

@@ -5,6 +5,10 @@ to a list of Values), and the point as a list of numbers, and returns plain floa
 ``gradient_and_hessian`` and ``hessian_wrt`` take instead a loss already computed from
 given Values (a model's parameters). Second derivatives come from differentiating
 the gradient graph that ``grad(..., create_graph=True)`` records.
+
+Each records the graphs it needs even inside ``no_grad()``, as PyTorch's
+``torch.autograd.functional`` does: ``f`` runs with recording on, and the caller's
+mode is back when the function returns.
 """
 
 from __future__ import annotations
@@ -18,11 +22,17 @@ from .value import Value
 Function = Callable[[list[Value]], Value]
 
 
-def _leaves(point: Sequence[float], name: str) -> list[Value]:
+def _leaves(point: Sequence[float], name: str, what: str = "the point") -> list[Value]:
+    """One leaf per number of ``point``; a TypeError naming ``name`` for anything else.
+    Text is refused whole: bytes would iterate as small integers (b"3" as 51)."""
+    if isinstance(point, (str, bytes, bytearray)):
+        raise TypeError(
+            f"{name}: {what} must be a sequence of numbers, got {type(point).__name__} {point!r}"
+        )
     try:
         return [Value(x, label=f"x{i}") for i, x in enumerate(point)]
     except TypeError as error:
-        raise TypeError(f"{name}: the point must be a sequence of numbers ({error})") from None
+        raise TypeError(f"{name}: {what} must be a sequence of numbers ({error})") from None
 
 
 def _scalar(y: object, name: str) -> Value:
@@ -38,6 +48,7 @@ def _gradient_or_zeros(y: Value, xs: list[Value]) -> list[float]:
     return list(grad(y, xs))
 
 
+@enable_grad()
 def jacobian(
     f: Callable[[list[Value]], Value | Sequence[Value]], point: Sequence[float]
 ) -> list[list[float]]:
@@ -48,12 +59,14 @@ def jacobian(
     return [_gradient_or_zeros(_scalar(y, "jacobian"), xs) for y in ys]
 
 
+@enable_grad()
 def hessian(f: Function, point: Sequence[float]) -> list[list[float]]:
     """``H[i][j]`` = d^2 f / (d x_i d x_j) at ``point``, exact (no finite differences)."""
     xs = _leaves(point, "hessian")
     return hessian_wrt(_scalar(f(xs), "hessian"), xs)
 
 
+@enable_grad()
 def gradient_and_hessian(
     loss: Value, params: Sequence[Value]
 ) -> tuple[list[float], list[list[float]]]:
@@ -63,8 +76,7 @@ def gradient_and_hessian(
     params = list(params)
     if loss.grad is None:
         return [0.0] * len(params), [[0.0] * len(params) for _ in params]
-    with enable_grad():  # the gradient must record its graph even inside no_grad()
-        first = grad(loss, params, create_graph=True)
+    first = grad(loss, params, create_graph=True)
     return [float(g) for g in first], [_gradient_or_zeros(g, params) for g in first]
 
 
@@ -75,13 +87,15 @@ def hessian_wrt(loss: Value, params: Sequence[Value]) -> list[list[float]]:
     return gradient_and_hessian(loss, params)[1]
 
 
+@enable_grad()
 def hvp(f: Function, point: Sequence[float], vector: Sequence[float]) -> list[float]:
     """The Hessian of f at ``point`` times ``vector``, without forming the Hessian."""
-    if len(vector) != len(point):
-        raise ValueError(f"hvp: vector has {len(vector)} entries, point has {len(point)}")
     xs = _leaves(point, "hvp")
+    v = [x.data for x in _leaves(vector, "hvp", "the vector")]
+    if len(v) != len(xs):
+        raise ValueError(f"hvp: vector has {len(v)} entries, point has {len(xs)}")
     y = _scalar(f(xs), "hvp")
     if y.grad is None:
         return [0.0] * len(xs)
-    directional = Value.dot(grad(y, xs, create_graph=True), [float(v) for v in vector])
+    directional = Value.dot(grad(y, xs, create_graph=True), v)
     return _gradient_or_zeros(directional, xs)

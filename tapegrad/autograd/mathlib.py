@@ -62,14 +62,19 @@ class FloatMath(_Arithmetic):
         e = math.exp(x)
         return e / (1.0 + e)
 
+    # The piecewise functions test x so that NaN falls where PyTorch's kernels put it:
+    # relu and leaky_relu give NaN for NaN; relu's derivative there is 1 (PyTorch
+    # passes the gradient unless the output is <= 0), leaky_relu's is its slope, and
+    # sign (abs's derivative) is 0.
+
     @staticmethod
     def relu(x: float) -> float:
-        return x if x > 0.0 else 0.0
+        return 0.0 if x <= 0.0 else x
 
     @staticmethod
     def step(x: float) -> float:
-        """1 where x > 0, else 0: the derivative of relu (0 at the kink, as PyTorch)."""
-        return 1.0 if x > 0.0 else 0.0
+        """0 where x <= 0, else 1: the derivative of relu (0 at the kink, as PyTorch)."""
+        return 0.0 if x <= 0.0 else 1.0
 
     @staticmethod
     def sign(x: float) -> float:
@@ -206,9 +211,12 @@ class ArrayMath(_Arithmetic):
 
     @staticmethod
     def step(x: np.ndarray) -> np.ndarray:
-        return (x > 0.0).astype(np.float64)
+        return np.where(x <= 0.0, 0.0, 1.0)  # 1 at NaN, as FloatMath.step
 
-    sign = staticmethod(np.sign)
+    @staticmethod
+    def sign(x: np.ndarray) -> np.ndarray:
+        # Not np.sign, which gives NaN for NaN: 0 there, as FloatMath.sign and PyTorch.
+        return (x > 0.0).astype(np.float64) - (x < 0.0)
 
     @staticmethod
     def leaky_relu(x: np.ndarray, slope: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 and whether ``tapegrad.compile`` is tracing.
 
 ``MODE`` holds the calling thread's modes (``MODE.grad_enabled``, ``MODE.anomaly``,
-``MODE.tracing``, ``MODE.sites``), as PyTorch's grad mode is per thread: a
+``MODE.tracing``), as PyTorch's grad mode is per thread: a
 ``no_grad()`` block in one thread does not stop another thread's graphs.
 
 Reading a thread-local attribute costs several times a plain one, and the engine
@@ -43,9 +43,6 @@ class _ThreadModes(threading.local):
         self._grad_enabled = True
         self._anomaly = False
         self._tracing: object = False
-        # While anomaly detection is on: id(node) -> (node, "file:line in function").
-        # The node is kept alive so that its id cannot be reused within the context.
-        self.sites: dict[int, tuple[object, str]] = {}
 
     @property
     def grad_enabled(self) -> bool:
@@ -119,8 +116,9 @@ def detect_anomaly() -> Iterator[None]:
     """Stop at the first NaN or infinity produced in forward or backward (in this thread).
 
     The error names the operation, its inputs, and the line of user code that created
-    the node. Slower than normal mode: it checks every result and records every
-    node's creation site, so use it to hunt a bug, not to train.
+    the node. Slower than normal mode: it checks every result and keeps each node's
+    creation site on the node (freed with it, so a long block holds no more than the
+    graphs it still uses), so use it to hunt a bug, not to train.
     """
     previous = MODE.anomaly
     MODE.anomaly = True
@@ -128,8 +126,6 @@ def detect_anomaly() -> Iterator[None]:
         yield
     finally:
         MODE.anomaly = previous
-        if not previous:
-            MODE.sites.clear()
 
 
 def user_site() -> str:

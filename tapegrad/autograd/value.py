@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import cast
@@ -100,9 +102,33 @@ def _assign_data(v: Value, x: float) -> None:
     global _clock
     if x.__class__ is not float:
         x = _number(x, "data")
-    _clock += 1
+    # One step under the GIL: the interpreter switches threads only at calls and
+    # backward jumps, and there is none between reading the clock and writing it.
+    _clock = stamp = _clock + 1
     v._data = x
-    v._version = -_clock if v._prev else _clock
+    v._version = -stamp if v._prev else stamp
+
+
+_CLOCK_LOCK = threading.Lock()
+
+
+def _assign_data_locked(v: Value, x: float) -> None:
+    """``_assign_data`` for Python without the GIL, where another thread can run
+    between reading the clock and writing it back (an advance would be lost and two
+    assignments would share a stamp): the clock advances under a lock. Not used with
+    the GIL, where the lock would double the cost of every assignment."""
+    global _clock
+    if x.__class__ is not float:
+        x = _number(x, "data")
+    with _CLOCK_LOCK:
+        _clock = stamp = _clock + 1
+    v._data = x
+    v._version = -stamp if v._prev else stamp
+
+
+def _data_setter(gil: bool) -> Callable[[Value, float], None]:
+    """The setter of ``Value.data`` for an interpreter with or without the GIL."""
+    return _assign_data if gil else _assign_data_locked
 
 
 class Value:
@@ -153,7 +179,8 @@ class Value:
 
     data = property(
         attrgetter("_data"),  # a C-level read: optimizers and compiled mode read every parameter
-        _assign_data,
+        # Python started without the GIL may turn it on later, never off: this holds.
+        _data_setter(getattr(sys, "_is_gil_enabled", lambda: True)()),
         doc="""The number this Value holds (a float).
 
         Assigning it (as an optimizer step does) marks the Value as changed: a graph
@@ -272,7 +299,7 @@ class Value:
     sqrt = _unary_method(ops.SQRT, "Square root; ValueError for self < 0.")
     tanh = _unary_method(ops.TANH, "Hyperbolic tangent.")
     sigmoid = _unary_method(ops.SIGMOID, "1 / (1 + e ** -self), without overflow for large |self|.")
-    relu = _unary_method(ops.RELU, "max(self, 0); derivative 0 at 0, as in PyTorch.")
+    relu = _unary_method(ops.RELU, "max(self, 0), NaN for NaN; derivative 0 at 0, as in PyTorch.")
     abs = _unary_method(ops.ABS, "|self|; derivative sign(self), 0 at 0.")
     __abs__ = abs
     sin = _unary_method(ops.SIN, "Sine (radians).")
@@ -363,7 +390,7 @@ def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
         v._op = None
         v._arg = None
     if not FAST.default and MODE.anomaly:
-        _check_forward(op, v, parents, arg)
+        return _check_forward(op, v, parents, arg)
     return v
 
 
@@ -437,9 +464,18 @@ def _nary(op: ops.Op, xs: tuple) -> Value:
     return _node(op, data, xs, None)
 
 
-def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> None:
+class _SitedNode(Value):
+    """A node made inside ``detect_anomaly()``: a Value that also holds where the user's
+    code created it, for backward's report. The site is freed with the node; a Value
+    made in normal mode has no room for one, so it costs nothing there."""
+
+    __slots__ = ("_site",)
+    _site: str
+
+
+def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> Value:
     """Anomaly mode: refuse a NaN from inputs without one, or an infinity from finite
-    inputs; remember where the node was created, for backward's report."""
+    inputs; return the node ``v`` holding where it was created (a constant as it is)."""
     site = user_site()
     xs = [p._data for p in parents]
     if op.base is not None:  # a binary op with a number on one side, in its place
@@ -453,5 +489,10 @@ def _check_forward(op: ops.Op, v: Value, parents: tuple, arg: float | None) -> N
         raise FloatingPointError(
             f"anomaly: {op.name}({shown}) produced {v._data!r} in forward, at {site}"
         )
-    if v._prev:
-        MODE.sites[id(v)] = (v, site)
+    if not v._prev:
+        return v  # a constant: no backward pass reaches it
+    node = _new(_SitedNode)
+    for name in Value.__slots__:
+        setattr(node, name, getattr(v, name))
+    node._site = site
+    return node

@@ -29,8 +29,24 @@ class Explanation:
 
     @property
     def gradients(self) -> dict[str, float]:
-        """The final d(root)/d(node) of every named leaf that needs one."""
-        return {n.name: n.grad for n in self.nodes if n.op is None and n.grad is not None}
+        """The final d(root)/d(leaf) of every leaf that needs one, by name.
+
+        Leaves that share a name (two Values labelled ``w``) are all kept, in the
+        order of ``nodes``: the first as ``w``, the next as ``w#2``, ``w#3``, ...,
+        skipping a name another leaf has.
+        """
+        leaves = [(n.name, g) for n in self.nodes if n.op is None and (g := n.grad) is not None]
+        taken = {name for name, _ in leaves}
+        gradients: dict[str, float] = {}
+        for own, g in leaves:
+            name, k = own, 1
+            # A repeated name gets the first free suffix; another leaf's own name is
+            # not free, even before that leaf comes.
+            while name in gradients or (k > 1 and name in taken):
+                k += 1
+                name = f"{own}#{k}"
+            gradients[name] = g
+        return gradients
 
     def __str__(self) -> str:
         from .text import render

@@ -170,15 +170,17 @@ def _written(name: str, notation: str | None):
     return function
 
 
-def _step_of(low: str):
-    """The derivative of a kink ``(1 if x > 0 else low)``; ``low`` names the slope."""
+def _leaky_step(x, slope) -> Term:
+    """The derivative of leaky_relu, ``(1 if x > 0 else slope)``."""
+    x, below = Term.of(x), number(slope)
+    return Term(f"(1 if {x.names} > 0 else {below})", f"(1 if {x.numbers} > 0 else {below})")
 
-    def function(x, *slope) -> Term:
-        x = Term.of(x)
-        below = number(slope[0]) if slope else low
-        return Term(f"(1 if {x.names} > 0 else {below})", f"(1 if {x.numbers} > 0 else {below})")
 
-    return function
+def _step(x) -> Term:
+    """The derivative of relu, ``(0 if x <= 0 else 1)``: written as the rule decides,
+    so that a NaN input (derivative 1, as PyTorch) reads true."""
+    x = Term.of(x)
+    return Term(f"(0 if {x.names} <= 0 else 1)", f"(0 if {x.numbers} <= 0 else 1)")
 
 
 class TermMath:
@@ -195,8 +197,8 @@ class TermMath:
     div = staticmethod(_div)
     neg = staticmethod(_neg)
     pow = staticmethod(_pow)
-    step = staticmethod(_step_of("0"))
-    leaky_step = staticmethod(_step_of("slope"))
+    step = staticmethod(_step)
+    leaky_step = staticmethod(_leaky_step)
 
     @staticmethod
     def pow_slope(x, k) -> Term:
