@@ -55,17 +55,11 @@ def topological_order(roots: Value | Sequence[Value]) -> list[Value]:
         return _order(roots, reset_grads=False, check=None)
 
 
-def _order(
-    roots: Value | Sequence[Value],
-    reset_grads: bool,
-    check: str | None,
-    leaves: list[Value] | None = None,
-) -> list[Value]:
+def _order(roots: Value | Sequence[Value], reset_grads: bool, check: str | None) -> list[Value]:
     """``topological_order``; with ``reset_grads``, each node's grad is also set to 0
     as it is emitted, while the node is in the cache, instead of in a second pass; with
     ``check`` (the caller's name), a graph whose numbers changed after it was built is
-    refused (see ``check_versions``). The leaves behind ``roots`` are appended to
-    ``leaves``, each once."""
+    refused (see ``check_versions``)."""
     if isinstance(roots, Value):
         roots = (roots,)
     # A node stamped with the clock's reading now has seen no assignment since it was
@@ -74,7 +68,6 @@ def _order(
     opened, closed = _Mark(), _Mark()
     order: list[Value] = []
     emit = order.append
-    keep = (leaves if leaves is not None else []).append
     stack = [r for r in roots if r._prev]
     push, pop = stack.append, stack.pop
     while stack:
@@ -91,14 +84,9 @@ def _order(
             v._mark = opened
             push(v)  # to come back to once its parents are done
             for p in v._prev:
-                if p._mark is not closed:
-                    # A node has an op exactly when it has parents: the cheaper test.
-                    if p._op is not None:
-                        push(p)
-                    else:  # a leaf, seen for the first time
-                        p._mark = closed
-                        if p.grad is not None:
-                            keep(p)
+                # A node has an op exactly when it has parents: the cheaper test.
+                if p._op is not None and p._mark is not closed:
+                    push(p)
     return order
 
 
@@ -111,8 +99,7 @@ def backward(
 
     ``gradient`` is one real number per output (default 1 each). Leaves accumulate
     across calls (call ``zero_grad`` between steps, as in PyTorch); intermediate nodes
-    hold the gradient of this call only, for inspection. A pass that raises (a
-    derivative undefined at its point, an interrupt) changes no leaf's ``.grad``.
+    hold the gradient of this call only, for inspection.
     """
     roots = _outputs(outputs, "backward")
     seeds = [float(s) for s in _seeds(gradient, len(roots), "backward", "gradients")]
@@ -127,28 +114,12 @@ def backward(
 
 
 def _backward(roots: list[Value], seeds: list[float]) -> None:
-    leaves: list[Value] = [r for r in roots if not r._prev]  # an output may be a leaf
-    order = _order(roots, reset_grads=True, check="backward", leaves=leaves)
-    # Leaves accumulate across calls, so a pass that raises half way puts back what
-    # they held: backward adds its gradients whole or not at all. Saving them costs
-    # one read per leaf; taking the pass's sums apart afterwards would not give the
-    # same floats back.
-    saved = [p.grad for p in leaves]
-    try:
-        for root, seed in zip(roots, seeds):
-            root.grad += seed  # type: ignore[operator]  # backward() refused a grad of None
-        if MODE.anomaly:
-            _backward_checked(order, roots)
-        else:
-            _accumulate(order)
-    except BaseException:  # an interrupt too: nothing is half added
-        for p, g in zip(leaves, saved):
-            p.grad = g
-        raise
-
-
-def _accumulate(order: list[Value]) -> None:
-    """Each node of ``order``, last to first, adds its gradient's share into its parents."""
+    order = _order(roots, reset_grads=True, check="backward")
+    for root, seed in zip(roots, seeds):
+        root.grad += seed  # type: ignore[operator]  # backward() refused a grad of None
+    if MODE.anomaly:
+        _backward_checked(order, roots)
+        return
     v = None
     try:
         for v in reversed(order):
