@@ -59,6 +59,23 @@ def compiled_mean(fn, batch, params, labels=None, reduction="mean"):
     return loss, grads(params)
 
 
+def test_a_dot_whose_only_per_sample_operand_is_its_bias_equals_eager():
+    """Weights and inputs that depend on parameters alone, a per-sample bias: the terms
+    are no matrix product over the batch (this was lowered as one and failed)."""
+    params = [Value(0.5), Value(-1.25)]
+
+    def fn(x):
+        u, w = -params[0], params[1]
+        return Value.dot([w, w], [u, u * u], x[0]) * x[0]
+
+    X = np.array([[0.25], [-2.0], [3.0]])
+    loss, expected = eager_mean(fn, (X,), params)
+    compiled = compile(fn, params)
+    zero(params)
+    assert compiled(X) == pytest.approx(loss, rel=1e-12)
+    assert grads(params) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
 # --- random graphs over the whole op table ----------------------------------------
 
 

@@ -326,7 +326,9 @@ class _Scheduler:
                     a, b = parents[:n], parents[n : 2 * n]
                     bias = parents[-1] if len(parents) % 2 else None
                     for w, x in ((a, b), (b, a)):
-                        if not any(nodes[j].batch for j in w):
+                        # A product of per-sample inputs by weights; when only the bias
+                        # is per sample, the terms are no matrix product (a segment).
+                        if not any(nodes[j].batch for j in w) and any(nodes[j].batch for j in x):
                             key = GroupKey("matmul", node.level, op, None, (x, bias is None))
                             self.halves[i] = DotHalves(w, x, bias)
                             break
