@@ -23,14 +23,12 @@ from collections.abc import Sequence
 from html import escape
 
 from .layout import lay_out, nearest
-from .record import BackwardStep, ForwardStep, Node, final_shares
+from .record import Node, Step, final_shares
 from .svg import asset, grad_caption, render_svg
 from .terms import number
 
 
-def _payload(
-    nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep], kept: set[int]
-) -> dict:
+def _payload(nodes: Sequence[Node], steps: Sequence[Step], kept: set[int]) -> dict:
     """The record as the script reads it, for the kept nodes only."""
     last = final_shares(steps)
     shown = []
@@ -75,9 +73,7 @@ def _payload(
     }
 
 
-def html_page(
-    nodes: Sequence[Node], steps: Sequence[ForwardStep | BackwardStep], max_values: int = 500
-) -> str:
+def html_page(nodes: Sequence[Node], steps: Sequence[Step], max_values: int = 500) -> str:
     """The whole page. Graphs of more than ``max_values`` Values are cut to the
     ``max_values`` nearest the output, with a note saying so."""
     if max_values < 1:
