@@ -270,7 +270,7 @@ def test_a_new_op_is_explained_and_drawn_from_its_entry_alone(monkeypatch):
 
     svg = explain(z).to_html()
     assert '<text class="op" x="128" y="16" text-anchor="end">⊖</text>' in svg
-    assert re.findall(r'<text class="role"[^>]*>(\w)</text>', svg) == ["a", "b"]
+    assert re.findall(r'<text class="role"[^>]*>(\w+)</text>', svg) == ["1st", "2nd"]
     source = draw_graph(z).source
     assert 'v2_op [label="⊖"' in source
     assert 'v0 -> v2_op [label="1st"]' in source and 'v1 -> v2_op [label="2nd"]' in source
@@ -346,6 +346,9 @@ def test_local_and_total_derivatives_are_written_apart():
     assert backward == ["dL/dL = 1", "dL/dL = 1", "dL/dn1 = 1", "dL/de = 8"]
     text = str(x)
     assert not re.search(r"\bd \w+ / d", text) and "∂L/∂a = 1" in text and "dL/da = -23" in text
+    page = x.to_html()
+    assert "<b>dL/db</b>, the number in the boxes, is a <i>total</i> derivative" in page
+    assert "<b>∂e/∂b</b> is a <i>local</i> derivative" in page
 
 
 def test_kinds_in_learners_words_and_user_labels_kept():
@@ -369,6 +372,18 @@ def test_kinds_in_learners_words_and_user_labels_kept():
     }
     rows = [line.split() for line in str(x).splitlines()]
     assert ["w", "=", "1", "parameter"] in rows and ["x", "=", "1.1", "data"] in rows
+    page = parse(x.to_html())
+    assert {v["data-name"]: v["class"] for v in page.values} == {
+        "w": "value parameter",
+        "x": "value data nograd",
+        "v": "value parameter",
+        "n1": "value intermediate",
+        "n2": "value intermediate",
+        "n3": "value intermediate",
+        "z": "value intermediate",
+        "error": "value intermediate",
+        "loss": "value intermediate",
+    }
 
 
 def test_forward_is_listed_layer_by_layer():
@@ -398,6 +413,13 @@ def test_operands_are_named_in_words():
     assert explain(x * x).nodes[-1].operands == ("", "")
     dot = explain(Value.dot([x, x], [x, 3.0], x)).nodes[-1]
     assert dot.operands == ("weight 1", "weight 2", "input 1", "input 2", "bias")
+    svg = explain((x - x) / (x * x)).to_html()
+    labels = re.findall(r'<text class="role" data-to="(\d+)" x="([\d.]+)" y="([\d.]+)"', svg)
+    assert len(labels) == 4  # 1st/2nd of the subtraction and of the division
+    for to in {t for t, _, _ in labels}:
+        ys = sorted(float(y) for t, _, y in labels if t == to)
+        assert ys[1] - ys[0] >= 12  # a label is 10 px high: no overlap
+    assert re.findall(r'<text class="role"[^>]*>([^<]*)</text>', svg) == ["1st", "2nd"] * 2
 
 
 # --- gradient descent after backward -------------------------------------------------
@@ -533,6 +555,118 @@ def parse(html: str) -> _Page:
     return page
 
 
+def _point(curve, t: float) -> tuple[float, float]:
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = curve
+    u = 1.0 - t
+    w = (u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t)
+    return (
+        w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3,
+        w[0] * y0 + w[1] * y1 + w[2] * y2 + w[3] * y3,
+    )
+
+
+def assert_edges_clear(root: Value, **kwargs) -> None:
+    """Every edge of ``root``'s page runs from its parent's right side to its child's
+    left side and never under a box (not even its own ends, but for the two points
+    where it meets them); no two boxes overlap; no two edges share an end on a box."""
+    from tapegrad.explain.layout import lay_out
+
+    nodes = explain(root, **kwargs).nodes
+    layout = lay_out(nodes, list(range(len(nodes))))
+    boxes = layout.boxes
+    edges = [(i, p) for i, n in enumerate(nodes) for p in n.parents]
+    assert sorted((r.child, r.parent) for r in layout.routes) == sorted(edges)
+    for r in layout.routes:
+        start, end = r.curves[0][0], r.end
+        parent, child = boxes[r.parent], boxes[r.child]
+        assert (
+            start[0] == parent.x + parent.width and parent.y < start[1] < parent.y + parent.height
+        )
+        assert end[0] == child.x and child.y < end[1] < child.y + child.height
+        for curve in r.curves:
+            for k in range(41):
+                x, y = _point(curve, k / 40)
+                for i, b in boxes.items():
+                    under = (
+                        b.x + 0.5 < x < b.x + b.width - 0.5 and b.y + 0.5 < y < b.y + b.height - 0.5
+                    )
+                    assert not under, (nodes[r.parent].name, nodes[r.child].name, nodes[i].name)
+                assert 0 <= x <= layout.width and 0 <= y <= layout.height
+    for side in ("start", "end"):
+        ends = [
+            (r.parent, r.curves[0][0]) if side == "start" else (r.child, r.end)
+            for r in layout.routes
+        ]
+        assert len(set(ends)) == len(ends), side
+    placed = list(boxes.values())
+    for k, a in enumerate(placed):
+        for b in placed[k + 1 :]:
+            apart = a.x + a.width <= b.x or b.x + b.width <= a.x
+            assert apart or a.y + a.height <= b.y or b.y + b.height <= a.y
+
+
+def micrograd_example() -> Value:
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    e = a * b
+    e.label = "e"
+    d = e + a
+    d.label = "d"
+    L = d * d.tanh()
+    L.label = "L"
+    return L
+
+
+def mlp_loss() -> tuple[Value, nn.MLP]:
+    """About 200 Values: a 3-4-4-1 MLP on three samples."""
+    model = nn.MLP(3, [4, 4, 1], seed=1)
+    samples = [[Value(0.1 * i + j, requires_grad=False) for j in range(3)] for i in range(3)]
+    return Value.sum([(model(x)[0] - 1.0) ** 2.0 for x in samples]) / 3.0, model
+
+
+def test_edges_never_run_under_a_box():
+    from demos.backprop import black_box_loss, network_loss, reused_input
+
+    assert_edges_clear(small_graph()[-1])  # a -> L skips e and n1: it goes around them
+    assert_edges_clear(micrograd_example())  # a -> d skips e, d -> L skips tanh(d)
+    assert_edges_clear(black_box_loss()[0])
+    loss, model = network_loss(seed=0)
+    assert_edges_clear(loss, names=model)
+    assert_edges_clear(reused_input()[0])
+    loss, model = mlp_loss()
+    assert len(explain(loss).nodes) > 100
+    assert_edges_clear(loss, names=model)
+    y = Value(0.5, label="x")
+    for _ in range(12):  # 48 columns: six bands, edges from one band into the next
+        y = (y * 1.01).tanh() + y.sin()
+    assert_edges_clear(y)
+
+
+@given(expressions(shapes=("dag",)))
+def test_edges_of_random_graphs_never_run_under_a_box(case):
+    expression, point = case
+    assert_edges_clear(expression.values([Value(x) for x in point]))
+
+
+def test_two_edges_between_the_same_values_end_apart():
+    from tapegrad.explain.layout import lay_out
+
+    x = Value(3.0, label="x")
+    nodes = explain(x * x).nodes
+    first, second = lay_out(nodes, [0, 1]).routes
+    assert first.curves[0][0] != second.curves[0][0] and first.end != second.end
+    assert abs(first.end[1] - second.end[1]) >= 10
+
+
+def test_every_edge_has_an_arrowhead():
+    html = explain(micrograd_example()).to_html()
+    edges = re.findall(r'<path class="edge"[^>]*>', html)
+    assert len(edges) == 7 and all('marker-end="url(#tg-arrow)"' in e for e in edges)
+    assert '<marker id="tg-arrow"' in html and '<marker id="tg-arrow-active"' in html
+    ends = sorted(re.findall(r'data-from="(\d+)" data-to="(\d+)"', html))
+    nodes = explain(micrograd_example()).nodes
+    assert ends == sorted((str(p), str(n.index)) for n in nodes for p in n.parents)
+
+
 def test_page_contract():
     a, b, e, L = small_graph()
     x = explain(L)
@@ -547,7 +681,9 @@ def test_page_contract():
         assert drawn[value.label]["data-value"] == repr(value.data)
         assert drawn[value.label]["data-grad"] == ""
     html = x.to_html().replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert page.links == [] and "http" not in html and "url(" not in html  # nothing fetched
+    # Nothing fetched: url() only names the page's own arrowheads.
+    assert page.links == [] and "http" not in html
+    assert set(re.findall(r"url\(([^)]*)\)", html)) == {"#tg-arrow", "#tg-arrow-active"}
     assert page.scripts == 2 and page.ids["record"]["type"] == "application/json"
 
 

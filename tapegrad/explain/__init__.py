@@ -81,7 +81,7 @@ class Explanation:
         """The interactive page as one self-contained HTML document (see ``page``)."""
         from .page import html_page
 
-        return html_page(self.nodes, self.steps, max_values=max_values)
+        return html_page(self.nodes, self.steps, max_values=max_values, outcome=self.outcome)
 
     def save_html(self, path: str, max_values: int = 500) -> str:
         """Write the interactive page to ``path`` and return the path.
