@@ -568,8 +568,10 @@ def _point(curve, t: float) -> tuple[float, float]:
 def assert_edges_clear(root: Value, **kwargs) -> None:
     """Every edge of ``root``'s page runs from its parent's right side to its child's
     left side and never under a box (not even its own ends, but for the two points
-    where it meets them); no two boxes overlap; no two edges share an end on a box."""
+    where it meets them); no two boxes or operand labels overlap; no two edges share
+    an end on a box."""
     from tapegrad.explain.layout import lay_out
+    from tapegrad.explain.svg import render_svg
 
     nodes = explain(root, **kwargs).nodes
     layout = lay_out(nodes, list(range(len(nodes))))
@@ -598,11 +600,20 @@ def assert_edges_clear(root: Value, **kwargs) -> None:
             for r in layout.routes
         ]
         assert len(set(ends)) == len(ends), side
-    placed = list(boxes.values())
-    for k, a in enumerate(placed):
-        for b in placed[k + 1 :]:
-            apart = a.x + a.width <= b.x or b.x + b.width <= a.x
-            assert apart or a.y + a.height <= b.y or b.y + b.height <= a.y
+    # Boxes, and operand labels (10 px monospace: 6.1 px a character, right-aligned,
+    # on their baseline), never overlap one another.
+    svg = render_svg(nodes, layout, {}, shown=False)
+    labels = [
+        (float(x) - 6.1 * len(words), float(y) - 10, 6.1 * len(words), 12.0)
+        for x, y, words in re.findall(
+            r'<text class="role"[^>]* x="([^"]+)" y="([^"]+)"[^>]*>([^<]*)<', svg
+        )
+    ]
+    placed = [(b.x, b.y, b.width, b.height) for b in boxes.values()] + labels
+    for k, (ax, ay, aw, ah) in enumerate(placed):
+        for bx, by, bw, bh in placed[k + 1 :]:
+            apart = ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay
+            assert apart, ((ax, ay, aw, ah), (bx, by, bw, bh))
 
 
 def micrograd_example() -> Value:

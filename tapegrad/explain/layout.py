@@ -32,6 +32,7 @@ LANE_GAP = 8  # between a lane and a box beside it, and between two lanes
 LABEL_PITCH = 14  # height per edge end on a box side whose edges carry labels
 PORT_PITCH = 3  # the least distance between two edge ends on one side of a box
 MAX_LABELS = 13  # edges into one box whose labels are still drawn
+MAX_SPREAD = 52  # edge ends per side that get PORT_PITCH each; more share the room
 WRAP_LANE = 6  # distance between edges running from one band to the next
 
 T = TypeVar("T", bound=Hashable)
@@ -161,8 +162,10 @@ class _Graph:
         for i in kept:
             n_in, n_out = len(self.up[i]), len(self.down[i])
             labelled = any(nodes[i].operands) and n_in <= MAX_LABELS
-            pitch = LABEL_PITCH if labelled else PORT_PITCH
-            self.height[i] = max(BOX_HEIGHT, (n_in + 1) * pitch, (n_out + 1) * PORT_PITCH)
+            # Room for a label per edge end; unlabelled ends only need to stay apart,
+            # up to a height past which a wide fan would make the box a pillar.
+            spread = min(max(n_in, n_out) + 1, MAX_SPREAD) * PORT_PITCH
+            self.height[i] = max(BOX_HEIGHT, (n_in + 1) * LABEL_PITCH if labelled else 0, spread)
         self.layers: list[list[int]] = [[] for _ in range(max(column.values()) + 1)]
         for e in sorted(self.column, key=lambda e: (e < 0, abs(e))):
             self.layers[self.column[e]].append(e)
