@@ -25,10 +25,13 @@ def missing() -> str | None:
 
 class Chromium:
     """A headless chromium with a fresh profile, closed (and the profile removed) on
-    exit: ``with Chromium() as driver: driver.get(url)``."""
+    exit: ``with Chromium() as driver: driver.get(url)``. With ``phone``, a phone's
+    screen of ``width`` x ``height`` CSS pixels (mobile emulation: touch, device
+    pixel ratio 3, pages laid out by their viewport meta)."""
 
-    def __init__(self, width: int = 1400, height: int = 1000) -> None:
+    def __init__(self, width: int = 1400, height: int = 1000, phone: bool = False) -> None:
         self.size = (width, height)
+        self.phone = phone
         self.profile = ""
         self.driver = None
 
@@ -51,6 +54,9 @@ class Chromium:
         ):
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        if self.phone:
+            metrics = {"width": self.size[0], "height": self.size[1], "pixelRatio": 3.0}
+            options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         return self.driver
 

@@ -68,8 +68,9 @@ def _explain_pages() -> dict[str, str]:
     network, model = backprop.network_loss(seed=0)
     return {
         "home-example": explain(L).to_html(),
-        "blackbox": explain(backprop.black_box_loss()[0]).to_html(),
-        "network": explain(network, names=model).to_html(),
+        # Article 003's loop: forward, backward, then one step of gradient descent.
+        "blackbox": explain(backprop.black_box_loss()[0], lr=0.1).to_html(),
+        "network": explain(network, names=model, lr=0.5).to_html(),
         "reused-input": explain(backprop.reused_input()[0]).to_html(),
     }
 

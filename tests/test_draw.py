@@ -69,7 +69,8 @@ def test_edges_follow_data_flow():
 def test_non_commutative_inputs_are_labelled():
     a, b = Value(1.0), Value(2.0)
     source = draw_graph(a - b).source
-    assert "label=a" in source and "label=b" in source
+    # Which operand, in words: a letter could be a variable's name too.
+    assert 'v0 -> v2_op [label="1st"]' in source and 'v1 -> v2_op [label="2nd"]' in source
 
 
 def test_dot_edges_name_weights_inputs_and_bias():
@@ -77,12 +78,13 @@ def test_dot_edges_name_weights_inputs_and_bias():
     x = [Value(2.0, label="p"), Value(3.0, label="q")]
     out = Value.dot(w, x, Value(0.25, label="bias"))
     source = draw_graph(out).source
-    for role in ("w0", "w1", "x0", "x1", "b"):
-        assert f"label={role}" in source
+    for role in ("weight 1", "weight 2", "input 1", "input 2"):
+        assert f'label="{role}"' in source
+    assert "label=bias" in source
     expanded = draw_graph(out, expand=True).source
-    assert "w0 x0 = 1" in expanded and "w1 x1 = -3" in expanded
+    assert "weight 1 × input 1 = 1" in expanded and "weight 2 × input 2 = -3" in expanded
     assert re.search(r'v\d+_op \[label="\+"', expanded)  # the sum of the products
-    assert expanded.count("label=b") == 1
+    assert expanded.count("label=bias") == 1
 
 
 def test_names_from_a_model():

@@ -113,8 +113,8 @@ def test_explain_and_draw_name_it():
     text = " ".join(str(explain(y)).split())  # the table's columns as single spaces
     assert "n1 = softplus(x) = softplus(0.5) = 0.9741 softplus" in text
     assert "y = hypot(n1, x) = hypot(0.9741, 0.5) = 1.095 hypot" in text
-    assert "d y / d n1 = n1 / y = 0.9741 / 1.095 = 0.8896" in text
-    assert "d n1 / d x = σ(x) = σ(0.5) = 0.6225" in text
+    assert "∂y/∂n1 = n1 / y = 0.9741 / 1.095 = 0.8896" in text
+    assert "∂n1/∂x = σ(x) = σ(0.5) = 0.6225" in text
     page = explain(y)._repr_html_()
     assert "softplus" in page and "hypot" in page
     source = draw_graph(y).source
@@ -130,7 +130,7 @@ def test_explain_shows_the_numbers_of_a_rule_formulas_cannot_run():
         grad=lambda m, g, out, x: (g * (2.0 * x if float(x) > 0 else 0.0),),
     )
     x = Value(1.5, label="x")
-    assert "d out / d x = 3 1 * 3 = 3" in " ".join(str(explain(branchy(x))).split())
+    assert "∂out/∂x = 3 1 * 3 = 3" in " ".join(str(explain(branchy(x))).split())
 
 
 def test_anomaly_mode_names_the_primitive():

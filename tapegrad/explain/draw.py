@@ -23,7 +23,7 @@ from ..autograd.ops import Op
 from ..autograd.value import Value
 from .layout import lay_out, nearest
 from .names import parameter_names, shown_label
-from .record import record, symbol, values_in_order
+from .record import in_layer_order, operand_words, record, symbol, values_in_order
 from .svg import grad_caption, standalone_svg
 from .terms import number
 
@@ -136,7 +136,7 @@ def _own_svg(root: Value, drawn: list[Value], shown: bool, names: dict[int, str]
 
     def draw() -> str:
         nodes, _ = record(root, names, backward=False)
-        values, drawn_ids = values_in_order(root), {id(v) for v in drawn}
+        values, drawn_ids = in_layer_order(root), {id(v) for v in drawn}
         kept = [i for i, v in enumerate(values) if id(v) in drawn_ids]
         grads = {i: repr(values[i].grad) for i in kept if shown and values[i].grad is not None}
         return standalone_svg(nodes, lay_out(nodes, kept), grads)
@@ -159,8 +159,10 @@ def draw_graph(
     its inputs and its result. The gradient is written as d root/d· (``dL/d·`` for a
     root labelled L, ``dout/d·`` unlabelled) once ``backward()`` has run from ``root``
     (its grad is then non-zero); before that every gradient reads "—", never 0.
-    A weighted sum (``Value.dot``) labels its edges ``w0, x0, ..., b``; with
-    ``expand`` it is drawn as its products w_i x_i and their sum. ``names`` labels
+    Edges into an op whose operands are ordered say which operand they are (``1st``,
+    ``2nd``); a weighted sum (``Value.dot``) labels its edges ``weight 1``,
+    ``input 1``, ..., ``bias``, and with ``expand`` it is drawn as its products and
+    their sum. ``names`` labels
     parameters: a model (its ``named_parameters()``), a mapping name -> Value or
     (name, Value) pairs. ``color_by_grad`` colours each edge by the gradient of the
     Value it leaves (vanishing or exploding gradients show), with a legend.
@@ -234,7 +236,7 @@ def _inputs(
     """The edges from ``v``'s parents into its op node (``op``'s, through the products
     of a weighted sum when ``expand``)."""
     parents = v.parents
-    roles = op.roles(len(parents))
+    words = operand_words(op, len(parents))
     if expand and op.weighted_sum:
         dot.node(op_name, "+", shape="circle", width="0.3")
         n = len(parents) // 2
@@ -243,22 +245,22 @@ def _inputs(
             product = f"{op_name}_p{i}"
             dot.node(
                 product,
-                f"w{i} x{i} = {number(w.data * x.data)}",
+                f"{words[i]} × {words[n + i]} = {number(w.data * x.data)}",
                 shape="box",
                 style="rounded",
                 fontsize="10",
             )
-            for p, role in ((w, f"w{i}"), (x, f"x{i}")):
+            for p, role in ((w, words[i]), (x, words[n + i])):
                 if p in ids:
                     attrs = _edge_style(p.grad) if color_by_grad else {}
                     dot.edge(ids[p], product, label=role, **attrs)
             dot.edge(product, op_name)
-        parents, roles = parents[2 * n :], roles[2 * n :]  # the bias, if any
-    for p, role in zip(parents, roles):
+        parents, words = parents[2 * n :], words[2 * n :]  # the bias, if any
+    for p, role in zip(parents, words):
         if p not in ids:
             continue
         attrs = _edge_style(p.grad) if color_by_grad else {}
-        if op.ordered:
+        if role:
             attrs["label"] = role
         dot.edge(ids[p], op_name, **attrs)
 

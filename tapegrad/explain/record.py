@@ -1,8 +1,12 @@
-"""The record of one pass: every forward formula, then every chain-rule product.
+"""The record of one pass: every forward formula, then every chain-rule product, then
+(with a learning rate) every parameter's gradient-descent step.
 
 Built from the op table alone: the numbers come from each op's derivative rule on
 floats, in the order ``backward()`` applies them (so the totals equal its gradients
 bit for bit), and the formulas from the same rules run on ``TERMS``.
+
+Notation: a total derivative, what backward computes, is written ``dL/da``; a local
+one, a single op's rule with its other inputs held fixed, ``∂e/∂a``.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ class Node:
     ``op`` is the operation in words (the op's ``words``), None for a leaf;
     ``parents`` are indices into the record's nodes (parents come before children);
     ``roles`` say what each parent is to the op (``a``/``b``, ``w0``/``x0``/``b``),
-    and ``ordered`` whether that matters (``a - b``; diagrams then write the roles);
-    ``grad`` is d(root)/d(this node) from the record, None for a constant.
+    and ``ordered`` whether that matters (``a - b``); ``operands`` are the words a
+    diagram writes on each parent's edge (``1st``, ``2nd``, ``weight 1``, ``bias``;
+    empty where the order does not matter); ``kind`` is ``parameter`` (a leaf that
+    gets a gradient), ``data`` (a leaf that does not: an input or a constant) or
+    ``intermediate`` (computed); ``grad`` is d(root)/d(this node) from the record,
+    None for a Value that needs no gradient (``constant``).
     """
 
     index: int
@@ -43,11 +51,14 @@ class Node:
     formula: str
     constant: bool
     grad: float | None
+    kind: Literal["parameter", "data", "intermediate"]
+    operands: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ForwardStep:
-    """Node ``node`` computed from its inputs: ``text`` is ``e = a * b = 2 * -3 = -6``."""
+    """Node ``node`` computed from its inputs: ``text`` is ``e = a * b = 2 * -3 = -6``
+    (every operation and operand written, ``n8 = n7 / 1``)."""
 
     node: int
     text: str
@@ -59,7 +70,7 @@ class Contribution:
     """One parent's share of a backward step: the chain rule for one edge.
 
     ``derivative`` is the local derivative as a formula and a number
-    (``d e / d a = b = -3``), ``local`` its number, ``amount`` = upstream x local
+    (``∂e/∂a = b = -3``), ``local`` its number, ``amount`` = upstream x local
     (``product`` shows it: ``8 * -3 = -24``), ``total`` the parent's gradient after
     adding it.
     """
@@ -75,9 +86,10 @@ class Contribution:
 
 @dataclass(frozen=True)
 class BackwardStep:
-    """Node ``node`` passes its gradient ``upstream`` = d(root)/d(node) to its parents.
+    """Node ``node`` passes its gradient ``upstream`` = d(root)/d(node) to its parents:
+    ``text`` is ``dL/de = 8``.
 
-    The first backward step (``kind == "seed"``) only starts the pass: d root/d root = 1.
+    The first backward step (``kind == "seed"``) only starts the pass: dL/dL = 1.
     """
 
     node: int
@@ -87,7 +99,24 @@ class BackwardStep:
     kind: Literal["backward", "seed"] = "backward"
 
 
-def final_shares(steps: Sequence[ForwardStep | BackwardStep]) -> dict[int, Contribution]:
+@dataclass(frozen=True)
+class UpdateStep:
+    """Parameter ``node`` takes one gradient-descent step: ``after`` = ``before`` - ``lr``
+    * ``grad``, and ``text`` is ``w ← w - lr * dL/dw = 1 - 0.1 * -2.8 = 1.28``."""
+
+    node: int
+    text: str
+    lr: float
+    grad: float
+    before: float
+    after: float
+    kind: Literal["update"] = "update"
+
+
+Step = ForwardStep | BackwardStep | UpdateStep
+
+
+def final_shares(steps: Sequence[Step]) -> dict[int, Contribution]:
     """Each parent's last Contribution: after it, the parent's total is its gradient."""
     last = {}
     for s in steps:
@@ -122,6 +151,44 @@ def values_in_order(root: Value) -> list[Value]:
             stack.pop()
             order.append(v)
     return order
+
+
+def in_layer_order(root: Value) -> list[Value]:
+    """Every Value behind ``root`` layer by layer: each computed Value one layer past
+    its farthest parent (a network's first layer, then its second, ...), each leaf
+    just before the layer of its first use (a layer's weights with it), in reading
+    order within a layer."""
+    order = values_in_order(root)
+    depth: dict[int, float] = {}
+    first_use: dict[int, float] = {}
+    for v in order:
+        if v.parents:
+            depth[id(v)] = 1 + max(depth[id(p)] for p in v.parents)
+            for p in v.parents:
+                first_use[id(p)] = min(first_use.get(id(p), depth[id(v)]), depth[id(v)])
+        else:
+            depth[id(v)] = 0
+    return sorted(order, key=lambda v: depth[id(v)] if v.parents else first_use.get(id(v), 1) - 0.5)
+
+
+def _ordinal(n: int) -> str:
+    if n % 100 in (11, 12, 13):
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def operand_words(op: Op, n: int) -> tuple[str, ...]:
+    """What a diagram writes on each of ``n`` operand edges of ``op``: ``1st``, ``2nd``
+    where the order matters (``a - b``); ``weight 1``, ``input 1``, ..., ``bias`` for a
+    weighted sum; nothing (empty strings) where it does not (``a * b``). Words, never
+    a letter that a variable could also be called."""
+    if op.weighted_sum:
+        half = n // 2
+        weights = [f"weight {i + 1}" for i in range(half)]
+        return (*weights, *[f"input {i + 1}" for i in range(half)], *["bias"] * (n - 2 * half))
+    if op.ordered:
+        return tuple(_ordinal(k + 1) for k in range(n))
+    return ("",) * n
 
 
 def _names(order: list[Value], root: Value, given: dict[int, str]) -> list[str]:
@@ -166,29 +233,47 @@ def _edge_order(op: Op, n: int) -> list[int]:
     return pairs + list(range(2 * half, n))
 
 
+def _forward_formula(op: Op, v: Value, inputs: list[Term]) -> Term:
+    """``v``'s formula in names and numbers, every operation and operand shown: an op
+    whose formula would show none (a sum of one term) is written as a call by its
+    words, ``sum(n7)``."""
+    formula = forward_formula(op, inputs, v.arg)
+    if any(formula.names == t.names for t in inputs):
+        names, numbers = ", ".join(t.names for t in inputs), ", ".join(t.numbers for t in inputs)
+        return Term(f"{op.words}({names})", f"{op.words}({numbers})")
+    return formula
+
+
+def _kind(v: Value) -> Literal["parameter", "data", "intermediate"]:
+    if v.parents:
+        return "intermediate"
+    return "data" if v.grad is None else "parameter"
+
+
 def record(
-    root: Value, given_names: dict[int, str], backward: bool = True
-) -> tuple[list[Node], list[ForwardStep | BackwardStep]]:
+    root: Value, given_names: dict[int, str], backward: bool = True, lr: float | None = None
+) -> tuple[list[Node], list[Step]]:
     """The nodes behind ``root`` and the steps of one forward and (with ``backward``)
-    backward pass.
+    backward pass, then, given a learning rate ``lr``, one gradient-descent step per
+    parameter.
 
     Gradients start at 0 for every node, as after ``zero_grad()``; no ``.grad``
-    field of the graph is read or written.
+    field of the graph is read or written, and no parameter is changed.
     """
-    order = values_in_order(root)
+    order = in_layer_order(root)
     index = {id(v): i for i, v in enumerate(order)}
     names = _names(order, root, given_names)
     terms = [Term.named(name, v.data) for name, v in zip(names, order)]
+    written = [Term.named(name, v.data, verbatim=True) for name, v in zip(names, order)]
     out_name = names[-1]
-    steps: list[ForwardStep | BackwardStep] = []
+    steps: list[Step] = []
     formulas = []
     for i, v in enumerate(order):
         op = v.primitive
         if op is None:
             formulas.append("")
             continue
-        inputs = [terms[index[id(p)]] for p in v.parents]
-        formula = forward_formula(op, inputs, v.arg)
+        formula = _forward_formula(op, v, [written[index[id(p)]] for p in v.parents])
         formulas.append(formula.names)
         steps.append(
             ForwardStep(i, f"{names[i]} = {formula.names} = {formula.numbers} = {number(v.data)}")
@@ -198,7 +283,7 @@ def record(
     if backward and root.grad is not None:
         grads[-1] = 1.0
         steps.append(
-            BackwardStep(len(order) - 1, f"d {out_name} / d {out_name} = 1", 1.0, (), kind="seed")
+            BackwardStep(len(order) - 1, f"d{out_name}/d{out_name} = 1", 1.0, (), kind="seed")
         )
     # Backward in the order backward() takes, so that a Value's running total adds
     # the same floats in the same order and ends bit for bit on its gradient.
@@ -232,7 +317,7 @@ def record(
             j = index[id(p)]
             grads[j] = (0.0 if grads[j] is None else grads[j]) + amounts[k]
             rule = rules[k]
-            derivative = f"d {names[i]} / d {names[j]} = {rule.names}"
+            derivative = f"∂{names[i]}/∂{names[j]} = {rule.names}"
             if rule.numbers != rule.names:
                 derivative += f" = {rule.numbers}"
             if rule.numbers != number(locals_[k]):
@@ -248,7 +333,26 @@ def record(
                     cast(float, grads[j]),  # just set
                 )
             )
-        steps.append(BackwardStep(i, f"d {out_name} / d {names[i]} = {number(g)}", g, tuple(parts)))
+        steps.append(BackwardStep(i, f"d{out_name}/d{names[i]} = {number(g)}", g, tuple(parts)))
+
+    if lr is not None:
+        for i, v in enumerate(order):
+            total = grads[i]
+            if v.parents or total is None:
+                continue
+            after = v.data - lr * total  # as optim.SGD steps
+            name = names[i]
+            steps.append(
+                UpdateStep(
+                    i,
+                    f"{name} ← {name} - lr * d{out_name}/d{name} = {number(v.data)} - "
+                    f"{number(lr)} * {number(total)} = {number(after)}",
+                    lr,
+                    total,
+                    v.data,
+                    after,
+                )
+            )
 
     nodes = []
     for i, v in enumerate(order):
@@ -267,6 +371,25 @@ def record(
                 formulas[i],
                 v.grad is None,
                 grads[i],
+                _kind(v),
+                () if op is None else operand_words(op, len(v.parents)),
             )
         )
     return nodes, steps
+
+
+def output_after(root: Value, updates: Sequence[UpdateStep]) -> float:
+    """``root`` computed again with each updated parameter at its new value (the
+    graph itself is not changed). Raises the op's own error where a new value leaves
+    its domain (``log: input must be > 0, got -1.0``)."""
+    order = in_layer_order(root)
+    datas = [v.data for v in order]
+    for u in updates:
+        datas[u.node] = u.after
+    index = {id(v): i for i, v in enumerate(order)}
+    for i, v in enumerate(order):
+        op = v.primitive
+        if op is not None:
+            xs = [datas[index[id(p)]] for p in v.parents]
+            datas[i] = op.forward(FLOATS, *xs, v.arg) if op.has_arg else op.forward(FLOATS, *xs)
+    return datas[-1]

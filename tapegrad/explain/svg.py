@@ -1,5 +1,6 @@
-"""A laid-out graph as inline SVG: one box per Value (name, op, data, gradient) and a
-curve per edge, with the role of each input written on it where the order matters.
+"""A laid-out graph as inline SVG: one box per Value (name, op, data, gradient) and an
+arrow per edge along its route, with the operand's words (``1st``, ``2nd``) at its head
+where the order matters.
 
 Every text is escaped, so any label renders verbatim. The page animates these
 elements through their ids and data attributes; the diagram fallback draws them once.
@@ -11,11 +12,17 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from importlib.resources import files
 
-from .layout import BOX_HEIGHT, BOX_WIDTH, Layout
+from .layout import MAX_LABELS, Layout, Route
 from .record import Node
 from .terms import number
 
-_MAX_ROLES = 13  # inputs of an ordered op whose roles still fit on their edges
+# The arrowheads: one for edges, one (orange) for the edges of the current step.
+_MARKERS = "".join(
+    f'<marker id="{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="{size}" '
+    f'markerHeight="{size}" markerUnits="userSpaceOnUse" orient="auto">'
+    f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>'
+    for name, colour, size in (("tg-arrow", "#888", 8), ("tg-arrow-active", "#e07000", 10))
+)
 _MAX_CAPTION_ROOT = 6  # characters of a root's name that fit in the caption dL/d·
 _MAX_NAME = 13  # characters of a name that fit in a box beside its op
 _MAX_LEAF_NAME = 17  # and in a box without one
@@ -42,40 +49,30 @@ def _short(text: str, room: int) -> str:
     return text[: room - 1] + "…"
 
 
-def _edge(nodes: Sequence[Node], layout: Layout, child: int, k: int) -> str:
-    node, parent = nodes[child], nodes[child].parents[k]
-    px, py = layout.boxes[parent]
-    cx, cy = layout.boxes[child]
-    x1, y1 = px + BOX_WIDTH, py + BOX_HEIGHT / 2
-    # Spread a box's inputs along its left side.
-    n = len(node.parents)
-    x2, y2 = cx, cy + BOX_HEIGHT * (k + 1) / (n + 1)
-    bend = max(abs(x2 - x1) / 2, 30)
-    c1, c2 = (x1 + bend, y1), (x2 - bend, y2)
-    path = (
-        f'<path class="edge" id="e{child}-{k}" data-from="{parent}" data-to="{child}" '
-        f'd="M{x1:.1f},{y1:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} '
-        f'{x2:.1f},{y2:.1f}"/>'
+def _edge(route: Route) -> str:
+    # marker-end draws the arrowhead; the page's style sheet swaps it for an active edge.
+    return (
+        f'<path class="edge" id="e{route.child}-{route.operand}" data-from="{route.parent}" '
+        f'data-to="{route.child}" d="{route.path()}" marker-end="url(#tg-arrow)"/>'
     )
-    if node.ordered and n <= _MAX_ROLES:
-        # The role on the curve near its start: edges into one box converge at its
-        # side, but leave from different boxes.
-        t = 0.3
-        lx, ly = (
-            sum(w * p for w, p in zip(_bezier_weights(t), (x1, c1[0], c2[0], x2))),
-            sum(w * p for w, p in zip(_bezier_weights(t), (y1, c1[1], c2[1], y2))),
-        )
-        path += (
-            f'<text class="role" x="{lx:.1f}" y="{ly - 3:.1f}" '
-            f'text-anchor="middle">{escape(node.roles[k])}</text>'
-        )
-    return path
 
 
-def _bezier_weights(t: float) -> tuple[float, float, float, float]:
-    """Weights of a cubic Bezier curve's four points at parameter ``t``."""
-    u = 1.0 - t
-    return u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t
+def _operand_label(nodes: Sequence[Node], route: Route) -> str:
+    """The operand's words (``1st``, ``weight 1``) just above the edge's arrowhead:
+    each edge into a box ends at a point of its own, so labels never overlap."""
+    words = nodes[route.child].operands[route.operand]
+    x, y = route.end
+    return (
+        f'<text class="role" data-to="{route.child}" x="{x - 11:.1f}" y="{y - 4:.1f}" '
+        f'text-anchor="end">{escape(words)}</text>'
+    )
+
+
+def box_words(node: Node, data: str, grad: str, caption: str) -> str:
+    """What a screen reader says for a box (its ``aria-label``): name, kind, op, data and
+    gradient, ``e, intermediate (multiply), data -6, dL/d· —``. The page keeps it current."""
+    kind = node.kind if node.op is None else f"{node.kind} ({node.op})"
+    return f"{node.name}, {kind}, data {data or 'not computed yet'}, {caption} {grad}"
 
 
 def render_svg(
@@ -87,23 +84,28 @@ def render_svg(
     """The SVG of the laid-out nodes. ``grads`` maps a node to its ``data-grad``
     (Python's repr of the gradient; missing means not computed yet); ``shown`` says
     whether data and gradients are written in the boxes (the page fills them as it
-    steps)."""
+    steps). Each box is focusable (``tabindex``, ``role``, ``aria-label``)."""
     root = nodes[-1].name
     caption = grad_caption(root)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" '
         f'width="{layout.width:.0f}" height="{layout.height:.0f}" '
         f'viewBox="0 0 {layout.width:.0f} {layout.height:.0f}">',
-        '<g class="edges">',
+        f'<defs>{_MARKERS}</defs><g class="edges" aria-hidden="true">',
     ]
-    for i in layout.boxes:
-        for k, p in enumerate(nodes[i].parents):
-            if p in layout.boxes:
-                parts.append(_edge(nodes, layout, i, k))
+    parts += [_edge(route) for route in layout.routes]
+    labelled = [
+        route
+        for route in layout.routes
+        if nodes[route.child].operands[route.operand]
+        and len(nodes[route.child].parents) <= MAX_LABELS
+    ]
+    parts.append('</g><g class="roles" aria-hidden="true">')
+    parts += [_operand_label(nodes, route) for route in labelled]
     parts.append('</g><g class="values">')
-    for i, (x, y) in layout.boxes.items():
+    for i, box in layout.boxes.items():
         node = nodes[i]
-        kind = "constant" if node.constant else ("input" if node.op is None else "computed")
+        kind = node.kind + (" nograd" if node.constant else "")
         grad = grads.get(i, "")
         label = "" if node.label is None else f' data-label="{escape(node.label)}"'
         data_text = number(node.data) if shown or node.op is None else ""
@@ -112,15 +114,17 @@ def render_svg(
         else:
             grad_text = number(float(grad)) if shown and grad else "—"
         name = _short(node.name, _MAX_NAME if node.symbol else _MAX_LEAF_NAME)
+        words = box_words(node, data_text, grad_text, caption)
         parts.append(
             f'<g class="value {kind}" id="v{i}" data-index="{i}" data-name="{escape(node.name)}"'
             f'{label} data-value="{node.data!r}" data-grad="{grad}" '
-            f'transform="translate({x:.1f},{y:.1f})">'
+            f'tabindex="0" role="button" aria-label="{escape(words)}" '
+            f'transform="translate({box.x:.1f},{box.y:.1f})">'
             f"<title>{escape(node.name)}{': ' + escape(node.formula) if node.formula else ''}"
             f"</title>"
-            f'<rect width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6"/>'
+            f'<rect width="{box.width}" height="{box.height:.0f}" rx="6"/>'
             f'<text class="name" x="8" y="16">{escape(name)}</text>'
-            f'<text class="op" x="{BOX_WIDTH - 8}" y="16" text-anchor="end">'
+            f'<text class="op" x="{box.width - 8}" y="16" text-anchor="end">'
             f"{escape(node.symbol)}</text>"
             f'<text class="data" x="8" y="32">data <tspan class="num">{data_text}</tspan></text>'
             f'<text class="grad" x="8" y="47">{escape(caption)} '

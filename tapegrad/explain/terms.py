@@ -4,6 +4,10 @@
 it with named inputs (``Term.named("a", 2.0)``) returns a ``Term`` that holds the same
 expression twice, once in names (``b``) and once in numbers (``-3``). The record of a
 pass prints formulas this way, so no formula is written a second time by hand.
+
+A derivative is written simplified (``1 * b`` is ``b``); a forward formula is written
+whole, every operation and operand shown (``n7 / 1``, ``q - 0``): its inputs are
+``verbatim`` Terms, and an expression with one keeps every identity.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ def number(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _verbatim(*terms: Term) -> bool:
+    return any(t.verbatim for t in terms)
+
+
 def _wrap(t: Term, strength: int) -> tuple[str, str]:
     """``t`` in names and in numbers, each in brackets where it binds looser than
     ``strength``."""
@@ -37,20 +45,30 @@ def _join(a: Term, symbol: str, b: Term, strength: int, right: int) -> Term:
     if len(a.names) > MAX_CHARS:  # already cut: the rest is left out
         if a.names.endswith("…"):
             return a
-        return Term(a.names + " …", a.numbers + " …", strength, strength)
+        return Term(a.names + " …", a.numbers + " …", strength, strength, verbatim=a.verbatim)
     an, anum = _wrap(a, strength)
     bn, bnum = _wrap(b, right)
     # "2 - -3" and "2 + -3" read badly; "2 + -1 * 3" is clear enough.
     negative_atom = b.number_strength == _NEGATION
     if bnum.startswith("-") and (symbol == "-" or (symbol == "+" and negative_atom)):
         bnum = f"({bnum})"
-    return Term(f"{an} {symbol} {bn}", f"{anum} {symbol} {bnum}", strength, strength)
+    return Term(
+        f"{an} {symbol} {bn}",
+        f"{anum} {symbol} {bnum}",
+        strength,
+        strength,
+        verbatim=_verbatim(a, b),
+    )
 
 
 def _add(a, b) -> Term:
+    if type(a) is int and a == 0:  # the start of Python's sum(): no operand
+        return Term.of(b)
     a, b = Term.of(a), Term.of(b)
     if a.const is not None and b.const is not None:
         return Term.of(a.const + b.const)
+    if _verbatim(a, b):
+        return _join(a, "+", b, _SUM, _SUM)
     if a.const == 0.0:
         return b
     if b.const == 0.0:
@@ -62,7 +80,7 @@ def _sub(a, b) -> Term:
     a, b = Term.of(a), Term.of(b)
     if a.const is not None and b.const is not None:
         return Term.of(a.const - b.const)
-    if b.const == 0.0:
+    if b.const == 0.0 and not _verbatim(a, b):
         return a
     return _join(a, "-", b, _SUM, _PRODUCT)
 
@@ -71,6 +89,8 @@ def _mul(a, b) -> Term:
     a, b = Term.of(a), Term.of(b)
     if a.const is not None and b.const is not None:
         return Term.of(a.const * b.const)
+    if _verbatim(a, b):
+        return _join(a, "*", b, _PRODUCT, _NEGATION)
     for one, other in ((a, b), (b, a)):
         if one.const == 1.0:
             return other
@@ -83,7 +103,7 @@ def _div(a, b) -> Term:
     a, b = Term.of(a), Term.of(b)
     if a.const is not None and b.const is not None and b.const != 0.0:
         return Term.of(a.const / b.const)
-    if b.const == 1.0:
+    if b.const == 1.0 and not _verbatim(a, b):
         return a
     return _join(a, "/", b, _PRODUCT, _NEGATION)
 
@@ -95,18 +115,19 @@ def _neg(a) -> Term:
     names, numbers = _wrap(a, _NEGATION + 1)
     if numbers.startswith("-"):
         numbers = f"({numbers})"
-    return Term(f"-{names}", f"-{numbers}", _NEGATION, _NEGATION)
+    return Term(f"-{names}", f"-{numbers}", _NEGATION, _NEGATION, verbatim=a.verbatim)
 
 
 def _pow(a, b) -> Term:
     a, b = Term.of(a), Term.of(b)
-    if b.const == 1.0:
-        return a
-    if b.const == 0.0:
-        return Term.of(1.0)
+    if not _verbatim(a, b):
+        if b.const == 1.0:
+            return a
+        if b.const == 0.0:
+            return Term.of(1.0)
     an, anum = _wrap(a, _POWER + 1)
     bn, bnum = _wrap(b, _POWER)
-    return Term(f"{an} ** {bn}", f"{anum} ** {bnum}", _POWER, _POWER)
+    return Term(f"{an} ** {bn}", f"{anum} ** {bnum}", _POWER, _POWER, verbatim=_verbatim(a, b))
 
 
 def _reflected(function):
@@ -121,7 +142,8 @@ def _reflected(function):
 @dataclass(frozen=True)
 class Term:
     """An expression in names and in numbers; ``const`` is its value when it is a
-    plain number (folded at once: ``1 * b`` is ``b``)."""
+    plain number (folded at once: ``1 * b`` is ``b``); ``verbatim``: written whole,
+    identities kept (``b * 1``), as a forward formula shows its operation."""
 
     names: str
     numbers: str
@@ -129,12 +151,14 @@ class Term:
     # How tightly the numbers bind: a name standing for -3 is a negation in numbers.
     number_strength: int = _ATOM
     const: float | None = None
+    verbatim: bool = False
 
     @staticmethod
-    def named(name: str, value: float) -> Term:
+    def named(name: str, value: float, verbatim: bool = False) -> Term:
         """A Value's name standing for its number."""
         text = number(value)
-        return Term(name, text, _ATOM, _NEGATION if text.startswith("-") else _ATOM)
+        strength = _NEGATION if text.startswith("-") else _ATOM
+        return Term(name, text, _ATOM, strength, verbatim=verbatim)
 
     @staticmethod
     def of(x: Term | float) -> Term:
@@ -163,9 +187,12 @@ def _written(name: str, notation: str | None):
     def function(*args) -> Term:
         terms = [Term.of(x) for x in args]
         names, numbers = [t.names for t in terms], [t.numbers for t in terms]
+        verbatim = _verbatim(*terms)
         if notation is None:
-            return Term(f"{name}({', '.join(names)})", f"{name}({', '.join(numbers)})")
-        return Term(notation.format(*names), notation.format(*numbers))
+            return Term(
+                f"{name}({', '.join(names)})", f"{name}({', '.join(numbers)})", verbatim=verbatim
+            )
+        return Term(notation.format(*names), notation.format(*numbers), verbatim=verbatim)
 
     return function
 
