@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import DEMOS
+from . import ARTICLES, DEMOS
 from ._common import require_plotting
 
 
@@ -22,10 +22,12 @@ def _summary(name: str) -> str:
 
 
 def list_demos() -> str:
-    """One line per demo: its name and what it shows."""
+    """One line per demo, its name and what it shows, under the article it belongs to."""
     width = max(len(n) for n in DEMOS)
     lines = ["python -m demos NAME [--help]   runs one of:"]
-    lines += [f"  {n.replace('_', '-'):<{width}}  {_summary(n)}" for n in DEMOS]
+    for article, names in ARTICLES:
+        lines.append(f"\narticle {article}")
+        lines += [f"  {n.replace('_', '-'):<{width}}  {_summary(n)}" for n in names]
     return "\n".join(lines)
 
 
