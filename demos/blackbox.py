@@ -10,7 +10,7 @@ import numpy as np
 from tapegrad import Value, nn, optim
 from tapegrad.nn import functional as F
 
-from ._common import pyplot, save
+from ._common import look_for, pyplot, save
 
 TARGET_LOSS = 1e-3
 DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
@@ -99,11 +99,28 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     print(f"learned z = {w.data:.4f} x + {v.data:.4f} x^2; the box is z = 2.21 x")
     losses = [h[2] for h in history]
     _plot(X, Y, history, losses, args.fix_v, out)
-    print(
-        "look for: the line moving onto the table's points as the loss falls below the "
-        "0.001 target (or, with --fix-v, stopping short of it)"
+    if args.fix_v:
+        said = (
+            f"the line stopping short of the table's points: the loss falls from "
+            f"{losses[0]:.3g} to {loss.data:.4f} in {iteration} updates, no lower than "
+            f"{loss_fixed:.4f}, the best any w can do with v = 1, above the {TARGET_LOSS} target"
+        )
+        claim = "with v held at 1 the loss stays above the target"
+    else:
+        said = (
+            f"the line moving onto the table's points as the loss falls from {losses[0]:.3g} "
+            f"below the {TARGET_LOSS} target in {iteration} updates"
+        )
+        claim = "the loss falls below the target"
+    checks = look_for(
+        said,
+        {
+            claim: reached != args.fix_v,
+            "the loss ends lower than it starts": losses[-1] < losses[0],
+        },
     )
     return {
+        "look_for": checks,
         "iterations": iteration,
         "loss": loss.data,
         "reached": reached,
