@@ -1,5 +1,6 @@
-"""What the course notebooks share: the clone's demos on the import path, and running a
-demo from a notebook as ``python -m demos NAME OPTIONS`` would, with its figures shown."""
+"""What the course notebooks share: the clone's demos on the import path, running a demo
+from a notebook as ``python -m demos NAME OPTIONS`` would, with its figures shown, and the
+check that says whether an answer to a "Try this" exercise is right, and why."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ if str(CLONE) not in sys.path:  # demos/ is run from the clone, it is not instal
 os.environ.setdefault("TAPEGRAD_QUIET", "1")
 
 OUT = Path(tempfile.mkdtemp(prefix="tapegrad-course-"))
+REFERENCE = "COURSE_REFERENCE"  # set (by the notebook tests): answer from answers.py
 
 
 def _inline_figures() -> None:
@@ -52,3 +54,34 @@ def demo(name: str, *options: str, show: tuple[str, ...] | None = None) -> Path:
         if show is None or png.stem in show:
             display(Image(filename=str(png)))
     return out
+
+
+def _same(answer: object, truth: object, tolerance: float) -> bool:
+    if isinstance(truth, str):
+        return isinstance(answer, str) and answer.strip().lower() == truth.lower()
+    if isinstance(truth, bool) or not isinstance(truth, (int, float)):
+        return answer == truth
+    return isinstance(answer, (int, float)) and abs(answer - truth) <= tolerance
+
+
+def check(exercise: str, answer: object, truth: object, why: str, tolerance: float = 0) -> None:
+    """Say whether ``answer`` to ``exercise`` ("000-1": notebook 000, exercise 1) is
+    ``truth``, what the cell just measured, and ``why``. ``None`` is no answer yet.
+
+    Under the notebook tests (the environment variable COURSE_REFERENCE set) a missing
+    answer is the reference answer of answers.py, and it must be what was measured:
+    otherwise AssertionError, so an exercise whose lesson stops being true fails them."""
+    if answer is None and os.environ.get(REFERENCE):
+        from answers import ANSWERS
+
+        answer = ANSWERS[exercise]
+        if not _same(answer, truth, tolerance):
+            raise AssertionError(
+                f"exercise {exercise}: the reference answer {answer!r} is not what the code "
+                f"measured, {truth!r}: {why}"
+            )
+    if answer is None:
+        print(f"exercise {exercise}: put your answer in the cell and run it again")
+        return
+    verdict = "right" if _same(answer, truth, tolerance) else f"not quite: the answer is {truth!r}"
+    print(f"exercise {exercise}: {verdict}. {why}")

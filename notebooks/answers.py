@@ -1,0 +1,14 @@
+"""The reference answers to the notebooks' "Try this" exercises.
+
+Each exercise's check cell measures the answer itself, then ``course.check`` compares
+yours with it and says why. Look here only when stuck: the notebook tests answer every
+exercise from this table, so each answer below is also checked against what the code
+measures.
+"""
+
+ANSWERS: dict[str, object] = {
+    # 000 Why we train
+    "000-1": "stays",  # factor 1.0: the loss neither falls nor grows
+    "000-2": 60,  # the full batch computes 60 times as many per-sample gradients
+    "000-3": 13,  # 12 ReLU units: at most 12 corners, so 13 straight pieces
+}
