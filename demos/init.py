@@ -1,4 +1,4 @@
-"""Weight initialisation: activation histograms of a 5-layer net, what varies with the input; why not zero (article 001, 6.2)."""
+"""Weight initialisation: a 5-layer net's activation histograms and their spread over inputs; why not zero (article 001, 6.2)."""
 
 from __future__ import annotations
 

@@ -11,4 +11,8 @@ ANSWERS: dict[str, object] = {
     "000-1": "stays",  # factor 1.0: the loss neither falls nor grows
     "000-2": 60,  # the full batch computes 60 times as many per-sample gradients
     "000-3": 13,  # 12 ReLU units: at most 12 corners, so 13 straight pieces
+    # 001 Training techniques
+    "001-1": "flips",  # lr 1.0: y -> -y every step
+    "001-2": "no",  # random starting weights break the symmetry
+    "001-3": "higher",  # without early stopping the validation loss rises again
 }

@@ -34,26 +34,27 @@ def _inline_figures() -> None:
 _inline_figures()
 
 
-def demo(name: str, *options: str, show: tuple[str, ...] | None = None) -> Path:
-    """Run ``python -m demos NAME OPTIONS`` (its printout appears below the cell), show
-    the figures it wrote (those named in ``show``, file names without .png, or all),
-    and return the folder holding them."""
+def demo(name: str, *options: str, show: tuple[str, ...] | None = None) -> dict:
+    """Run the demo as ``python -m demos NAME OPTIONS`` would (its printout appears below
+    the cell), show the figures it wrote (those named in ``show``, file names without
+    .png, or all), and return the numbers it measured (``"look_for"``: each comparison
+    its look-for line states, and whether it held)."""
     import matplotlib
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
-    from demos.__main__ import main
+    from demos.__main__ import run_demo
 
     out = OUT / name
     backend = matplotlib.get_backend()
     try:
-        main([name, "--out", str(out), *options])
+        result = run_demo(name, [*options, "--out", str(out)])
     finally:  # the demos draw on Agg (files only); the notebook's figures show inline again
         plt.switch_backend(backend)
     for png in sorted(out.glob("*.png")):
         if show is None or png.stem in show:
             display(Image(filename=str(png)))
-    return out
+    return result
 
 
 def _same(answer: object, truth: object, tolerance: float) -> bool:
