@@ -15,4 +15,8 @@ ANSWERS: dict[str, object] = {
     "001-1": "flips",  # lr 1.0: y -> -y every step
     "001-2": "no",  # random starting weights break the symmetry
     "001-3": "higher",  # without early stopping the validation loss rises again
+    # 002 Neural network basics
+    "002-1": "lower",  # 6 full-batch steps at the same rate barely start
+    "002-2": "lower",  # the sigmoid's slope <= 1/4 slows the first layers
+    "002-3": "no",  # clipped to 10, the steps still kill every ReLU unit
 }
