@@ -19,4 +19,8 @@ ANSWERS: dict[str, object] = {
     "002-1": "lower",  # 6 full-batch steps at the same rate barely start
     "002-2": "lower",  # the sigmoid's slope <= 1/4 slows the first layers
     "002-3": "no",  # clipped to 10, the steps still kill every ReLU unit
+    # 003 Backpropagation and gradient descent explained plainly
+    "003-1": "jump",  # lr 1.0: 1 - 2 lr = -1, the guess flips around 37 forever
+    "003-2": 140,  # updates from w = v = 0 (131 from w = v = 1)
+    "003-3": "farther",  # one shot in a strong wind: a noisy gradient
 }
