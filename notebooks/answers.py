@@ -23,4 +23,8 @@ ANSWERS: dict[str, object] = {
     "003-1": "jump",  # lr 1.0: 1 - 2 lr = -1, the guess flips around 37 forever
     "003-2": 140,  # updates from w = v = 0 (131 from w = v = 1)
     "003-3": "farther",  # one shot in a strong wind: a noisy gradient
+    # 004 A glimpse of neural networks
+    "004-1": 1.9,  # below 2 / lambda_max the error along the top eigenvector shrinks
+    "004-2": "no",  # with lr 0.01 the order of the samples barely matters
+    "004-3": "no",  # the cosine rate ends near 0: no bouncing
 }
