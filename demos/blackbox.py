@@ -70,7 +70,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     stable = optim.largest_stable_lr(lambda p: mse(p[0], p[1], X, Y), [1.0, 1.0])
     print(
         f"\ninitialise: z = {w.data:g} x + {v.data:g} x^2 (article 003's first guess); "
-        f"lr {args.lr} (largest stable constant lr from the Hessian: {stable:.3f})"
+        f"lr {args.lr} (largest stable constant lr {stable:.3f}, 2/lambda_max of the Hessian, "
+        "which is the same at every (w, v): the loss is quadratic in them)"
     )
     print(f"{'iteration':>9}  {'w':>8}  {'v':>8}  {'loss':>10}  {'dloss/dw':>9}  {'dloss/dv':>9}")
     opt = optim.SGD([w, v], lr=args.lr)
