@@ -6,24 +6,16 @@ what it does, writes its figures into the folder ``out`` and returns the numbers
 measured (the tests check them).
 """
 
-DEMOS = (
-    "moons",
-    "optimizers",
-    "init",
-    "digits",
-    "blackbox",
-    "sine",
-    "regularization",
-    "batchnorm",
-    "vanishing",
-    "hessian",
-    "finite_differences",
-    "search",
-    "learning_rate",
-    "minibatch",
-    "universal",
-    "schedules",
-    "exploding",
-    "backprop",
+# The demos by article (numbered as in docs/course/index.md), in the articles' order.
+ARTICLES = (
+    (
+        "000 Why we train artificial neural networks",
+        ("moons", "backprop", "learning_rate", "minibatch", "universal", "finite_differences"),
+    ),
+    ("001 Training techniques", ("optimizers", "init", "batchnorm", "regularization", "search")),
+    ("002 Neural network basics", ("digits", "vanishing", "exploding")),
+    ("003 Backpropagation and gradient descent explained plainly", ("blackbox",)),
+    ("004 A glimpse of neural networks", ("sine", "hessian", "schedules")),
 )
+DEMOS = tuple(name for _, names in ARTICLES for name in names)
 """Demo names in the order ``python -m demos`` lists them (``-`` may stand for ``_``)."""

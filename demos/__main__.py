@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import DEMOS
+from . import ARTICLES, DEMOS
 from ._common import require_plotting
 
 
@@ -22,10 +22,12 @@ def _summary(name: str) -> str:
 
 
 def list_demos() -> str:
-    """One line per demo: its name and what it shows."""
+    """One line per demo, its name and what it shows, under the article it belongs to."""
     width = max(len(n) for n in DEMOS)
     lines = ["python -m demos NAME [--help]   runs one of:"]
-    lines += [f"  {n.replace('_', '-'):<{width}}  {_summary(n)}" for n in DEMOS]
+    for article, names in ARTICLES:
+        lines.append(f"\narticle {article}")
+        lines += [f"  {n.replace('_', '-'):<{width}}  {_summary(n)}" for n in names]
     return "\n".join(lines)
 
 
@@ -51,22 +53,28 @@ def demo_parser(name: str, prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def run_demo(name: str, options: list[str]) -> dict:
+    """Run demo ``name`` with its command-line ``options`` and return the numbers it
+    measured (what ``python -m demos NAME OPTIONS`` runs)."""
+    require_plotting()
+    module = _module(name.replace("-", "_"))
+    args = demo_parser(name.replace("-", "_"), prog=f"python -m demos {name}").parse_args(options)
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = module.run(args, args.out)
+    print(f"\ndone in {time.perf_counter() - start:.1f} s; figures in {args.out.resolve()}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "list"):
         print(list_demos())
         return 0
-    name = argv[0].replace("-", "_")
-    if name not in DEMOS:
+    if argv[0].replace("-", "_") not in DEMOS:
         print(f"unknown demo {argv[0]!r}\n\n{list_demos()}", file=sys.stderr)
         return 2
-    require_plotting()
-    module = _module(name)
-    args = demo_parser(name, prog=f"python -m demos {argv[0]}").parse_args(argv[1:])
-    args.out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    module.run(args, args.out)
-    print(f"\ndone in {time.perf_counter() - start:.1f} s; figures in {args.out.resolve()}")
+    run_demo(argv[0], argv[1:])
     return 0
 
 

@@ -74,6 +74,21 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iter
     )
 
 
+def look_for(text: str, checks: dict[str, bool]) -> dict[str, bool]:
+    """Print the demo's one "look for:" line: ``text``, what its figures show with the
+    numbers this run measured, then each comparison of ``checks`` (a claim of the text ->
+    whether this run bears it out) that this run does not bear out, so the line never
+    states what did not happen. Returns the checks for the demo's result: the tests
+    require every one of them."""
+    checks = {claim: bool(holds) for claim, holds in checks.items()}
+    failed = [claim for claim, holds in checks.items() if not holds]
+    line = f"look for: {text}"
+    if failed:
+        line += f"; NOT SO IN THIS RUN (other options or seed): {'; '.join(failed)}"
+    print(line)
+    return checks
+
+
 def grid_outputs(model: nn.Module, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
     """The model's first output at every point of the mesh (xx, yy), shaped as xx."""
     with no_grad():

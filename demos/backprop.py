@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tapegrad import Value, explain, nn
 
+from ._common import look_for
 from .blackbox import model as black_box_model
 
 # One sample of the black box's table (x = 1.1 -> y = 2.431) and the first guess w = v = 1.
@@ -94,10 +95,18 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     for name, case in cases.items():
         path = case["explanation"].save_html(str(out / f"backprop_{name}.html"))
         print(f"  wrote {path}")
-    print(
-        "look for: in each page, the gradient boxes stay empty (—) through the forward "
-        "pass, then fill from the output back to the inputs; in reused_input, x's "
-        "gradient arrives in two parts"
+    x = inputs[0]
+    shares = sum(p is x for node in y.parents for p in node.parents)  # y = tanh(dot(..., x, x))
+    checks = look_for(
+        "in each page, the gradient boxes stay empty (—) through the forward pass, then fill "
+        f"from the output back to the inputs; in reused_input, x's gradient arrives in "
+        f"{shares} parts, one through each weight",
+        {
+            "x's gradient arrives in two parts": shares == 2,
+            "every page ends on backward()'s gradients": all(
+                case["record"] == case["backward"] for case in cases.values()
+            ),
+        },
     )
     if args.screenshot is not None:
         from ._browser import missing, screenshot
@@ -115,4 +124,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                 select="layers.1.neurons.0.w.0",
             )
             print(f"  wrote {args.screenshot}")
-    return {name: {k: case[k] for k in ("record", "backward")} for name, case in cases.items()}
+    return {
+        "look_for": checks,
+        **{name: {k: case[k] for k in ("record", "backward")} for name, case in cases.items()},
+    }

@@ -11,7 +11,7 @@ import numpy as np
 
 from tapegrad import Compiled, Value, compile, nn, optim
 
-from ._common import progress, pyplot, save
+from ._common import look_for, progress, pyplot, save
 from ._mnist import load_digits
 
 EPS = 1e-7  # "Deep Learning from Scratch" suggests ~1e-7; nn.BatchNorm1d defaults to PyTorch's 1e-5
@@ -255,12 +255,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             f"  {label} ends lower than no normalisation at {better[norm]} of "
             f"{len(summary)} weight scales"
         )
-    print(
-        "look for: the dashed red curves (no normalisation) flat at chance once the initial "
-        "weights are small, BatchNorm learning at every scale, and LayerNorm and GroupNorm, "
-        "which normalise each sample on its own, helping only at the larger scales here"
-    )
-
+    checks = look_for(*_claims(summary, better))
     plt = pyplot()
     cols = int(np.ceil(np.sqrt(len(results))))
     rows = int(np.ceil(len(results) / cols))
@@ -291,7 +286,53 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     )
     fig.tight_layout()
     save(fig, out, "batchnorm")
-    return {"summary": summary, "better": better, "curves": results}
+    return {"look_for": checks, "summary": summary, "better": better, "curves": results}
+
+
+CHANCE = float(np.log(10))  # the loss of a uniform guess over 10 digits
+
+
+def _claims(summary: list[dict], better: dict[str, int]) -> tuple[str, dict[str, bool]]:
+    """The look-for line, from the final losses at each weight scale (largest std first)."""
+    n = len(summary)
+    # Flat at chance: a final loss within 0.01 of ln 10 (it never learned).
+    stuck = [s["std"] for s in summary if abs(s["final_none"] - CHANCE) < 0.01]
+    # The small scales, from the smallest up to the first that learns: all stuck.
+    small = []
+    for s in reversed(summary):
+        if s["std"] not in stuck:
+            break
+        small.append(s["std"])
+    batch = [s["final_batch"] for s in summary]
+    helped = {
+        norm: [s["std"] for s in summary if s[f"final_{norm}"] < s["final_none"]]
+        for norm in ("layer", "group")
+    }
+    smallest = min(s["std"] for s in summary)
+
+    def scales(stds: list[float]) -> str:
+        return ", ".join(f"{x:.2g}" for x in stds) or "none"
+
+    text = (
+        f"the dashed red curves (no normalisation) flat at chance, ln 10 = {CHANCE:.3f}, at "
+        f"{len(stuck)} of {n} weight scales (std {scales(stuck)}), every one from std "
+        f"{max(small, default=float('nan')):.2g} down; BatchNorm learning at every scale (final loss {min(batch):.3f} to "
+        f"{max(batch):.3f}, below no normalisation at {better['batch']} of {n}); and LayerNorm "
+        "and GroupNorm, which normalise each sample on its own, helping only at the larger "
+        f"scales here (LayerNorm at std {scales(helped['layer'])}; GroupNorm at std "
+        f"{scales(helped['group'])})"
+    )
+    largest_helped = all(
+        stds and max(stds) == summary[0]["std"] and smallest not in stds for stds in helped.values()
+    )
+    checks = {
+        "no normalisation is stuck at chance once the weights are small": bool(small),
+        "BatchNorm ends below chance and below no normalisation at every scale": (
+            better["batch"] == n and max(batch) < CHANCE - 0.1
+        ),
+        "LayerNorm and GroupNorm help at the largest scale, not at the smallest": largest_helped,
+    }
+    return text, checks
 
 
 def _smooth(losses: list[float], window: int) -> np.ndarray:

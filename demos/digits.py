@@ -9,7 +9,7 @@ import numpy as np
 
 from tapegrad import nn, optim
 
-from ._common import bars, classifier_programs, pyplot, save, weights_of
+from ._common import bars, classifier_programs, look_for, pyplot, save, weights_of
 from ._mnist import DIGITS, load_digits
 
 # name -> (factory, default learning rate). Adam costs three times as much per step as
@@ -140,18 +140,39 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     # gets no gradient: it is dead and stays as it is.
     silent = (X_train @ learned.T + biases <= 0).all(axis=0) & (args.activation == "relu")
     dead = [int(i) + 1 for i in np.flatnonzero(silent)]
-    if dead:
-        print(
-            f"dead first-layer units (0 on every training image, so no gradient reaches "
-            f"them and they stopped learning): {', '.join(map(str, dead))}"
-        )
-    _plot_units(learned, silent, out)
     print(
-        "look for: validation accuracy levelling off while training accuracy still rises "
-        "(the gap is overfitting), and in digits_units.png strokes and blobs: each hidden "
-        "unit weighs pixels where some digits have ink against pixels where others do"
+        f"dead first-layer units: {len(dead)} of {len(silent)}"
+        + (
+            f" (unit{'s' if len(dead) > 1 else ''} {', '.join(map(str, dead))} in "
+            "digits_units.png: 0 on every training image, so no gradient reaches them and "
+            "they stopped learning)"
+            if dead
+            else ""
+        )
+    )
+    _plot_units(learned, silent, out)
+    third = max(1, len(history.epochs) // 3)  # the last third of the epochs
+    # With a single epoch there is no earlier one to compare with: nothing rises.
+    before = -1 - min(third, len(history.epochs) - 1)
+    train_rise = history.train_acc[-1] - history.train_acc[before]
+    val_rise = history.val_acc[-1] - history.val_acc[before]
+    checks = look_for(
+        f"over the last {third} of {len(history.epochs)} epochs validation accuracy levelling off ({val_rise:+.1%}) while "
+        f"training accuracy still rises ({train_rise:+.1%}; the gap, "
+        f"{history.train_acc[-1] - history.val_acc[-1]:.1%} at the end, is overfitting), and in "
+        "digits_units.png strokes and blobs: each hidden unit weighs pixels where some digits "
+        "have ink against pixels where others do",
+        {
+            "training accuracy rises more than validation accuracy at the end": (
+                train_rise > val_rise
+            ),
+            "training accuracy ends above validation accuracy": (
+                history.train_acc[-1] > history.val_acc[-1]
+            ),
+        },
     )
     return {
+        "look_for": checks,
         "parameters": len(params),
         "weights": weights,
         "train_accuracy": history.train_acc[-1],

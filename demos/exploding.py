@@ -10,7 +10,7 @@ import numpy as np
 
 from tapegrad import nn, optim
 
-from ._common import output_program, progress, pyplot, save, squared_error_program
+from ._common import look_for, output_program, progress, pyplot, save, squared_error_program
 
 
 class ClippedOptimizer:
@@ -125,12 +125,21 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         f"{args.lr * args.max_norm:g}"
     )
     _plot(runs, args.max_norm, out)
-    print(
-        "look for: without clipping the loss and the gradient norm shoot up within a few "
-        "steps and end (NaN); with clipping the norm comes down by itself as the weights "
-        "shrink and the loss falls"
+    free, clipped = runs.values()
+    at = free["first_nonfinite"]
+    norms, losses = clipped["norms"], clipped["losses"]
+    checks = look_for(
+        "without clipping the loss and the gradient norm shoot up within a few steps and end "
+        f"(NaN, at step {at + 1 if at is not None else 'never'}); with clipping the norm comes "
+        f"down by itself ({norms[0]:.3g} -> {norms[-1]:.3g}) and the loss falls ({losses[0]:.3g} "
+        f"-> {losses[-1]:.3g})",
+        {
+            "without clipping the loss overflows within 10 steps": at is not None and at < 10,
+            "with clipping the gradient norm comes down": norms[-1] < norms[0],
+            "with clipping the loss falls": losses[-1] < losses[0],
+        },
     )
-    return {"runs": runs, "growth_per_layer": growth}
+    return {"look_for": checks, "runs": runs, "growth_per_layer": growth}
 
 
 def _plot(runs: dict, max_norm: float, out: Path) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from tapegrad import nn, no_grad
 from tapegrad.nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import look_for, progress, pyplot, save
 
 T = TypeVar("T")
 
@@ -279,13 +279,23 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "finite_differences")
-    print(
-        "look for: the red line pulling away from the blue one as n grows (the dashed fits "
-        "bend because of the fixed cost), errors near 1e-10 whatever the size, and the V of "
-        "error against eps: truncation on the right, round-off on the left"
+    checks = look_for(
+        "the red line pulling away from the blue one as n grows (finite differences cost "
+        f"{ratio[0]:.1f}x backprop at n = {sizes[0]}, {ratio[-1]:.0f}x at n = {sizes[-1]}"
+        + ("; the dashed fits bend because of the fixed cost" if fits else "")
+        + f"), errors at most {max(errors):.0e} whatever the size, and the V of error against "
+        f"eps: truncation on the right, round-off on the left, lowest at eps = {steps[best]:.0e}",
+        {
+            "finite differences fall further behind as n grows": ratio[-1] > ratio[0],
+            "the two gradients agree to 1e-8 at every size": max(errors) < 1e-8,
+            "the error is lowest between the largest and the smallest step": (
+                err_central[best] < min(err_central[0], err_central[-1])
+            ),
+        },
     )
 
     return {
+        "look_for": checks,
         "parameters": sizes,
         "backprop_seconds": t_back,
         "numeric_seconds": t_num,

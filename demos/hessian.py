@@ -10,7 +10,7 @@ import numpy as np
 
 from tapegrad import Value, grad, hessian, nn, optim
 
-from ._common import progress, pyplot, save
+from ._common import look_for, progress, pyplot, save
 from .optimizers import START, f
 
 
@@ -27,6 +27,11 @@ def neuron_loss(theta: Sequence[Value], X: Sequence[Sequence[float]], y: Sequenc
     w1, w2, b = theta
     logits = [Value.dot([w1, w2], x, b) for x in X]
     return nn.functional.binary_cross_entropy_with_logits(logits, y)
+
+
+def neuron_data(samples: int, seed: int) -> tuple[list[list[float]], list[int]]:
+    """The two moons the neuron is fitted to (noise 0.1)."""
+    return nn.data.make_moons(samples, noise=0.1, seed=seed)
 
 
 def gradient_descent(
@@ -106,7 +111,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     )
 
     print("2. one sigmoid neuron (logistic regression) on two moons, cross-entropy loss")
-    X, y = nn.data.make_moons(args.samples, noise=0.1, seed=args.seed)
+    X, y = neuron_data(args.samples, args.seed)
     loss_fn = lambda theta: neuron_loss(theta, X, y)
     theta, newton_steps = newton_minimum(loss_fn, 3)
     loss_min = loss_fn([Value(t) for t in theta]).data
@@ -196,13 +201,27 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "hessian")
-    print(
-        "look for: just below 2/lambda_max the loss falls; just above it the steps overshoot "
-        "further each time along the steepest direction and the loss grows (bowl) or "
-        "never settles (neuron)"
+    checks = look_for(
+        f"just below 2/lambda_max the loss falls (bowl {loss_lo[0]:.3g} -> {loss_lo[-1]:.2g}, "
+        f"neuron's excess {runs[below][0]:.1e} -> {runs[below][-1]:.1e}); just above it the "
+        "steps overshoot further each time along the steepest direction and the loss grows "
+        f"(bowl -> {loss_hi[-1]:.3g}) or never settles (neuron's excess -> "
+        f"{runs[above][-1]:.1e})",
+        {
+            "below 2/lambda_max the bowl's loss falls": loss_lo[-1] < loss_lo[0],
+            "above it the bowl's loss grows": loss_hi[-1] > loss_hi[0],
+            "below it the neuron's excess loss falls a thousandfold": (
+                runs[below][-1] < 1e-3 * runs[below][0]
+            ),
+            "above it the neuron's excess loss ends no lower than it starts": (
+                runs[above][-1] >= runs[above][0]
+            ),
+            "the neuron's minimum is strict (every Hessian eigenvalue > 0)": definite,
+        },
     )
 
     return {
+        "look_for": checks,
         "bowl_hessian": h_bowl.tolist(),
         "bowl_eigenvalues": eig_bowl.tolist(),
         "bowl_lr_max": lr_bowl,

@@ -1,8 +1,9 @@
-"""Weight initialisation: activation histograms of a 5-layer net; why not zero (article 001, 6.2)."""
+"""Weight initialisation: a 5-layer net's activation histograms and their spread over inputs; why not zero (article 001, 6.2)."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +11,32 @@ import numpy as np
 from tapegrad import compile, nn, no_grad, optim
 from tapegrad.nn import functional as F
 
-from ._common import grid_outputs, progress, pyplot, save
+from ._common import grid_outputs, look_for, progress, pyplot, save
 
 LAYERS, WIDTH = 5, 100
 
-# (activation, label, initialiser): the book's figures 6-10 to 6-14.
+# (activation, label, initialiser): the book's figures 6-10 to 6-14, and tanh with
+# Xavier, the book's remedy for the sigmoid's later layers.
 CONFIGS = [
     ("sigmoid", "std 1", nn.init.normal(1.0)),
     ("sigmoid", "std 0.01", nn.init.normal(0.01)),
     ("sigmoid", "Xavier, std sqrt(1/n)", nn.init.xavier_normal()),
+    ("tanh", "Xavier, std sqrt(1/n)", nn.init.xavier_normal()),
     ("relu", "std 0.01", nn.init.normal(0.01)),
     ("relu", "Xavier, std sqrt(1/n)", nn.init.xavier_normal()),
     ("relu", "He, std sqrt(2/n)", nn.init.he_normal()),
 ]
+# The figures: the saturating activations together, ReLU apart; the x range of each.
+FIGURES = {"sigmoid": ("sigmoid", "tanh"), "relu": ("relu",)}
+RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, 1.0)}
+
+
+def input_spread(acts: np.ndarray) -> float:
+    """How much a unit's output varies with the input: the std over the samples of each
+    unit of a (samples, units) layer, averaged over the units. A layer's histogram pools
+    units and samples, so it stays wide when the units differ from each other even if
+    each of them says the same for every input."""
+    return float(acts.std(axis=0).mean())
 
 
 def activations(
@@ -78,61 +92,119 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     results = {}
     for activation, label, init in progress(CONFIGS, "initialisations"):
         results[(activation, label)] = activations(activation, init, X, rng)
+    print(
+        "  per layer: the std of all its outputs (the histogram's width), and the std over "
+        "the inputs of each unit's output, averaged over the units (what the layer still "
+        "says about its input)"
+    )
     stats = {}
     for (activation, label), acts in results.items():
         stds = [float(a.std()) for a in acts]
-        if activation == "sigmoid":
-            extra = [float(np.mean((a < 0.02) | (a > 0.98))) for a in acts]
-            what = "saturated (<0.02 or >0.98)"
-        else:
+        spreads = [input_spread(a) for a in acts]
+        if activation == "relu":
             extra = [float(np.mean(a == 0.0)) for a in acts]
             what = "exactly 0"
-        stats[f"{activation}, {label}"] = {"std": stds, "fraction": extra}
+        else:
+            low, high = RANGES[activation]
+            extra = [float(np.mean((a < low + 0.02) | (a > high - 0.02))) for a in acts]
+            what = "saturated (within 0.02 of an end)"
+        key = f"{activation}, {label}"
+        stats[key] = {"std": stds, "input_spread": spreads, "fraction": extra}
         print(
-            f"  {activation:7s} {label:22s} std per layer "
-            + " ".join(f"{s:.3g}" for s in stds)
-            + f";  {what}: "
+            f"  {key:32s} std {' '.join(f'{x:.3g}' for x in stds)};  over the inputs "
+            f"{' '.join(f'{x:.2g}' for x in spreads)};  {what}: "
             + " ".join(f"{e:.0%}" for e in extra)
         )
-    for activation in ("sigmoid", "relu"):
-        _plot_histograms(activation, results, out)
+    for name, shown in FIGURES.items():
+        _plot_histograms(name, shown, results, stats, out)
     symmetry = _zero_init(args, out)
-    print(
-        "look for: with std 1 the sigmoid histograms pile up at 0 and 1 (saturated, no "
-        "gradient), with std 0.01 at 0.5 (every unit alike), with Xavier a spread that "
-        "survives all five layers; ReLU keeps its spread only with He; in init_zero.png "
-        "the zero-initialised weight matrices have identical rows (every unit the same)"
+    checks = look_for(*_claims(stats, symmetry))
+    return {"look_for": checks, "activations": stats, "symmetry": symmetry}
+
+
+def _claims(stats: dict, symmetry: dict) -> tuple[str, dict[str, bool]]:
+    """The look-for line, from the measured spreads."""
+    big, small = stats["sigmoid, std 1"], stats["sigmoid, std 0.01"]
+    xavier = stats["sigmoid, Xavier, std sqrt(1/n)"]["input_spread"]
+    tanh = stats["tanh, Xavier, std sqrt(1/n)"]["input_spread"]
+    relu = {k.split(", ", 1)[1]: v["std"] for k, v in stats.items() if k.startswith("relu")}
+    he, relu_xavier = relu["He, std sqrt(2/n)"], relu["Xavier, std sqrt(1/n)"]
+    per_layer = (xavier[-1] / xavier[0]) ** (1 / (LAYERS - 1))
+    text = (
+        f"with std 1 the sigmoid histograms pile up at 0 and 1 ({min(big['fraction']):.0%} or "
+        f"more saturated in every layer: no gradient), with std 0.01 at 0.5 (every unit "
+        f"alike, std {max(small['std']):.2g} at most); with Xavier the histograms stay wide, "
+        "but the width is the units differing from each other: how much a unit's output "
+        f"varies with the input falls {1 / per_layer:.1f}x a layer ({xavier[0]:.2g} in layer 1, "
+        f"{xavier[-1]:.1g} in layer {LAYERS}: the sigmoid's slope is at most 1/4), so the "
+        f"later layers barely see the input; tanh with Xavier, the book's remedy, keeps it "
+        f"({tanh[0]:.2g} to {tanh[-1]:.2g}); ReLU keeps its spread only with He (std "
+        f"{he[0]:.2g} to {he[-1]:.2g}; Xavier {relu_xavier[0]:.2g} to {relu_xavier[-1]:.2g}); "
+        "in init_zero.png the zero-initialised weight matrices have identical rows (every "
+        "unit the same)"
     )
-    return {"activations": stats, "symmetry": symmetry}
+    checks = {
+        "std 1 saturates most sigmoid outputs in every layer": min(big["fraction"]) > 0.4,
+        "std 0.01 leaves every layer's outputs within a narrow band": max(small["std"]) < 0.05,
+        "with Xavier the sigmoid's histograms stay wide": min(
+            stats["sigmoid, Xavier, std sqrt(1/n)"]["std"]
+        )
+        > 0.05,
+        "with Xavier what a sigmoid unit says about its input shrinks 3x or more a layer": all(
+            b < a / 3 for a, b in itertools.pairwise(xavier)
+        ),
+        "tanh with Xavier keeps a third of it over the layers": tanh[-1] > tanh[0] / 3,
+        "ReLU with He keeps its spread, with Xavier halves it": (
+            0.5 < he[-1] / he[0] < 2.0 and relu_xavier[-1] < 0.5 * relu_xavier[0]
+        ),
+        "from zero every unit of a layer stays identical": symmetry["zeros"]["unit_spread"] == 0,
+    }
+    return text, checks
 
 
-def _plot_histograms(activation: str, results: dict, out: Path) -> None:
+def _plot_histograms(
+    name: str, activations: tuple[str, ...], results: dict, stats: dict, out: Path
+) -> None:
     plt = pyplot()
-    rows = [(label, acts) for (act, label), acts in results.items() if act == activation]
-    fig, axes = plt.subplots(len(rows), LAYERS, figsize=(13, 2.3 * len(rows)), sharex=True)
-    for r, (label, acts) in enumerate(rows):
+    rows = [(act, label, a) for (act, label), a in results.items() if act in activations]
+    fig, axes = plt.subplots(len(rows), LAYERS, figsize=(13, 2.3 * len(rows)))
+    for r, (activation, label, acts) in enumerate(rows):
+        spreads = stats[f"{activation}, {label}"]["input_spread"]
         for i, a in enumerate(acts):
             ax = axes[r, i]
-            ax.hist(a.ravel(), bins=30, range=(0, 1), color="tab:blue")
+            counts, _, _ = ax.hist(a.ravel(), bins=30, range=RANGES[activation], color="tab:blue")
             if activation == "relu":
                 # Half of a ReLU layer's outputs are exactly 0; clip that bar so the
                 # rest of the distribution stays visible (as the book's fig 6-14 does).
                 ax.set_ylim(0, 7000)
+            else:  # room above the bars for the number
+                ax.set_ylim(0, 1.3 * counts.max())
+            ax.text(
+                0.97,
+                0.95,
+                f"std over inputs {spreads[i]:.2g}",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+            )
             ax.set_yticks([])
+            ax.tick_params(labelsize=8)
             if r == 0:
                 ax.set_title(f"layer {i + 1}")
             if i == 0:
-                ax.set_ylabel(label, fontsize=9)
-            if r == len(rows) - 1:
-                ax.set_xlabel("activation")
-    samples = rows[0][1].shape[1]
-    cut = "; bars cut at 7000" if activation == "relu" else ""
+                ax.set_ylabel(f"{activation}\n{label}", fontsize=9)
+            if r == len(rows) - 1 or rows[r + 1][0] != activation:
+                ax.set_xlabel(f"{activation} output")
+    samples = rows[0][2].shape[1]
+    cut = "; bars cut at 7000" if name == "relu" else ""
     fig.suptitle(
-        f"{activation}: activations of each layer ({samples} inputs x {WIDTH} units), "
-        f"by weight initialisation{cut}"
+        f"{' and '.join(activations)}: the outputs of each layer ({samples} inputs x {WIDTH} "
+        f"units) by weight initialisation{cut};\nin each panel, how much a unit's output varies "
+        "over the inputs (std, mean over the units)"
     )
     fig.tight_layout()
-    save(fig, out, f"init_{activation}")
+    save(fig, out, f"init_{name}")
 
 
 def _zero_init(args: argparse.Namespace, out: Path) -> dict:

@@ -11,7 +11,7 @@ import numpy as np
 from tapegrad import hessian_wrt, nn, optim
 from tapegrad.nn import functional as F
 
-from ._common import progress, pyplot, save, squared_error_program
+from ._common import look_for, progress, pyplot, save, squared_error_program
 from .sine import build
 
 CRAWL = 0.5  # a run whose loss has not even halved by the end crawls
@@ -51,18 +51,23 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         f"{args.epochs} steps at each rate, from the same initial weights"
     )
 
-    # Near the start the loss is ~ L0 + g.d + d.H.d/2: a step of lr multiplies the error
-    # along H's top eigenvector by (1 - lr lambda_max), which grows past lr = 2/lambda_max.
-    eigenvalues = np.linalg.eigvalsh(hessian_wrt(F.mse_loss([model(x) for x in X], Y), params))
+    # Near a minimum the loss is ~ L0 + d.H.d/2: a step of lr multiplies the error along
+    # H's top eigenvector by (1 - lr lambda_max), which grows past lr = 2/lambda_max.
+    eigenvalues = _eigenvalues(model, params, X, Y)
     lr_max = 2 / float(eigenvalues[-1])
+    negative = int(np.sum(eigenvalues < 0))
     print(
         f"Hessian of the loss at the initial weights: eigenvalues "
-        f"{np.array2string(eigenvalues, precision=3)}; largest stable rate "
-        f"2/lambda_max = {lr_max:.3g}"
+        f"{np.array2string(eigenvalues, precision=3)}; 2/lambda_max = {lr_max:.3g}"
+    )
+    print(
+        "  near a minimum (every eigenvalue >= 0) 2/lambda_max is the largest stable rate; "
+        f"these weights are not one ({negative} negative eigenvalues), so here it is a guide; "
+        "the largest eigenvalue, which sets it, is measured again at the end of the best run"
     )
 
     loss_fn = squared_error_program(model, params)
-    curves = {}
+    curves, reached = {}, {}
     for lr in progress(args.rates, "learning rates"):
         for p, value in zip(params, start):
             p.data = value
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
                 progress=False,
             )
         curves[lr] = history.train_loss  # full batch: the loss at the start of each step
+        reached[lr] = [p.data for p in params]
     first = curves[args.rates[0]][0]
     final = {lr: c[-1] for lr, c in curves.items()}
     diverged = [lr for lr, f in final.items() if not f < first]  # NaN counts as diverged
@@ -95,12 +101,35 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         )
         side = "above" if lr > lr_max else "below"
         print(f"  lr {lr:<8g} ({side} 2/lambda_max)  loss {first:.3g} -> {f:<10.3g} {verdict}")
-    _plot(curves, final, diverged, best, lr_max, out)
-    print(
-        "look for: the small rates' curves barely leaving the top, the rates past the "
-        "dashed line 2/lambda_max shooting up, and the best rate just below it"
+    lr_max_end = None
+    if best is not None:
+        for p, value in zip(params, reached[best]):
+            p.data = value
+        end_eigenvalues = _eigenvalues(model, params, X, Y)
+        lr_max_end = 2 / float(end_eigenvalues[-1])
+        print(
+            f"at the end of the best run (lr {best:g}) the eigenvalues are "
+            f"{np.array2string(end_eigenvalues, precision=3)}: 2/lambda_max = {lr_max_end:.3g}"
+        )
+    _plot(curves, final, diverged, best, lr_max, lr_max_end, out)
+    bounds = [lr_max] if lr_max_end is None else [lr_max, lr_max_end]
+    below = [lr for lr in args.rates if lr < min(bounds)]
+    checks = look_for(
+        f"the small rates' curves barely leaving the top (lr {_rates(crawled)}: the loss not "
+        f"even halved), the rates past the dashed lines 2/lambda_max = {lr_max:.3g} (start) "
+        f"and {lr_max_end or float('nan'):.3g} (end of the best run) shooting up (lr "
+        f"{_rates(diverged)}), and the best rate, {best}, the largest below them",
+        {
+            "every rate above 2/lambda_max (at the start and at the end) diverges": diverged
+            == [lr for lr in args.rates if lr > max(bounds)],
+            "every rate below both converges": not set(below) & set(diverged),
+            "some small rates crawl": bool(crawled),
+            "the best rate is the largest below 2/lambda_max": bool(below) and best == max(below),
+        },
     )
     return {
+        "look_for": checks,
+        "lr_max_end": lr_max_end,
         "rates": list(args.rates),
         "curves": curves,
         "final": final,
@@ -114,7 +143,16 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     }
 
 
-def _plot(curves, final, diverged, best, lr_max: float, out: Path) -> None:
+def _rates(rates: list[float]) -> str:
+    return ", ".join(f"{lr:g}" for lr in rates) or "none"
+
+
+def _eigenvalues(model: nn.Module, params: list, X: list, Y: list) -> np.ndarray:
+    """The eigenvalues of the Hessian of the mean squared error at the current weights."""
+    return np.linalg.eigvalsh(hessian_wrt(F.mse_loss([model(x) for x in X], Y), params))
+
+
+def _plot(curves, final, diverged, best, lr_max: float, lr_max_end, out: Path) -> None:
     plt = pyplot()
     fig, (ax, ax_end) = plt.subplots(
         1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.4, 1]}
@@ -145,7 +183,14 @@ def _plot(curves, final, diverged, best, lr_max: float, out: Path) -> None:
         ax_end.plot(lr, first, "x", color="tab:red", ms=9)
     ax_end.plot([], [], "x", color="tab:red", label="diverged (NaN or above the start)")
     ax_end.axhline(first, color="0.6", lw=1, label="loss at the start")
-    ax_end.axvline(lr_max, color="tab:red", ls="--", label=f"2/λmax = {lr_max:.3g}")
+    ax_end.axvline(lr_max, color="tab:red", ls="--", label=f"2/λmax at the start = {lr_max:.3g}")
+    if lr_max_end is not None:
+        ax_end.axvline(
+            lr_max_end,
+            color="tab:red",
+            ls=":",
+            label=f"2/λmax at the best run's end = {lr_max_end:.3g}",
+        )
     ax_end.set(
         xlabel="learning rate (log scale)",
         ylabel="final loss (log scale)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from tapegrad import nn, optim
 
-from ._common import classifier_programs, progress, pyplot, save
+from ._common import classifier_programs, look_for, progress, pyplot, save
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,12 +102,29 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             f"{r['spread']:>23.2f}"
         )
     _plot(runs, len(X), out)
-    print(
-        "look for: the full batch's smooth but slow curve against the jagged curves of small "
-        "batches, which fall further per epoch because they update more often; and what that "
-        "costs in time per epoch"
+    full, smallest = runs[len(X)], runs[sizes[-1]]
+    spreads = [runs[size]["spread"] for size in sizes]  # largest batch first
+    val = {size: r["history"].val_loss[-1] for size, r in runs.items()}
+    checks = look_for(
+        "the full batch's smooth but slow curve against the jagged curves of small batches "
+        f"(spread of the last epoch's batch losses {', '.join(f'{x:.2f}' for x in spreads)}, "
+        f"from the full batch to batch {sizes[-1]}), which end lower after as many epochs because they "
+        f"update more often (validation loss after {args.epochs} epochs: full "
+        f"{val[len(X)]:.3f}, "
+        + ", ".join(f"batch {size} {val[size]:.3f}" for size in sizes[1:])
+        + f"); and what that costs: batch {sizes[-1]} takes "
+        f"{smallest['seconds_per_epoch'] / full['seconds_per_epoch']:.0f}x the full batch's "
+        "time per epoch",
+        {
+            "the smaller the batch, the noisier its losses": all(
+                a < b for a, b in itertools.pairwise(spreads)
+            ),
+            "every mini-batch size ends below the full batch": all(
+                val[size] < val[len(X)] for size in sizes[1:]
+            ),
+        },
     )
-    return {"sizes": sizes, "runs": runs, "train_size": len(X)}
+    return {"look_for": checks, "sizes": sizes, "runs": runs, "train_size": len(X)}
 
 
 def _plot(runs: dict, n: int, out: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from tapegrad import Value, draw_graph, nn, no_grad, optim, save_graph
 from tapegrad.nn import functional as F
 
-from ._common import grid_outputs, progress, pyplot, save
+from ._common import grid_outputs, look_for, progress, pyplot, save
 
 L2 = 1e-4  # micrograd's alpha
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     )
 
     opt = optim.SGD(params, lr=1.0)
-    losses, accuracies = [], []
+    losses, accuracies, inside = [], [], []
     for k in progress(range(args.steps), "training", total=args.steps):
         scores = [model(x)[0] for x in X]
         loss = F.hinge_loss(scores, Y) + L2 * F.l2_penalty(params)
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         opt.step()
         losses.append(loss.data)
         accuracies.append(_agreement(scores, Y))
+        inside.append(sum(t * s.data < 1 for s, t in zip(scores, Y)))  # y s < 1: a hinge loss
     for k in range(0, args.steps, max(1, args.steps // 10)):
         print(f"  step {k:3d}  loss {losses[k]:.4f}  accuracy {accuracies[k]:.0%}")
     final = accuracy(model, X, Y)
@@ -86,11 +87,22 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 
     graph_file = _draw_neuron(model, X, out)
     _plot(model, X, labels, losses, accuracies, final, out)
-    print(
-        "look for: the black line, where the score changes sign, bending between the two "
-        "moons; the loss falls fast then flattens as fewer points are inside the margin"
+    tenth = min(max(1, args.steps // 10), args.steps - 1)  # one step: no tenth to compare
+    checks = look_for(
+        f"the black line, where the score changes sign, bending between the two moons "
+        f"({final:.0%} of the points on their side); the loss falls fast, then flattens "
+        f"({losses[0]:.3f} -> {losses[tenth]:.3f} in the first {tenth} steps, -> "
+        f"{losses[-1]:.3f} in the other {args.steps - tenth}) as fewer points are inside the "
+        f"margin (y s < 1: {inside[0]} of {len(X)} at the first step, {inside[-1]} at the last)",
+        {
+            "the first tenth of the steps lowers the loss more than all the others": (
+                losses[0] - losses[tenth] > losses[tenth] - losses[-1]
+            ),
+            "fewer points inside the margin at the end": inside[-1] < inside[0],
+        },
     )
     return {
+        "look_for": checks,
         "accuracy": final,
         "losses": losses,
         "accuracies": accuracies,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from tapegrad import Value, optim
 
-from ._common import progress, pyplot, save
+from ._common import look_for, progress, pyplot, save
 
 START = (-7.0, 2.0)
 DETERMINISTIC = True  # draws no random numbers: --seed would change nothing
@@ -111,16 +112,50 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         print(f"  {name:<{width}}  end ({x:+.4f}, {y:+.4f})  f = {f(x, y):.2e}  [{settings}]")
         print(f"  {'':<{width}}  {WHY[name]}")
     _plot(paths, out)
-    print(
-        "look for: in the paths, how each method crosses the narrow y direction while "
-        "creeping along the flat x one; in the loss panel, which curves fall steadily "
-        "and which bounce"
+    losses = {n: [f(x, y) for x, y in path] for n, path in paths.items()}
+    steady = [n for n, fs in losses.items() if all(b <= a for a, b in itertools.pairwise(fs))]
+    bounce = [n for n in losses if n not in steady]
+    checks = look_for(
+        "in the paths, how each method crosses the narrow y direction while creeping along "
+        f"the flat x one; in the loss panel, the curves that fall steadily ({', '.join(steady)}) "
+        f"and those that bounce ({', '.join(bounce)})",
+        _why_checks(paths, losses),
     )
     return {
+        "look_for": checks,
         "ends": ends,
         "f_end": {n: f(*e) for n, e in ends.items()},
-        "losses": {n: [f(x, y) for x, y in path] for n, path in paths.items()},
+        "losses": losses,
         "sgd_closed_form": sgd_closed_form(0.95, args.steps),
+    }
+
+
+def _why_checks(paths: dict, losses: dict) -> dict[str, bool]:
+    """What WHY says of each path, measured on the paths."""
+    xy = {n: np.array(path) for n, path in paths.items()}
+    rises = {n: [b > a for a, b in itertools.pairwise(fs)] for n, fs in losses.items()}
+    adam_family = ("Adam", "AdamW", "AMSGrad", "NAdam")
+    return {
+        "Momentum is still oscillating at the end (f rises in its last 5 steps)": any(
+            rises["Momentum"][-5:]
+        ),
+        "Nesterov overshoots x = 0 less than Momentum": (
+            xy["Nesterov"][:, 0].max() < xy["Momentum"][:, 0].max()
+        ),
+        "AdaGrad and RMSprop settle without going back up": not any(
+            rises["AdaGrad"] + rises["RMSprop"]
+        ),
+        "Adam crosses y = 0 and ends higher than SGD": (
+            xy["Adam"][:, 1].min() < 0 and losses["Adam"][-1] > losses["SGD"][-1]
+        ),
+        "AdamW stays within 5% of the starting distance of Adam's path": (
+            np.abs(xy["AdamW"] - xy["Adam"]).max() < 0.05 * np.hypot(*START)
+        ),
+        "AMSGrad follows Adam's path": np.abs(xy["AMSGrad"] - xy["Adam"]).max() < 1e-2,
+        "NAdam overshoots y = 0 less than Adam and ends nearest the minimum of the Adam family": (
+            xy["NAdam"][:, 1].min() > xy["Adam"][:, 1].min()
+            and min(adam_family, key=lambda n: losses[n][-1]) == "NAdam"
+        ),
     }
 
 

@@ -10,7 +10,15 @@ import numpy as np
 from tapegrad import Value, compile, nn, optim
 from tapegrad.nn import functional as F
 
-from ._common import argmax_accuracy, classifier_programs, progress, pyplot, save, weights_of
+from ._common import (
+    argmax_accuracy,
+    classifier_programs,
+    look_for,
+    progress,
+    pyplot,
+    save,
+    weights_of,
+)
 
 RUNS = ("none", "weight decay", "dropout")
 
@@ -86,6 +94,15 @@ def train_run(
     return history
 
 
+def boundary_length(classes: np.ndarray, cell: tuple[float, float]) -> float:
+    """The length of the decision boundary drawn on a grid of predicted classes (rows
+    along y): the cell sides between two cells of different classes. A boundary that
+    wraps around single points is longer than a smooth one between the classes."""
+    across_x = np.count_nonzero(classes[:, 1:] != classes[:, :-1]) * cell[1]
+    across_y = np.count_nonzero(classes[1:, :] != classes[:-1, :]) * cell[0]
+    return float(across_x + across_y)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-size",
@@ -158,12 +175,15 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "dropout": f"dropout, p = {args.dropout:g}",
     }
     summary = {}
+    cell = (gx[0, 1] - gx[0, 0], gy[1, 0] - gy[0, 0])
     for kind, h in results.items():
         train, test = h["train"][-1], h["test"][-1]
-        summary[kind] = {"train": train, "test": test, "gap": train - test}
+        z = h["grid"]
+        length = boundary_length((z[:, 1] > z[:, 0]).reshape(gx.shape), cell)
+        summary[kind] = {"train": train, "test": test, "gap": train - test, "boundary": length}
         print(
             f"  {labels[kind]:<24} train {train:.3f}  test {test:.3f}  "
-            f"gap {summary[kind]['gap']:.3f}"
+            f"gap {summary[kind]['gap']:.3f}  boundary length {length:.1f}"
         )
 
     plt = pyplot()
@@ -196,7 +216,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             xticks=[],
             yticks=[],
             title=f"decision boundary over the {args.train_size} training points\n"
-            f"accuracy: train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}",
+            f"accuracy: train {summary[kind]['train']:.3f}, test {summary[kind]['test']:.3f}; "
+            f"boundary length {summary[kind]['boundary']:.1f}",
         )
     fig.suptitle(
         f"Deep Learning from Scratch, 6.4: a big network memorises {args.train_size} points; weight "
@@ -205,12 +226,28 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     )
     fig.tight_layout()
     save(fig, out, "regularization")
-    print(
-        "look for: without regularization the boundary wraps around single noisy points "
-        "(train accuracy 1, test lower); weight decay and dropout draw a smoother boundary "
-        "and their train and test curves stay closer"
+    none, decay, drop = (summary[kind] for kind in RUNS)
+    checks = look_for(
+        "without regularization the boundary wraps around single noisy points (train "
+        f"accuracy {none['train']:.3f}, test {none['test']:.3f}); weight decay draws a shorter, "
+        f"smoother boundary (length {decay['boundary']:.1f} against {none['boundary']:.1f}); "
+        f"both narrow the train/test gap (weight decay {decay['gap']:.3f}, dropout "
+        f"{drop['gap']:.3f}, against {none['gap']:.3f}), dropout mostly by training less "
+        f"exactly: its test accuracy moves by {drop['test'] - none['test']:+.3f}, its train "
+        f"accuracy by {drop['train'] - none['train']:+.3f}",
+        {
+            "without regularization every training point is learned": none["train"] == 1.0,
+            "without regularization the test accuracy is lower": none["test"] < none["train"],
+            "weight decay's boundary is shorter": decay["boundary"] < none["boundary"],
+            "weight decay and dropout narrow the gap": max(decay["gap"], drop["gap"]) < none["gap"],
+            "dropout moves the train accuracy more than the test accuracy": abs(
+                drop["test"] - none["test"]
+            )
+            < abs(drop["train"] - none["train"]),
+        },
     )
     return {
+        "look_for": checks,
         "summary": summary,
         "history": {k: {n: h[n] for n in ("step", "train", "test")} for k, h in results.items()},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from tapegrad import nn, optim
 from tapegrad.optim import lr_scheduler
 
-from ._common import progress, pyplot, save, squared_error_program
+from ._common import look_for, progress, pyplot, save, squared_error_program
 from .universal import bumpy
 
 NOISE = 0.1  # std of the noise added to the targets
@@ -112,12 +113,53 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             f"{schedules(args.epochs)[name][1]}"
         )
     _plot(histories, out)
-    print(
-        "look for: the constant rate's validation loss still jumping up and down at the end "
-        "while every decayed rate settles lower; ReduceLROnPlateau cuts its rate only when "
-        "the validation loss stalls"
+    jitter = {name: _jitter(h.val_loss) for name, h in histories.items()}
+    last = {name: _tail(h.val_loss).mean() for name, h in histories.items()}
+    decayed = [name for name in histories if name != "constant"]
+    plateau = histories["ReduceLROnPlateau"]
+    cuts = sum(b < a for a, b in itertools.pairwise(plateau.lr))
+    checks = look_for(
+        "the constant rate's validation loss still jumping up and down at the end (it moves "
+        f"{jitter['constant']:.2g} an epoch over the last quarter, the decayed rates "
+        f"{min(jitter[n] for n in decayed):.2g} to {max(jitter[n] for n in decayed):.2g}) while "
+        f"every decayed rate settles lower (mean over the last quarter "
+        f"{min(last[n] for n in decayed):.3f} to {max(last[n] for n in decayed):.3f} against "
+        f"{last['constant']:.3f}); "
+        f"ReduceLROnPlateau cuts its rate ({cuts} times) only when the validation loss stalls",
+        {
+            "the constant rate's validation loss moves the most at the end": all(
+                jitter["constant"] > jitter[n] for n in decayed
+            ),
+            "every decayed rate settles below the constant one": all(
+                last[n] < last["constant"] for n in decayed
+            ),
+            "ReduceLROnPlateau cuts its rate, each time after 4 epochs without a new best": (
+                cuts > 0 and _cuts_follow_stalls(plateau.lr, plateau.val_loss, patience=3)
+            ),
+        },
     )
-    return {"histories": histories, "start": start}
+    return {"look_for": checks, "histories": histories, "start": start}
+
+
+def _tail(losses: list[float]) -> np.ndarray:
+    """The losses of the last quarter of the epochs (two at least)."""
+    return np.asarray(losses[-max(2, len(losses) // 4) :])
+
+
+def _jitter(losses: list[float]) -> float:
+    """Mean |change| of the loss from one epoch to the next over the last quarter."""
+    return float(np.mean(np.abs(np.diff(_tail(losses)))))
+
+
+def _cuts_follow_stalls(lr: list[float], losses: list[float], patience: int) -> bool:
+    """Whether every cut of the rate comes after patience + 1 epochs none of which beat
+    the best loss before them (PyTorch's rule, a threshold of 1e-4 relative)."""
+    for k in range(1, len(lr)):
+        if lr[k] < lr[k - 1]:
+            start = k - patience - 1
+            if start < 1 or min(losses[start:k]) < min(losses[:start]) * (1 - 1e-4):
+                return False
+    return True
 
 
 def _plot(histories: dict, out: Path) -> None:

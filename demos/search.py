@@ -12,7 +12,7 @@ import numpy as np
 
 from tapegrad import tune
 
-from ._common import progress, pyplot, save
+from ._common import look_for, progress, pyplot, save
 from ._mnist import load_digits
 
 _SIDE = {"up": ("top", "up to"), "down": ("bottom", "down to")}
@@ -175,12 +175,29 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         f"{best.accuracy:.3f} +- {noise:.3f}; touched once, the test set gives {test:.3f}"
     )
     _plot(history, best, noise, out)
-    print(
-        "look for: the plateau of good rates between a slow slope (rates "
-        "too small) and a cliff (rates that diverge), and for the boxes moving up to it "
-        "and closing in."
+    plateau = (min(t.lr for t in tied), max(t.lr for t in tied))
+    slowest = min(trials, key=lambda t: t.lr)
+    diverged = [t for t in trials if t.diverged]
+    first, last = history[0].ranges["lr"], history[-1].ranges["lr"]
+    checks = look_for(
+        f"the plateau of good rates (lr {plateau[0]:.1e} to {plateau[1]:.1e}, within two "
+        f"standard errors of the best) between a slow slope (lr {slowest.lr:.1e} reaches "
+        f"{slowest.accuracy:.3f}) and a cliff ({len(diverged)} runs diverged, "
+        + (f"from lr {min(t.lr for t in diverged):.1e} up" if diverged else "none in this run")
+        + f"), and the boxes moving up to it and closing in (lr range {first[0]:.1e}-"
+        f"{first[1]:.1e} in round 1, {last[0]:.1e}-{last[1]:.1e} in round {len(history)})",
+        {
+            "the smallest rate tried is below the plateau's accuracy": (
+                best.accuracy - slowest.accuracy > 2 * noise
+            ),
+            "every diverged rate lies above the plateau": all(t.lr > plateau[1] for t in diverged),
+            "the last round's range holds the best rate and is narrower than the first's": (
+                last[0] <= best.lr <= last[1] and last[1] / last[0] < first[1] / first[0]
+            ),
+        },
     )
     return {
+        "look_for": checks,
         "rounds": history,
         "best": best,
         "standard_error": noise,

@@ -9,7 +9,7 @@ import numpy as np
 
 from tapegrad import nn, no_grad, optim
 
-from ._common import pyplot, save
+from ._common import look_for, pyplot, save
 
 
 def build(seed: int) -> nn.MLP:
@@ -73,11 +73,26 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         f"after epoch {args.epochs}; largest |error| {max_error:.4f}"
     )
     _plot(X, Y, before, after, history, out)
-    print(
-        "look for: two sigmoid units bend the line into the sine's shape; the loss falls "
-        "fast, then slowly for most of the epochs"
+    tenth = min(max(1, args.epochs // 10), args.epochs - 1)  # one epoch: no tenth
+    checks = look_for(
+        f"two sigmoid units bend the line into the sine's shape (largest error {max_error:.3f}); "
+        f"the loss falls fast, then slowly for most of the epochs ({history[0]:.3g} -> "
+        f"{history[tenth]:.2g} in the first {tenth}, -> {mse:.2g} in the other "
+        f"{args.epochs - tenth})",
+        {
+            "the first tenth of the epochs lowers the loss more than all the others": (
+                history[0] - history[tenth] > history[tenth] - mse
+            ),
+            "the fit ends at least ten times better than it starts": mse < 0.1 * history[0],
+        },
     )
-    return {"mse": mse, "max_error": max_error, "losses": history, "parameters": len(params)}
+    return {
+        "look_for": checks,
+        "mse": mse,
+        "max_error": max_error,
+        "losses": history,
+        "parameters": len(params),
+    }
 
 
 def _plot(X, Y, before, after, history, out: Path) -> None:

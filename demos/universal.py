@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
 
 from tapegrad import nn, optim
 
-from ._common import output_program, progress, pyplot, save, squared_error_program
+from ._common import look_for, output_program, progress, pyplot, save, squared_error_program
 
 
 def bumpy(x: np.ndarray) -> np.ndarray:
@@ -81,12 +82,22 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             f"1001 points {errors[width]:.2e}"
         )
     _plot(grid, fits, errors, parameters, out)
-    print(
-        "look for: each added unit lets the curve bend once more, so the narrow networks "
-        "miss the small bumps (or settle on a poor fit such as a sloping line) and the wide "
-        "ones follow them; the error falls with the width"
+    widths = list(args.widths)
+    narrow, wide = errors[widths[0]], errors[widths[-1]]
+    checks = look_for(
+        "each added unit lets the curve bend once more, so the narrow networks miss the small "
+        "bumps (or settle on a poor fit such as a sloping line) and the wide ones follow "
+        f"them; the error falls with the width, from {narrow:.2g} (width {widths[0]}) to "
+        f"{wide:.2g} (width {widths[-1]}), {narrow / wide:.0f} times smaller",
+        {
+            "the error falls with the width": all(
+                errors[a] > errors[b] for a, b in itertools.pairwise(widths)
+            ),
+            "the widest network's error is under a tenth of the narrowest's": wide < 0.1 * narrow,
+        },
     )
     return {
+        "look_for": checks,
         "widths": list(args.widths),
         "errors": errors,
         "parameters": parameters,

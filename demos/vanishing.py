@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from tapegrad import nn
+from tapegrad import Value, nn
 from tapegrad.nn import functional as F
 
-from ._common import progress, pyplot, save
+from ._common import look_for, progress, pyplot, save
 
 # (label, hidden activation, init): the saturating activations with the init made for
 # them (Xavier), ReLU with He, and ReLU with weights too large (N(0, 1)), which explodes.
@@ -48,9 +51,20 @@ def _dead_units(model: nn.MLP, x: list) -> int:
     return dead
 
 
-def chain_gradients(activation: str, depth: int, seed: int) -> list[float]:
-    """|dL/dw| of each layer of a chain of ``depth`` one-unit layers (input side first,
-    the output layer last) on one sample, L = (out - 1)^2.
+class Chain(NamedTuple):
+    """Backward through a one-unit chain: |dL/dz| at each unit (z its weighted sum; input
+    side first, the output last); the factor w f'(z) carrying dL/dz from each unit to the
+    one before it (dz_{l+1}/dz_l: the next weight times this unit's slope f'(z)); and
+    those slopes."""
+
+    gradients: list[float]
+    factors: list[float]
+    slopes: list[float]
+
+
+def chain_gradients(activation: str, depth: int, seed: int) -> Chain:
+    """Backward through a chain of ``depth`` one-unit layers and a linear output on one
+    sample, L = (out - 1)^2.
 
     A ReLU chain is often cut by a dead unit (every gradient before it is 0); the first
     seed from ``seed`` on whose chain is alive is used instead."""
@@ -60,24 +74,41 @@ def chain_gradients(activation: str, depth: int, seed: int) -> list[float]:
     while _dead_units(model, sample):
         seed += 1
         model = deep_net(activation, init, depth, 1, seed)
-    loss = (model(sample)[0] - 1.0) ** 2
+    neurons = [layer.neurons[0] for layer in model.layers]
+    zs, x = [], sample
+    for i, neuron in enumerate(neurons):
+        z = Value.dot(neuron.w, x, neuron.b)
+        zs.append(z)
+        x = [z if i == len(neurons) - 1 else getattr(z, activation)()]
+    loss = (zs[-1] - 1.0) ** 2
     loss.backward()
-    return [float(np.mean([abs(w.grad) for w in layer.neurons[0].w])) for layer in model.layers]
+    slopes = [_slope(activation, z.data) for z in zs[:-1]]
+    factors = [following.w[0].data * f for following, f in zip(neurons[1:], slopes)]
+    return Chain([abs(z.grad) for z in zs], factors, slopes)
 
 
-def _plot_chains(chains: dict[str, list[float]], out: Path) -> Path:
-    """Each chain as a row of boxes, one a layer, coloured by |dL/dw| on one log scale
-    (the colour bar is the legend); the arrows carry the factor backward applies."""
+def _slope(activation: str, z: float) -> float:
+    """f'(z) of the chains' activations: sigmoid's s (1 - s), at most 1/4; ReLU's 0 or 1."""
+    if activation == "sigmoid":
+        s = 1.0 / (1.0 + math.exp(-z))
+        return s * (1.0 - s)
+    return 1.0 if z > 0 else 0.0
+
+
+def _plot_chains(chains: dict[str, Chain], out: Path) -> Path:
+    """Each chain as a row of boxes, one a layer, coloured by |dL/dz| on one log scale
+    (the colour bar is the legend); each arrow carries the factor w f'(z) backward
+    multiplies by from one unit to the one before it."""
     from matplotlib.colors import LogNorm
     from matplotlib.patches import FancyBboxPatch
 
     plt = pyplot()
-    values = [g for gs in chains.values() for g in gs if g > 0]
+    values = [g for chain in chains.values() for g in chain.gradients if g > 0]
     norm = LogNorm(min(values), max(values))
     cmap = plt.get_cmap("Reds")
-    n = max(len(gs) for gs in chains.values())
-    fig, ax = plt.subplots(figsize=(1.3 * n + 2.2, 1.35 * len(chains) + 1.3))
-    for row, (label, gs) in enumerate(chains.items()):
+    n = max(len(chain.gradients) for chain in chains.values())
+    fig, ax = plt.subplots(figsize=(1.45 * n + 2.2, 1.35 * len(chains) + 1.4))
+    for row, (label, (gs, factors, _)) in enumerate(chains.items()):
         y = -1.35 * row
         ax.text(-0.6, y, label, ha="right", va="center", fontsize=10)
         for i, g in enumerate(gs):
@@ -103,21 +134,22 @@ def _plot_chains(chains: dict[str, list[float]], out: Path) -> Path:
                 fontsize=8.5,
                 color="white" if dark else "black",
             )
-            if i:  # backward runs right to left: the factor from layer i + 1 to layer i
+            if i:  # backward runs right to left: unit i's gradient times the factor
                 ax.annotate(
                     "",
                     xy=(i - 0.58, y),
                     xytext=(i - 0.42, y),
                     arrowprops={"arrowstyle": "->", "color": "0.3"},
                 )
-                ax.text(i - 0.5, y + 0.43, f"×{gs[i - 1] / g:.2g}", ha="center", fontsize=7.5)
-    ax.set(xlim=(-2.2, n - 0.45), ylim=(-1.35 * (len(chains) - 1) - 0.6, 0.75))
+                ax.text(i - 0.5, y + 0.43, f"×{factors[i - 1]:.2g}", ha="center", fontsize=7.5)
+    ax.set(xlim=(-2.2, n - 0.45), ylim=(-1.35 * (len(chains) - 1) - 0.6, 0.8))
     ax.axis("off")
     bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.03, pad=0.01)
-    bar.set_label("|dL/dw| of the layer (log scale)")
+    bar.set_label("|dL/dz| at the layer's unit (log scale)")
     ax.set_title(
-        "backward through one-unit chains: each box is a layer's weight gradient,\n"
-        "each arrow the factor it is multiplied by on its way to the input",
+        "backward through one-unit chains: each box is the gradient dL/dz at a layer's unit\n"
+        "(z its weighted sum); each arrow the factor w·f'(z) it is multiplied by on the way to\n"
+        "the unit before (w the next weight; the sigmoid's f' is at most 1/4); dL/dw = dL/dz × input",
         fontsize=10,
     )
     fig.tight_layout()
@@ -176,10 +208,11 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         label: chain_gradients(activation, args.graph_depth, args.seed)
         for label, activation in (("sigmoid, Xavier", "sigmoid"), ("ReLU, He", "relu"))
     }
-    for label, gs in chains.items():
+    for label, (gs, factors, _) in chains.items():
         print(
-            f"  one-unit {label} chain: |dL/dw| {gs[-1]:.1e} at the output layer, "
-            f"{gs[0]:.1e} at layer 1"
+            f"  one-unit {label} chain: |dL/dz| {gs[-1]:.1e} at the output, {gs[0]:.1e} at "
+            f"layer 1; the factors w f'(z) backward multiplies by: "
+            + ", ".join(f"{f:.2g}" for f in reversed(factors))
         )
     _plot_chains(chains, out)
 
@@ -209,15 +242,33 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, out, "vanishing")
-    print(
-        "look for: the sigmoid line falling towards the input (each layer multiplies the "
-        "gradient by at most 1/4 times a weight) while ReLU with He stays level; in the "
-        "chain, boxes fading to white towards layer 1"
+    sigmoid, relu = per_layer["sigmoid, Xavier"], per_layer["ReLU, He"]
+    falls = all(a < b for a, b in itertools.pairwise(profile["sigmoid, Xavier"]))
+    chain = chains["sigmoid, Xavier"]
+    checks = look_for(
+        f"the sigmoid line falling towards the input, x{sigmoid:.2f} a layer (each layer "
+        "multiplies the gradient by the sigmoid's slope, at most 1/4, times a weight) while "
+        f"ReLU with He stays nearly level (x{relu:.2f} a layer); in the chain, boxes fading to "
+        f"white towards layer 1 ({chain.gradients[-1]:.1e} at the output, "
+        f"{chain.gradients[0]:.1e} at layer 1), "
+        "each arrow's factor w·f'(z) at most a quarter of its weight",
+        {
+            "the sigmoid's gradients shrink at every layer towards the input": falls,
+            "the sigmoid's gradients shrink by more than 3x a layer": sigmoid < 1 / 3,
+            "ReLU with He stays within 2x a layer": 0.5 < relu < 2.0,
+            "the sigmoid chain fades at every step towards layer 1": all(
+                a < b for a, b in itertools.pairwise(chain.gradients)
+            ),
+            "every sigmoid factor is at most a quarter of its weight": all(
+                f <= 0.25 for f in chain.slopes
+            ),
+        },
     )
 
     return {
+        "look_for": checks,
         "layer_gradients": {label: g.tolist() for label, g in profile.items()},
         "first_to_last_ratio": ratio,
         "factor_per_layer": per_layer,
-        "chain_gradients": chains,
+        "chains": chains,
     }

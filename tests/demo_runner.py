@@ -38,10 +38,16 @@ def run_demos(tmp_path_factory, settings: dict[str, list[str]]) -> dict:
     return done
 
 
-def assert_says_what_to_look_for(out: Path) -> None:
-    """The demo printed one line starting "look for:" (what its figure shows)."""
+def assert_says_what_to_look_for(result: dict, out: Path) -> None:
+    """The demo printed one line starting "look for:" (what its figure shows), and
+    every comparison that line states held in this run."""
     lines = (out / "stdout.txt").read_text().splitlines()
-    assert sum(line.startswith("look for: ") for line in lines) == 1, lines
+    said = [line for line in lines if line.startswith("look for: ")]
+    assert len(said) == 1, lines
+    checks = result["look_for"]
+    assert checks, "the look for line states no comparison the demo checks"
+    assert all(checks.values()), [claim for claim, holds in checks.items() if not holds]
+    assert "NOT SO IN THIS RUN" not in said[0]
 
 
 def assert_files_written(out: Path, files: list[str]) -> None:

@@ -21,9 +21,9 @@ def result(tmp_path_factory):
 
 def test_records_equal_backward(result):
     numbers, _ = result
-    assert set(numbers) == {"blackbox", "network", "reused_input"}
-    for case in numbers.values():
-        assert case["record"] == case["backward"]
+    assert set(numbers) == {"look_for", "blackbox", "network", "reused_input"}
+    for name in ("blackbox", "network", "reused_input"):
+        assert numbers[name]["record"] == numbers[name]["backward"]
     assert len(numbers["network"]["record"]) == 9  # 2-2-1: 6 + 3 weights and biases
 
 
@@ -60,4 +60,4 @@ def test_listed():
 
 
 def test_says_what_to_look_for(result):
-    assert_says_what_to_look_for(result[1])
+    assert_says_what_to_look_for(*result)

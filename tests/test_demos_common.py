@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -53,3 +54,18 @@ def test_deterministic_demos_offer_no_seed(name, capsys):
 @pytest.mark.parametrize("name", [n for n in DEMOS if n not in ("optimizers", "blackbox")])
 def test_demos_with_random_data_or_weights_take_a_seed(name):
     assert demo_parser(name).parse_args(["--seed", "7"]).seed == 7
+
+
+def test_the_demos_are_listed_by_article_in_the_order_of_the_demos_page():
+    from pathlib import Path
+
+    from demos import ARTICLES
+    from demos.__main__ import list_demos
+
+    page = (Path(__file__).parent.parent / "docs" / "course" / "demos.md").read_text()
+    documented = re.findall(r"^### (\S+)$", page, flags=re.M)
+    assert [n.replace("_", "-") for n in DEMOS] == documented
+    articles = re.findall(r"^## (\d{3}):", page, flags=re.M)
+    assert [a.split()[0] for a, _ in ARTICLES] == articles == ["000", "001", "002", "003", "004"]
+    listed = [line.split()[0] for line in list_demos().splitlines() if line.startswith("  ")]
+    assert listed == documented

@@ -22,7 +22,8 @@ pytest.importorskip("tqdm")
 # (demo, options): small enough that all six run in about ten seconds.
 SMALL = {
     "regularization": ["--test-size", "300"],
-    "batchnorm": ["--panels", "3", "--train-size", "100", "--epochs", "2", "--workers", "1"],
+    # Notebook 001's settings: enough training for BatchNorm to learn at every scale.
+    "batchnorm": ["--panels", "3", "--train-size", "200", "--epochs", "6", "--workers", "1"],
     "vanishing": ["--depth", "6", "--samples", "16", "--inits", "1", "--graph-depth", "3"],
     "hessian": ["--steps", "20", "--neuron-steps", "50", "--samples", "50"],
     "finite_differences": ["--widths", "1", "4", "16", "--repeats", "1", "--samples", "8"],
@@ -77,7 +78,7 @@ def test_every_demo_writes_its_files(results, name):
 
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_says_what_to_look_for_in_its_figure(results, name):
-    assert_says_what_to_look_for(results[name][1])
+    assert_says_what_to_look_for(*results[name])
 
 
 # --- regularization ----------------------------------------------------------------
@@ -135,12 +136,24 @@ def test_sigmoid_gradients_vanish_and_relu_he_gradients_do_not(results):
 
 
 def test_the_drawn_sigmoid_chain_fades_towards_the_input_and_relu_does_not(results):
-    chains = results["vanishing"][0]["chain_gradients"]
-    sigmoid, relu = chains["sigmoid, Xavier"], chains["ReLU, He"]
+    chains = results["vanishing"][0]["chains"]
+    sigmoid, relu = chains["sigmoid, Xavier"].gradients, chains["ReLU, He"].gradients
     assert len(sigmoid) == len(relu) == 3 + 1
     assert all(a < b for a, b in itertools.pairwise(sigmoid))
     assert sigmoid[0] < 0.01 * sigmoid[-1]
     assert relu[0] > 10 * sigmoid[0]
+
+
+def test_each_arrow_of_the_chain_is_the_factor_backward_multiplies_by(results):
+    # The arrows' factors w f'(z) come from the forward numbers alone; backprop's
+    # gradient at each unit is the next unit's times that factor.
+    for chain in results["vanishing"][0]["chains"].values():
+        for i, factor in enumerate(chain.factors):
+            assert chain.gradients[i] == pytest.approx(
+                chain.gradients[i + 1] * abs(factor), rel=1e-12
+            )
+    slopes = results["vanishing"][0]["chains"]["sigmoid, Xavier"].slopes
+    assert all(0 < f <= 0.25 for f in slopes)
 
 
 # --- hessian -----------------------------------------------------------------------
@@ -279,3 +292,14 @@ def test_the_search_demo_says_what_to_look_for_and_each_range_it_widens(tmp_path
     for name, edge in widened:
         assert f"the best {name} sits at the {edge} edge of its range" in out
     assert (tmp_path / "search.png").stat().st_size > 1000
+
+
+def test_boundary_length_counts_the_cell_sides_between_two_classes():
+    from demos.regularization import boundary_length
+
+    straight = np.zeros((4, 6), dtype=bool)
+    straight[:, 3:] = True  # a vertical boundary, 4 cells high
+    assert boundary_length(straight, (0.5, 0.25)) == 4 * 0.25
+    island = np.zeros((5, 5), dtype=bool)
+    island[2, 2] = True  # one cell of the other class: its 4 sides
+    assert boundary_length(island, (1.0, 1.0)) == 4.0

@@ -35,8 +35,8 @@ SMALL = {
         "3",
     ],
     "minibatch": ["--samples", "60", "--epochs", "4", "--batch-sizes", "16", "1"],
-    "universal": ["--widths", "1", "4", "16", "--epochs", "300", "--points", "60"],
-    "schedules": ["--epochs", "20", "--samples", "60", "--batch-size", "10"],
+    "universal": ["--widths", "1", "4", "16", "--epochs", "1000", "--points", "60"],
+    "schedules": ["--epochs", "30", "--samples", "60", "--batch-size", "10"],
     "exploding": ["--epochs", "150", "--samples", "40"],
 }
 
@@ -57,7 +57,7 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("name", list(FILES))
 def test_every_demo_writes_its_files_and_says_what_to_look_for(results, name):
     assert_files_written(results[name][1], FILES[name])
-    assert_says_what_to_look_for(results[name][1])
+    assert_says_what_to_look_for(*results[name])
 
 
 # --- learning-rate -----------------------------------------------------------------
@@ -162,12 +162,12 @@ def test_wider_hidden_layers_fit_the_bumpy_function_better(results):
 def test_each_schedule_sets_the_rate_by_its_formula(results):
     r, _ = results["schedules"]
     h = r["histories"]
-    epochs = range(20)
-    assert h["constant"].lr == [0.1] * 20
-    assert h["StepLR"].lr == pytest.approx([0.1 * 0.3 ** (e // 5) for e in epochs], rel=1e-12)
+    epochs = range(30)
+    assert h["constant"].lr == [0.1] * 30
+    assert h["StepLR"].lr == pytest.approx([0.1 * 0.3 ** (e // 7) for e in epochs], rel=1e-12)
     assert h["ExponentialLR"].lr == pytest.approx([0.1 * 0.93**e for e in epochs], rel=1e-12)
     assert h["CosineAnnealingLR"].lr == pytest.approx(
-        [0.1 * (1 + math.cos(math.pi * e / 20)) / 2 for e in epochs], rel=1e-12
+        [0.1 * (1 + math.cos(math.pi * e / 30)) / 2 for e in epochs], rel=1e-12
     )
 
 
@@ -193,9 +193,9 @@ def test_every_schedule_starts_from_the_same_weights_and_batches(results):
     for name, steps in first_steps.items():
         assert len(steps) == 6  # 60 points in batches of 10
         assert steps == pytest.approx(reference, rel=1e-12), name
-    # At the end the constant rate still jumps; every decayed rate ends lower.
-    constant = histories["constant"].val_loss[-1]
-    assert all(h.val_loss[-1] < constant for name, h in histories.items() if name != "constant")
+    # Over the last quarter the constant rate still jumps; every decayed rate sits lower.
+    tail = {name: np.mean(h.val_loss[-7:]) for name, h in histories.items()}
+    assert all(tail[name] < tail["constant"] for name in histories if name != "constant")
 
 
 # --- exploding ---------------------------------------------------------------------

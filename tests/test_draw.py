@@ -124,6 +124,25 @@ def test_colour_by_grad_legend_constants_and_non_finite():
     assert source.count("style=dashed") == 1
 
 
+def test_colour_by_grad_legend_is_a_scale_with_the_edges_colours():
+    # A gradient of 1 is drawn dark and thick: the legend says so in a row of its scale,
+    # in the very colour and width of such an edge.
+    x = Value(0.5, label="x")
+    y = x * 1.0
+    y.backward()
+    assert x.grad == 1.0
+    source = draw_graph(y, color_by_grad=True).source
+    colour, width = re.search(r'v0 -> v1_op \[color="(#\w+)" penwidth=([\d.]+)\]', source).groups()
+    row = re.search(
+        r'bgcolor="(#\w+)" width="24"> </td><td align="left">\|grad\| 1: width ([\d.]+)<', source
+    )
+    assert row.groups() == (colour, f"{float(width):.1f}")
+    assert "log scale" in source
+    rows = re.findall(r"\|grad\| ([^:<]+): width ([\d.]+)", source)
+    assert [r[0] for r in rows] == ["≥ 10", "1", "0.01", "1e-4", "≤ 1e-6"]
+    assert [float(r[1]) for r in rows] == sorted((float(r[1]) for r in rows), reverse=True)
+
+
 def test_long_chain_runs_top_to_bottom():
     y = Value(1.0)
     for _ in range(20):

@@ -57,11 +57,14 @@ def _level_colour(level: float) -> str:
 
 
 def _legend() -> str:
-    """The key to color_by_grad's edge colours, as an HTML-like table."""
-    rows = [
-        (_level_colour(1.0), "|grad| ≥ 10 (thick, red)"),
-        (_level_colour(4 / 7), "|grad| = 0.01"),
-        (_level_colour(0.0), "|grad| ≤ 1e-6 (thin, pale blue)"),
+    """The key to color_by_grad's edges: a scale of |grad| from 1e-6 to 10 (one row
+    every factor of 100, each in its colour and width), then the special cases."""
+    scale = [(10.0, "≥ 10"), (1.0, "1"), (1e-2, "0.01"), (1e-4, "1e-4"), (1e-6, "≤ 1e-6")]
+    rows = []
+    for grad, text in scale:
+        style = _edge_style(grad)
+        rows.append((style["color"], f"|grad| {text}: width {float(style['penwidth']):.1f}"))
+    rows += [
         (_ZERO, "grad exactly 0"),
         (_NOT_FINITE, "grad NaN or inf"),
         (_CONSTANT, "constant: no gradient (dashed)"),
@@ -71,7 +74,9 @@ def _legend() -> str:
     )
     return (
         f'<<table border="0" cellborder="0" cellspacing="2"><tr><td colspan="2">'
-        f"<b>edge colour: gradient of the Value it leaves</b></td></tr>{cells}</table>>"
+        f"<b>edge colour and width: |gradient| of the Value it leaves,</b></td></tr>"
+        f'<tr><td colspan="2"><b>a log scale: darker, redder and thicker is larger</b>'
+        f"</td></tr>{cells}</table>>"
     )
 
 
