@@ -1,7 +1,8 @@
-"""The course: one notebook per article, each runs top to bottom without an error
-(nbclient, the python3 kernel): the asserts that check its claims hold, and each "Try
-this" exercise, answered from answers.py, agrees with what its check cell measures. The
-notebooks are committed without outputs."""
+"""The course: a notebook where the learner builds an engine, then one notebook per
+article; each runs top to bottom without an error (nbclient, the python3 kernel): the
+asserts that check its claims hold, and each "Try this" exercise agrees with what its
+check cell measures (an article's, answered from answers.py; the engine notebook's, from
+its own answer cells). The notebooks are committed without outputs."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ pytest.importorskip("matplotlib")
 
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
+ENGINE = FOLDER / "0000_build_your_own_engine.ipynb"  # the course's first notebook
 ANSWERS = runpy.run_path(str(FOLDER / "answers.py"))["ANSWERS"]
 
 
-def test_one_notebook_per_article_in_order_with_both_titles():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["000", "001", "002", "003", "004"]
+def test_the_engine_notebook_then_one_per_article_in_order_with_both_titles():
+    assert NOTEBOOKS[0] == ENGINE
+    assert [p.name[:4] for p in NOTEBOOKS[1:]] == ["000_", "001_", "002_", "003_", "004_"]
     for path in NOTEBOOKS:
         first = nbformat.read(path, as_version=4).cells[0]
         title = first.source.splitlines()[0]
@@ -38,12 +41,14 @@ def test_notebook_is_stripped_and_ends_with_exercises_each_with_its_check(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
-    heading = [i for i, c in enumerate(nb.cells) if c.source.startswith("## Try this")]
-    assert len(heading) == 1, path.name
-    exercises = re.findall(r"^(\d+)\. ", nb.cells[heading[0]].source, flags=re.M)
+    heading = [i for i, c in enumerate(nb.cells) if re.search(r"^## Try this", c.source, re.M)]
+    assert len(heading) == 1 and nb.cells[heading[0]].cell_type == "markdown", path.name
     after = nb.cells[heading[0] + 1 :]
+    assert all(c.cell_type == "code" for c in after), path.name
+    if path == ENGINE:  # its exercises are answered and checked in its own cells
+        return
+    exercises = re.findall(r"^(\d+)\. ", nb.cells[heading[0]].source, flags=re.M)
     # One check cell per exercise, in order, each answered in answers.py.
-    assert all(c.cell_type == "code" for c in after)
     number = path.name[:3]
     checked = [re.search(r'check\(\s*"(\d{3}-\d+)"', c.source)[1] for c in after]
     assert checked == [f"{number}-{k}" for k in exercises] != []
@@ -76,14 +81,17 @@ def test_notebook_runs_top_to_bottom_with_the_reference_answers(path, monkeypatc
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_each_notebook_gives_the_articles_terms_in_chinese(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
-    table = re.search(r"^\| English \| 中文 \| in the article \|\n(?:\|.*\n?)+", text, flags=re.M)
+    # The engine notebook, before the articles, says where each term is used in it
+    # ("here") and, where they use it, in the articles.
+    header = r"\| here \| in the articles \|" if path == ENGINE else r"\| in the article \|"
+    table = re.search(rf"^\| English \| 中文 {header}\n(?:\|.*\n?)+", text, flags=re.M)
     assert table, path.name
     rows = table[0].strip().splitlines()[2:]
     assert len(rows) >= 8, rows
     for row in rows:
-        english, chinese, where = (cell.strip() for cell in row.strip("|").split("|"))
+        english, chinese, where, *_ = (cell.strip() for cell in row.strip("|").split("|"))
         assert re.search(r"[A-Za-z]", english) and re.search(r"[\u4e00-\u9fff]", chinese), row
-        assert where, row  # the article's section, table or figure
+        assert where, row  # the article's section, table or figure (the engine's: its own)
 
 
 def test_check_says_right_or_wrong_and_why_and_holds_the_reference_to_the_measure(
