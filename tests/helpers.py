@@ -35,3 +35,16 @@ def collector_off() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def micrograd_example() -> Value:
+    """micrograd's example: a = 2, b = -3, e = a b, d = e + a, L = d tanh(d) (a is used
+    twice, and the edges a -> d and d -> L skip a column)."""
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    e = a * b
+    e.label = "e"
+    d = e + a
+    d.label = "d"
+    L = d * d.tanh()
+    L.label = "L"
+    return L

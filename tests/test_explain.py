@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from helpers import micrograd_example
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -614,17 +615,6 @@ def assert_edges_clear(root: Value, **kwargs) -> None:
         for bx, by, bw, bh in placed[k + 1 :]:
             apart = ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay
             assert apart, ((ax, ay, aw, ah), (bx, by, bw, bh))
-
-
-def micrograd_example() -> Value:
-    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
-    e = a * b
-    e.label = "e"
-    d = e + a
-    d.label = "d"
-    L = d * d.tanh()
-    L.label = "L"
-    return L
 
 
 def mlp_loss() -> tuple[Value, nn.MLP]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from helpers import micrograd_example
 
 from demos._browser import Chromium, missing
 from tapegrad import Value, explain
@@ -211,17 +212,6 @@ def _readme_example() -> Value:
     return L
 
 
-def _micrograd_example() -> Value:
-    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
-    e = a * b
-    e.label = "e"
-    d = e + a
-    d.label = "d"
-    L = d * d.tanh()
-    L.label = "L"
-    return L
-
-
 def _pages(folder) -> dict:
     """Page name -> path: the README's example, micrograd's, the demos' network (with
     an update step per parameter) and a 3-4-4-1 MLP on three samples (~200 Values)."""
@@ -234,7 +224,7 @@ def _pages(folder) -> dict:
     mlp_loss = Value.sum([(mlp(x)[0] - 1.0) ** 2.0 for x in samples]) / 3.0
     records = {
         "readme": explain(_readme_example()),
-        "micrograd": explain(_micrograd_example()),
+        "micrograd": explain(micrograd_example()),
         "blackbox": explain(black_box_loss()[0]),
         "network": explain(network, names=model, lr=0.1),
         "mlp": explain(mlp_loss, names=mlp),
