@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tapegrad import Value
+from tapegrad import Value, primitive
 
 TOL = 1e-12  # compiled mode must equal eager mode to this, relative and absolute
 
@@ -48,3 +48,11 @@ def micrograd_example() -> Value:
     L = d * d.tanh()
     L.label = "L"
     return L
+
+
+# A user primitive, as the guide writes it: log(1 + e^x), derivative sigmoid(x).
+softplus = primitive(
+    "softplus",
+    forward=lambda m, x: m.log(1.0 + m.exp(x)),
+    grad=lambda m, g, out, x: (g * m.sigmoid(x),),
+)

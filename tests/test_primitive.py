@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_close
+from helpers import assert_close, softplus
 
 import tapegrad
 from tapegrad import Primitive, Value, compile, draw_graph, explain, grad, hessian, jvp, primitive
@@ -18,11 +18,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-softplus = primitive(
-    "softplus",
-    forward=lambda m, x: m.log(1.0 + m.exp(x)),
-    grad=lambda m, g, out, x: (g * m.sigmoid(x),),
-)
 # Two inputs, an ordered pair: d/da = a / out, d/db = b / out.
 hypot = primitive(
     "hypot",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import softplus
 from hypothesis import assume, find, given
 from hypothesis import strategies as st
 
@@ -25,11 +26,6 @@ from tapegrad.testing.strategies import (
     mlps,
 )
 
-softplus = primitive(
-    "softplus",
-    forward=lambda m, x: m.log(1.0 + m.exp(x)),
-    grad=lambda m, g, out, x: (g * m.sigmoid(x),),
-)
 # Right on floats, wrong on Values: float(x) is a constant there, so the derivative of
 # the rule, 3x instead of 6x, is wrong while the first derivative 3x^2 is right.
 cube = primitive(
