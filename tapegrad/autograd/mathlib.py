@@ -211,7 +211,7 @@ class ArrayMath(_Arithmetic):
 
     @staticmethod
     def step(x: np.ndarray) -> np.ndarray:
-        return np.where(x <= 0.0, 0.0, 1.0)  # 1 at NaN, as FloatMath.step
+        return (~(x <= 0.0)).astype(np.float64)  # 1 at NaN, as FloatMath.step
 
     @staticmethod
     def sign(x: np.ndarray) -> np.ndarray:
