@@ -141,8 +141,10 @@ def torch_state_dict(model: Module) -> dict[str, Any]:
     ``0.weight`` (a list of ``out`` rows of ``in`` floats), ``0.bias``, and BatchNorm's
     ``running_mean``, ``running_var`` and ``num_batches_tracked`` (an int).
 
-    Plain nested lists: ``{k: torch.tensor(v) for k, v in ...items()}`` is a state dict
-    that ``torch_model.load_state_dict`` takes (it copies into each tensor's dtype).
+    Plain nested lists: ``{k: torch.tensor(v, dtype=torch.float64) for k, v in
+    ...items()}`` is a state dict that ``torch_model.load_state_dict`` takes (it copies
+    each value into its tensor's dtype; ``torch.tensor(v)`` alone would round the
+    numbers to float32 first).
     """
     entries, _, covered = _plan(model)
     _uncovered(model, covered)
