@@ -143,6 +143,21 @@ def test_compiled_sequential_matches_eager():
     assert compiled_tanh == pytest.approx(eager_tanh, rel=1e-12, abs=1e-15)
 
 
+def test_compiled_sequential_with_batchnorm_takes_the_batch():
+    seq = nn.Sequential(nn.Linear(3, 4, seed=0), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 1))
+
+    def loss(batch):
+        return Value.sum([out[0] for out in seq(batch)]) / len(batch)
+
+    program = tapegrad.compile(loss, seq.parameters(), sample_is_batch=True)
+    compiled = program(np.array(X)[None])  # one mini-batch
+    assert compiled == pytest.approx(loss(X).data, rel=1e-12)
+    seq.eval()  # running statistics now: one sample at a time
+    per_sample = tapegrad.compile(lambda x: seq([x])[0][0], seq.parameters())
+    eager = sum(seq([x])[0][0].data for x in X) / len(X)
+    assert per_sample(np.array(X)) == pytest.approx(eager, rel=1e-12)
+
+
 # --- ModuleList ------------------------------------------------------------------------
 
 
