@@ -199,6 +199,24 @@ def test_module_list_inside_a_module():
     ]
 
 
+def test_compiled_function_traces_again_after_a_module_list_changes():
+    class Stack(nn.Module):
+        def __init__(self):
+            self.blocks = nn.ModuleList([nn.Linear(3, 3, seed=0)])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    stack = Stack()
+    program = tapegrad.compile(lambda x: stack(x)[0], stack.parameters())
+    program(np.array(X))
+    stack.blocks.append(nn.Tanh())
+    eager = sum(stack(x)[0].data for x in X) / len(X)
+    assert program(np.array(X)) == pytest.approx(eager, rel=1e-12)
+
+
 def test_module_list_is_not_callable_and_checks_input():
     ml = nn.ModuleList([nn.ReLU()])
     with pytest.raises(TypeError, match="ModuleList is not callable"):
