@@ -196,14 +196,14 @@ def test_strict_keys_and_non_strict_load():
         (
             nn.Sequential(nn.Linear(2, 2, "relu", seed=0)),
             ValueError,
-            r"0: a Linear with activation 'relu' has no PyTorch twin .*followed by nn.ReLU\(\)",
+            r"torch_state_dict: 0: a Linear with activation 'relu' has no PyTorch twin .*followed by nn.ReLU\(\)",
         ),
         (
             nn.Neuron(2, seed=0),
             ValueError,
-            r"Neuron has state with no PyTorch twin: w, b",
+            r"torch_state_dict: Neuron has state with no PyTorch twin: w, b",
         ),
-        ("model", TypeError, r"expected a tapegrad Module, got str 'model'"),
+        ("model", TypeError, r"torch_state_dict: expected a tapegrad Module, got str 'model'"),
     ],
 )
 def test_models_without_a_pytorch_twin_are_refused(model, error, match):

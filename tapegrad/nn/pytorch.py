@@ -35,11 +35,12 @@ class _Entry(NamedTuple):
     write: Callable[[np.ndarray], dict[str, StateEntry]]
 
 
-def _plan(model: Module) -> tuple[list[_Entry], dict[str, BatchNorm1d], list[str]]:
-    """The tensors of ``model``'s PyTorch twin, its BatchNorm1d modules by the key of
-    their ``num_batches_tracked``, and the tapegrad state names the tensors cover."""
+def _plan(op: str, model: Module) -> tuple[list[_Entry], dict[str, BatchNorm1d]]:
+    """The tensors of ``model``'s PyTorch twin and its BatchNorm1d modules by the key of
+    their ``num_batches_tracked``; ValueError (naming ``op``) for a model that has
+    none, or has state the twin leaves out."""
     if not isinstance(model, Module):
-        raise TypeError(f"expected a tapegrad Module, got {type(model).__name__} {model!r}")
+        raise TypeError(f"{op}: expected a tapegrad Module, got {type(model).__name__} {model!r}")
     entries: list[_Entry] = []
     norms: dict[str, BatchNorm1d] = {}
 
@@ -56,15 +57,17 @@ def _plan(model: Module) -> tuple[list[_Entry], dict[str, BatchNorm1d], list[str
                 visit(child, f"{torch_prefix}{name}.", f"{prefix}{name}.", False)
 
     def linear(layer: Linear, tp: str, p: str, activation_ok: bool) -> None:
-        neurons = layer.neurons
+        neurons, where = layer.neurons, p[:-1] or type(layer).__name__
         if not activation_ok and any(n.activation != "linear" for n in neurons):
             raise ValueError(
-                f"{p[:-1] or type(layer).__name__}: a Linear with activation "
+                f"{op}: {where}: a Linear with activation "
                 f"{neurons[0].activation!r} has no PyTorch twin (torch.nn.Linear has "
                 "none): use Linear(..., activation='linear') followed by nn.ReLU()"
             )
         if any(type(n) is not Neuron for n in neurons):
-            raise ValueError(f"{p[:-1]}: a Linear with neurons of its own kind has no PyTorch twin")
+            raise ValueError(
+                f"{op}: {where}: a Linear with neurons of its own kind has no PyTorch twin"
+            )
         shape = (len(neurons), layer.nin)
         entries.append(
             _Entry(
@@ -99,8 +102,17 @@ def _plan(model: Module) -> tuple[list[_Entry], dict[str, BatchNorm1d], list[str
             norms[key] = module
 
     visit(model, "", "", False)
-    covered = [name for entry in entries for name in entry.write(_zeros(entry.shape))]
-    return entries, norms, covered
+    covered = {name for entry in entries for name in entry.write(np.zeros(entry.shape))}
+    left = [name for name in model.state_dict() if name not in covered]
+    if left:
+        shown = ", ".join(left[:5]) + (f", ... ({len(left) - 5} more)" if len(left) > 5 else "")
+        raise ValueError(
+            f"{op}: {type(model).__name__} has state with no PyTorch twin: {shown} (a model "
+            "of Linear, activations, Dropout, BatchNorm1d, LayerNorm, GroupNorm, nested in "
+            "Sequential, ModuleList or modules of one's own, maps; parameters of its own "
+            "do not)"
+        )
+    return entries, norms
 
 
 def _floats(values: list) -> Callable[[], list[float]]:
@@ -119,25 +131,9 @@ def _none(a: np.ndarray) -> dict[str, StateEntry]:
     return {}
 
 
-def _zeros(shape: tuple[int, ...]) -> np.ndarray:
-    return np.zeros(shape)
-
-
-def _uncovered(model: Module, covered: list[str]) -> None:
-    """Refuse a model with state that the PyTorch twin has no place for."""
-    left = [name for name in model.state_dict() if name not in set(covered)]
-    if left:
-        shown = ", ".join(left[:5]) + (f", ... ({len(left) - 5} more)" if len(left) > 5 else "")
-        raise ValueError(
-            f"{type(model).__name__} has state with no PyTorch twin: {shown} (a model of "
-            "Linear, activations, Dropout, BatchNorm1d, LayerNorm, GroupNorm, nested in "
-            "Sequential, ModuleList or modules of one's own, maps; parameters of its own "
-            "do not)"
-        )
-
-
 def torch_state_dict(model: Module) -> dict[str, Any]:
-    """``model``'s weights as the state dict of its PyTorch twin: names such as
+    """``model``'s weights as the state dict of its PyTorch twin (see
+    ``load_torch_state_dict``): names such as
     ``0.weight`` (a list of ``out`` rows of ``in`` floats), ``0.bias``, and BatchNorm's
     ``running_mean``, ``running_var`` and ``num_batches_tracked`` (an int).
 
@@ -146,16 +142,21 @@ def torch_state_dict(model: Module) -> dict[str, Any]:
     each value into its tensor's dtype; ``torch.tensor(v)`` alone would round the
     numbers to float32 first).
     """
-    entries, _, covered = _plan(model)
-    _uncovered(model, covered)
+    entries, _ = _plan("torch_state_dict", model)
     return {entry.key: entry.read() for entry in entries}
 
 
 def load_torch_state_dict(
     model: Module, state: Mapping[str, Any], strict: bool = True
 ) -> IncompatibleKeys:
-    """Copy a PyTorch state dict into ``model`` (its tapegrad twin, see the module's
-    notes); returns the ``(missing_keys, unexpected_keys)`` in PyTorch's names.
+    """Copy a PyTorch state dict into ``model``, its tapegrad twin; returns the
+    ``(missing_keys, unexpected_keys)`` in PyTorch's names.
+
+    The twin of a ``torch.nn.Sequential`` of Linear, activations and BatchNorm1d (or
+    LayerNorm, GroupNorm, Dropout) is the ``nn.Sequential`` of the same modules at the
+    same positions: row j of ``0.weight`` is ``0.neurons.j.w``, a norm's ``weight`` and
+    ``bias`` are its ``gamma`` and ``beta``. An ``nn.MLP`` is the twin of Linear,
+    activation, Linear, ..., Linear: its layer i is at position 2i.
 
     Values may be tensors, NumPy arrays, nested lists, or anything with ``tolist()``.
     A missing or unexpected key (with ``strict``), a shape that differs from the
@@ -166,8 +167,7 @@ def load_torch_state_dict(
         raise TypeError(f"load_torch_state_dict: expected a dict, got {type(state).__name__}")
     if not isinstance(strict, bool):
         raise TypeError(f"load_torch_state_dict: strict must be a bool, got {strict!r}")
-    entries, norms, covered = _plan(model)
-    _uncovered(model, covered)
+    entries, norms = _plan("load_torch_state_dict", model)
     keys = {entry.key for entry in entries}
     missing = [entry.key for entry in entries if entry.key not in state]
     unexpected = [str(key) for key in state if key not in keys]
