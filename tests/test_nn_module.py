@@ -176,6 +176,62 @@ def test_load_state_dict_checks_names_and_sizes(edit, match):
     assert [p.data for p in model.parameters()] == before  # all or nothing
 
 
+def test_load_state_dict_returns_the_incompatible_keys():
+    model = nn.MLP(2, [3, 1], seed=0)
+    result = model.load_state_dict(nn.MLP(2, [3, 1], seed=1).state_dict())
+    assert result == nn.IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+    assert result.missing_keys == [] and result.unexpected_keys == []
+
+
+def test_strict_load_lists_missing_and_unexpected_together():
+    state = nn.MLP(2, [3, 1], seed=1).state_dict()
+    del state["layers.0.neurons.0.b"], state["layers.1.neurons.0.w"]
+    state["head.w"] = [1.0]
+    with pytest.raises(ValueError) as error:
+        nn.MLP(2, [3, 1], seed=0).load_state_dict(state, strict=True)
+    assert str(error.value).splitlines() == [
+        "load_state_dict: state does not fit this MLP:",
+        "  missing 2 entries: layers.0.neurons.0.b, layers.1.neurons.0.w",
+        "  unexpected 1 entries: head.w",
+    ]
+
+
+def test_non_strict_load_loads_what_matches():
+    model, source = nn.MLP(2, [3, 1], seed=0), nn.MLP(2, [3, 1], seed=1)
+    kept = model.layers[1].neurons[0].w[0].data
+    state = source.state_dict()
+    del state["layers.1.neurons.0.w"]
+    state["head.w"] = [1.0]
+    result = model.load_state_dict(state, strict=False)
+    assert result == (["layers.1.neurons.0.w"], ["head.w"])
+    assert model.layers[1].neurons[0].w[0].data == kept
+    assert model.layers[0].neurons[2].w[1].data == source.layers[0].neurons[2].w[1].data
+
+
+def test_non_strict_load_still_refuses_sizes_and_changes_nothing():
+    model = nn.MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    state = {
+        "layers.0.neurons.0.w": [1.0, 2.0, 3.0],
+        "layers.0.neurons.1.b": [0.5],
+        "layers.1.neurons.0.b": 7.0,
+        "other": 1.0,
+    }
+    with pytest.raises(ValueError) as error:
+        model.load_state_dict(state, strict=False)
+    assert str(error.value).splitlines() == [
+        "load_state_dict: state does not fit this MLP:",
+        "  layers.0.neurons.0.w: expected 2 numbers, got 3",
+        "  layers.0.neurons.1.b: expected one number, got a list of 1",
+    ]
+    assert model.state_dict() == before
+
+
+def test_load_state_dict_strict_must_be_bool():
+    with pytest.raises(TypeError, match=r"load_state_dict: strict must be a bool, got 0"):
+        nn.MLP(2, [1], seed=0).load_state_dict({}, strict=0)
+
+
 def test_load_state_dict_wants_a_mapping():
     with pytest.raises(TypeError, match="expected a dict"):
         nn.MLP(2, [1], seed=0).load_state_dict([1.0, 2.0])

@@ -9,6 +9,7 @@ loss = loss + 1e-4 * nn.functional.l2_penalty(model.parameters())
 """
 
 from . import data, functional, init
+from .containers import ModuleList, Sequential
 from .functional import log_softmax, softmax
 from .layers import (
     MLP,
@@ -20,8 +21,12 @@ from .layers import (
     LayerNorm,
     Linear,
     Neuron,
+    ReLU,
+    Sigmoid,
+    Tanh,
 )
-from .module import Module, read_model_file
+from .module import IncompatibleKeys, Module, read_model_file
+from .pytorch import load_torch_state_dict, torch_state_dict
 from .train import History, fit
 
 __all__ = [
@@ -31,16 +36,24 @@ __all__ = [
     "Dropout",
     "GroupNorm",
     "History",
+    "IncompatibleKeys",
     "Layer",
     "LayerNorm",
     "Linear",
     "Module",
+    "ModuleList",
     "Neuron",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
     "data",
     "fit",
     "functional",
     "init",
+    "load_torch_state_dict",
     "log_softmax",
     "read_model_file",
     "softmax",
+    "torch_state_dict",
 ]

@@ -265,6 +265,38 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class _Elementwise(Module):
+    """An activation of ``nn.functional`` as a module: applied to each input of one
+    sample, no parameters."""
+
+    _name: ClassVar[str]
+
+    def forward(self, x: Sample) -> list[Value]:
+        name = type(self).__name__
+        if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+            raise TypeError(f"{name}: expected one sample, a list of numbers or Values, got {x!r}")
+        fn = F.ACTIVATIONS[self._name]
+        return [fn(_input(lambda: name, i, v)) for i, v in enumerate(x)]
+
+
+class ReLU(_Elementwise):
+    """max(0, x) of each input, as torch.nn.ReLU (the activation ``"relu"`` as a layer)."""
+
+    _name = "relu"
+
+
+class Tanh(_Elementwise):
+    """tanh(x) of each input, as torch.nn.Tanh."""
+
+    _name = "tanh"
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + e^-x) of each input, as torch.nn.Sigmoid."""
+
+    _name = "sigmoid"
+
+
 def _check_features(name: str, sample: object, n: int, index: int | None = None) -> None:
     where = "" if index is None else f" sample {index}"
     if not isinstance(sample, (list, tuple)):
@@ -294,9 +326,15 @@ class BatchNorm1d(Module):
     the unbiased variance. In eval mode the running statistics are used instead, so a
     batch of one works. ``eps`` is PyTorch's default 1e-5 (article 001 suggests ~1e-7).
     gamma and beta are learned when ``affine``.
+
+    ``running_mean`` and ``running_var`` are registered buffers, saved with the
+    parameters. ``num_batches_tracked`` counts the training batches, as PyTorch's
+    (it is exchanged with PyTorch's state dicts, not kept in tapegrad's: with a
+    momentum set it changes nothing computed).
     """
 
-    buffer_names = ("running_mean", "running_var")
+    running_mean: list[float]
+    running_var: list[float]
 
     def __init__(
         self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True
@@ -306,8 +344,13 @@ class BatchNorm1d(Module):
         self.momentum = _probability("BatchNorm1d: momentum", momentum)
         self.gamma = [Value(1.0) for _ in range(num_features)] if affine else None
         self.beta = [Value(0.0) for _ in range(num_features)] if affine else None
-        self.running_mean = [0.0] * num_features
-        self.running_var = [1.0] * num_features
+        self.register_buffer("running_mean", [0.0] * num_features)
+        self.register_buffer("running_var", [1.0] * num_features)
+        self.num_batches_tracked = 0
+
+    def takes_batch(self) -> bool:
+        """True: BatchNorm1d normalises over a mini-batch."""
+        return True
 
     def forward(self, batch: Sequence[Sample]) -> list[list[Value]]:
         name, n = "BatchNorm1d", self.num_features
@@ -360,9 +403,12 @@ class BatchNorm1d(Module):
         # Only once every feature is computed: an error leaves the statistics unchanged.
         # Compile traces forward on one batch several times: it updates them once.
         mom = self.momentum
-        for j, (batch_mean, batch_var) in enumerate(() if tracing_again() else statistics):
-            self.running_mean[j] = (1 - mom) * self.running_mean[j] + mom * batch_mean
-            self.running_var[j] = (1 - mom) * self.running_var[j] + mom * batch_var * m / (m - 1)
+        if statistics and not tracing_again():
+            self.num_batches_tracked += 1
+            means, variances = self.running_mean, self.running_var
+            for j, (batch_mean, batch_var) in enumerate(statistics):
+                means[j] = (1 - mom) * means[j] + mom * batch_mean
+                variances[j] = (1 - mom) * variances[j] + mom * batch_var * m / (m - 1)
         return [list(row) for row in zip(*columns)]
 
     def _buffer_problem(self, name: str, value: StateEntry) -> str | None:

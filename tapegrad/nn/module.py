@@ -8,8 +8,8 @@ Parameter names are the dotted attribute path, list positions included:
 
 The state dict groups a list of Values into one entry, so its keys are the
 "tensors" of the model: ``{"layers.0.neurons.3.w": [..16 floats..],
-"layers.0.neurons.3.b": 0.0, ...}``, plus any non-learned state a module lists in
-``buffer_names`` (BatchNorm's running statistics).
+"layers.0.neurons.3.b": 0.0, ...}``, plus the non-learned state a module registers
+with ``register_buffer`` (BatchNorm's running statistics).
 
 Model file (``save``/``load``): UTF-8 JSON, one state entry per line, written to a
 temporary file in the same directory and renamed over the target, so a crash never
@@ -39,9 +39,9 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import repeat
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from ..autograd import Value
 from ..autograd.mode import FAST
@@ -54,6 +54,15 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 256 * 2**20
 
 StateEntry = float | list[float]
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` found: the module's entries the state lacked
+    (``missing_keys``) and the state's entries the module does not have
+    (``unexpected_keys``), as PyTorch's ``_IncompatibleKeys``."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class _Buffer:
@@ -82,8 +91,6 @@ class Module:
     as attributes in ``__init__`` and define ``forward``; ``model(x)`` calls it."""
 
     training: bool = True
-    # Attributes holding non-learned state (a float or a list of floats) to save.
-    buffer_names: tuple[str, ...] = ()
     # Whether __repr__ lists the child modules (a Linear summarises its neurons).
     _repr_children: bool = True
 
@@ -121,6 +128,11 @@ class Module:
             if not key.startswith("_"):
                 yield key, value
 
+    def takes_batch(self) -> bool:
+        """Whether ``forward`` takes a mini-batch (a list of samples) instead of one
+        sample: BatchNorm1d does, and a Sequential holding one hands it the whole batch."""
+        return False
+
     def named_children(self) -> list[tuple[str, Module]]:
         """The direct sub-modules, with their names (``layers.0`` for a list entry)."""
         out: list[tuple[str, Module]] = []
@@ -135,6 +147,10 @@ class Module:
         for key, value in self._attributes():
             visit(value, key)
         return out
+
+    def children(self) -> list[Module]:
+        """The direct sub-modules, in the order of ``named_children()``."""
+        return [m for _, m in self.named_children()]
 
     def named_modules(self, prefix: str = "") -> list[tuple[str, Module]]:
         """This module (named ``prefix``) and every module below it, depth first;
@@ -156,6 +172,56 @@ class Module:
         """This module and every module below it."""
         return [m for _, m in self.named_modules()]
 
+    def apply(self, fn: Callable[[Module], object]) -> Module:
+        """Call ``fn`` on every sub-module, children before their parent (as PyTorch),
+        then on this module; returns this module."""
+        if not callable(fn):
+            raise TypeError(f"apply: fn must be callable, got {type(fn).__name__} {fn!r}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # --- buffers -------------------------------------------------------------------
+
+    def register_buffer(self, name: str, value: StateEntry) -> None:
+        """Keep ``value`` (a number or a list of numbers) as attribute ``name``, saved and
+        loaded with the parameters but never learned (BatchNorm's running statistics)."""
+        if not isinstance(name, str):
+            raise TypeError(f"register_buffer: name must be a str, got {type(name).__name__}")
+        if not name.isidentifier() or name.startswith("_"):
+            raise ValueError(
+                f"register_buffer: name must be an identifier not starting with '_', got {name!r}"
+            )
+        buffers = self.__dict__.setdefault("_buffers", [])
+        if name not in buffers and (name in self.__dict__ or hasattr(type(self), name)):
+            raise ValueError(
+                f"register_buffer: {type(self).__name__} already has an attribute {name!r}"
+            )
+        problem = _size_problem(value, len(value) if isinstance(value, (list, tuple)) else None)
+        if problem:
+            raise ValueError(f"register_buffer: {name}: {problem}")
+        setattr(
+            self,
+            name,
+            [float(x) for x in value] if isinstance(value, (list, tuple)) else float(value),
+        )
+        if name not in buffers:
+            buffers.append(name)
+
+    def named_buffers(self) -> list[tuple[str, StateEntry]]:
+        """Every buffer of this module and the modules below it, with its dotted name
+        (``norm.running_mean``); a list is the buffer itself, not a copy."""
+        return [
+            (name, getattr(entry.module, entry.name))
+            for name, entry in self._state_entries()
+            if isinstance(entry, _Buffer)
+        ]
+
+    def buffers(self) -> list[StateEntry]:
+        """Every buffer, in the order of ``named_buffers()``."""
+        return [value for _, value in self.named_buffers()]
+
     def _state_entries(self) -> list[tuple[str, Value | list[Value] | _Buffer]]:
         """(name, entry) for every Value, list of Values and buffer, in attribute order."""
         out: list[tuple[str, Value | list[Value] | _Buffer]] = []
@@ -171,7 +237,7 @@ class Module:
                 dot = f"{name}." if name else ""
                 for key, v in value._attributes():
                     visit(v, dot + key)
-                for key in value.buffer_names:
+                for key in value.__dict__.get("_buffers", ()):
                     out.append((dot + key, _Buffer(value, key)))
             elif isinstance(value, (list, tuple)):
                 if _all_values(value):
@@ -240,6 +306,15 @@ class Module:
         """Evaluation mode: Dropout passes inputs through, BatchNorm uses running stats."""
         return self.train(False)
 
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (False freezes them all); returns
+        this module."""
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"requires_grad_: expected a bool, got {requires_grad!r}")
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
     # --- state ---------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, StateEntry]:
@@ -255,30 +330,37 @@ class Module:
                 state[name] = list(value) if isinstance(value, (list, tuple)) else value
         return state
 
-    def load_state_dict(self, state: Mapping[str, StateEntry]) -> None:
-        """Copy ``state`` into this module's parameters and buffers.
+    def load_state_dict(
+        self, state: Mapping[str, StateEntry], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy ``state`` into this module's parameters and buffers; returns the
+        ``(missing_keys, unexpected_keys)`` found, as PyTorch.
 
-        Every name must match and every entry must have the right size; otherwise
-        nothing is changed and a ValueError lists all the differences.
+        With ``strict`` every name must match; with ``strict=False`` the entries whose
+        names match are loaded and the others listed. Every entry loaded must have the
+        right size. Otherwise nothing is changed and a ValueError lists all the
+        differences.
         """
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state).__name__}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"load_state_dict: strict must be a bool, got {strict!r}")
         entries = self._state_entries()
         names = {name for name, _ in entries}
         problems = []
         missing = [name for name, _ in entries if name not in state]
         unexpected = [name for name in state if name not in names]
-        if missing:
+        if strict and missing:
             problems.append(f"missing {len(missing)} entries: {_preview(missing)}")
-        if unexpected:
+        if strict and unexpected:
             problems.append(f"unexpected {len(unexpected)} entries: {_preview(unexpected)}")
+        entries = [(name, entry) for name, entry in entries if name in state]
         for name, entry in entries:
-            if name in state:
-                problem = _size_problem(state[name], _size(entry))
-                if problem is None and isinstance(entry, _Buffer):
-                    problem = entry.module._buffer_problem(entry.name, state[name])
-                if problem:
-                    problems.append(f"{name}: {problem}")
+            problem = _size_problem(state[name], _size(entry))
+            if problem is None and isinstance(entry, _Buffer):
+                problem = entry.module._buffer_problem(entry.name, state[name])
+            if problem:
+                problems.append(f"{name}: {problem}")
         if problems:
             raise ValueError(
                 f"load_state_dict: state does not fit this {type(self).__name__}:\n  "
@@ -296,6 +378,7 @@ class Module:
                 setattr(entry.module, entry.name, [float(x) for x in value])
             else:
                 setattr(entry.module, entry.name, float(value))
+        return IncompatibleKeys(missing, [str(name) for name in unexpected])
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state dict to ``path`` as a JSON model file, atomically."""
