@@ -120,94 +120,6 @@ class LRScheduler(_Scheduler, abc.ABC):
         self._set(self.get_lr())
 
 
-def _per_group(name: str, optimizer: Optimizer, value: Any) -> list:
-    """``value`` once per parameter group: a list or tuple of one per group, or one
-    value for all (PyTorch's _format_param)."""
-    groups = len(optimizer.param_groups)
-    if not isinstance(value, (list, tuple)):
-        return [value] * groups
-    if len(value) != groups:
-        raise ValueError(
-            f"{name} must have the same length as optimizer.param_groups. "
-            f"{name} has {len(value)} values, param_groups has {groups}."
-        )
-    return list(value)
-
-
-class LambdaLR(LRScheduler):
-    """The initial rate times a factor computed from the epoch.
-
-    lr_epoch = initial_lr * lr_lambda(epoch)
-
-    ``lr_lambda`` is one function for every group, or a list of one per group. As in
-    PyTorch, ``state_dict()`` saves the attributes (``__dict__``) of a lambda that is a
-    callable object, and ``None`` for a plain function or lambda (code is not saved).
-    """
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
-        last_epoch: int = -1,
-    ) -> None:
-        _check_optimizer(optimizer)
-        groups = len(optimizer.param_groups)
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != groups:
-                raise ValueError(f"Expected {groups} lr_lambdas, but got {len(lr_lambda)}")
-            lambdas = list(lr_lambda)
-        else:
-            lambdas = [lr_lambda] * groups
-        for fn in lambdas:
-            if not callable(fn):
-                raise TypeError(f"LambdaLR: lr_lambda must be callable, got {fn!r}")
-        self.lr_lambdas = lambdas
-        super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        lrs = []
-        for fn, base in zip(self.lr_lambdas, self.base_lrs, strict=True):
-            factor = fn(self.last_epoch)
-            if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
-                raise TypeError(
-                    f"LambdaLR: lr_lambda({self.last_epoch}) returned {factor!r}, not a real number"
-                )
-            lrs.append(base * factor)
-        return lrs
-
-    def _start_lrs(self) -> list[float]:
-        return self.get_lr()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Every attribute except the optimizer; for each lambda, its ``__dict__`` if it
-        is a callable object, else None."""
-        state = {
-            k: copy.deepcopy(v)
-            for k, v in vars(self).items()
-            if k not in ("optimizer", "lr_lambdas")
-        }
-        state["lr_lambdas"] = [
-            None if isinstance(fn, types.FunctionType) else copy.deepcopy(vars(fn))
-            for fn in self.lr_lambdas
-        ]
-        return state
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore a ``state_dict()``; a saved callable object's attributes go back into
-        this scheduler's lambda of the same group."""
-        self._check_keys(state_dict)
-        saved = state_dict["lr_lambdas"]
-        if not isinstance(saved, list) or len(saved) != len(self.lr_lambdas):
-            raise ValueError(
-                f"LambdaLR.load_state_dict: lr_lambdas is {saved!r}, expected a list of "
-                f"{len(self.lr_lambdas)} entries (None or a dict)"
-            )
-        vars(self).update({k: copy.deepcopy(v) for k, v in state_dict.items() if k != "lr_lambdas"})
-        for fn, attributes in zip(self.lr_lambdas, saved, strict=True):
-            if attributes is not None:
-                vars(fn).update(copy.deepcopy(attributes))
-
-
 class StepLR(LRScheduler):
     """Step decay: multiply the rate by gamma every step_size epochs.
 
@@ -377,84 +289,92 @@ class LinearLR(LRScheduler):
         return [lr * ratio for lr in self.current_lrs()]
 
 
-class ReduceLROnPlateau(_Scheduler):
-    """Decay on validation error: multiply the rate by factor when a metric stalls.
+class LambdaLR(LRScheduler):
+    """The initial rate times a factor computed from the epoch.
 
-    Call ``step(metric)`` once per epoch. An epoch improves on the best metric so far
-    if (mode "min") metric < best * (1 - threshold) ("rel") or < best - threshold
-    ("abs"); "max" mode mirrors this. After more than ``patience`` epochs without
-    improvement, lr <- max(lr * factor, min_lr) (skipped if that changes lr by no more
-    than eps), then ``cooldown`` epochs pass before bad epochs count again.
+    lr_epoch = initial_lr * lr_lambda(epoch)
+
+    ``lr_lambda`` is one function for every group, or a list of one per group. As in
+    PyTorch, ``state_dict()`` saves the attributes (``__dict__``) of a lambda that is a
+    callable object, and ``None`` for a plain function or lambda (code is not saved).
     """
 
     def __init__(
         self,
         optimizer: Optimizer,
-        mode: str = "min",
-        factor: float = 0.1,
-        patience: int = 10,
-        threshold: float = 1e-4,
-        threshold_mode: str = "rel",
-        cooldown: int = 0,
-        min_lr: float | list[float] = 0,
-        eps: float = 1e-8,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
     ) -> None:
         _check_optimizer(optimizer)
-        if mode not in ("min", "max"):
-            raise ValueError(f"Invalid mode: {mode!r} (expected 'min' or 'max')")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(
-                f"Invalid threshold_mode: {threshold_mode!r} (expected 'rel' or 'abs')"
-            )
-        in_range("factor", 0.0, 1.0, high_open=True)(factor)
-        integer("patience", 0)(patience)
-        in_range("threshold")(threshold)
-        integer("cooldown", 0)(cooldown)
-        in_range("eps")(eps)
         groups = len(optimizer.param_groups)
-        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * groups
-        if len(min_lrs) != groups:
-            raise ValueError(f"Invalid min_lr: expected {groups} values, got {len(min_lrs)}")
-        for value in min_lrs:
-            in_range("min_lr")(value)
-        self.optimizer = optimizer
-        self.mode, self.factor, self.patience = mode, factor, patience
-        self.threshold, self.threshold_mode = threshold, threshold_mode
-        self.cooldown, self.min_lrs, self.eps = cooldown, min_lrs, eps
-        self.best = math.inf if mode == "min" else -math.inf
-        self.num_bad_epochs = 0
-        self.cooldown_counter = 0
-        self.last_epoch = 0
-        self._last_lr = self.current_lrs()
-
-    def is_better(self, metric: float) -> bool:
-        """Whether ``metric`` improves on the best so far by more than the threshold."""
-        best, threshold = self.best, self.threshold
-        relative = self.threshold_mode == "rel"
-        if self.mode == "min":
-            return metric < (best * (1 - threshold) if relative else best - threshold)
-        return metric > (best * (1 + threshold) if relative else best + threshold)
-
-    def step(self, metrics: float) -> None:
-        """Record one epoch's metric (e.g. validation loss) and decay the rate if stalled."""
-        current = float(metrics)
-        self.last_epoch += 1
-        if self.is_better(current):
-            self.best = current
-            self.num_bad_epochs = 0
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != groups:
+                raise ValueError(f"Expected {groups} lr_lambdas, but got {len(lr_lambda)}")
+            lambdas = list(lr_lambda)
         else:
-            self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.num_bad_epochs = 0  # bad epochs during cooldown do not count
-        if self.num_bad_epochs > self.patience:
-            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
-                new_lr = max(group["lr"] * self.factor, min_lr)
-                if group["lr"] - new_lr > self.eps:
-                    group["lr"] = new_lr
-            self.cooldown_counter = self.cooldown
-            self.num_bad_epochs = 0
-        self._last_lr = self.current_lrs()
+            lambdas = [lr_lambda] * groups
+        for fn in lambdas:
+            if not callable(fn):
+                raise TypeError(f"LambdaLR: lr_lambda must be callable, got {fn!r}")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        lrs = []
+        for fn, base in zip(self.lr_lambdas, self.base_lrs, strict=True):
+            factor = fn(self.last_epoch)
+            if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
+                raise TypeError(
+                    f"LambdaLR: lr_lambda({self.last_epoch}) returned {factor!r}, not a real number"
+                )
+            lrs.append(base * factor)
+        return lrs
+
+    def _start_lrs(self) -> list[float]:
+        return self.get_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute except the optimizer; for each lambda, its ``__dict__`` if it
+        is a callable object, else None."""
+        state = {
+            k: copy.deepcopy(v)
+            for k, v in vars(self).items()
+            if k not in ("optimizer", "lr_lambdas")
+        }
+        state["lr_lambdas"] = [
+            None if isinstance(fn, types.FunctionType) else copy.deepcopy(vars(fn))
+            for fn in self.lr_lambdas
+        ]
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a ``state_dict()``; a saved callable object's attributes go back into
+        this scheduler's lambda of the same group."""
+        self._check_keys(state_dict)
+        saved = state_dict["lr_lambdas"]
+        if not isinstance(saved, list) or len(saved) != len(self.lr_lambdas):
+            raise ValueError(
+                f"LambdaLR.load_state_dict: lr_lambdas is {saved!r}, expected a list of "
+                f"{len(self.lr_lambdas)} entries (None or a dict)"
+            )
+        vars(self).update({k: copy.deepcopy(v) for k, v in state_dict.items() if k != "lr_lambdas"})
+        for fn, attributes in zip(self.lr_lambdas, saved, strict=True):
+            if attributes is not None:
+                vars(fn).update(copy.deepcopy(attributes))
+
+
+def _per_group(name: str, optimizer: Optimizer, value: Any) -> list:
+    """``value`` once per parameter group: a list or tuple of one per group, or one
+    value for all (PyTorch's _format_param)."""
+    groups = len(optimizer.param_groups)
+    if not isinstance(value, (list, tuple)):
+        return [value] * groups
+    if len(value) != groups:
+        raise ValueError(
+            f"{name} must have the same length as optimizer.param_groups. "
+            f"{name} has {len(value)} values, param_groups has {groups}."
+        )
+    return list(value)
 
 
 class OneCycleLR(LRScheduler):
@@ -537,11 +457,10 @@ class OneCycleLR(LRScheduler):
             if cycle_momentum:
                 highs = _per_group("max_momentum", optimizer, max_momentum)
                 lows = _per_group("base_momentum", optimizer, base_momentum)
+                below = 1.0 if self.use_beta1 else math.inf  # a beta is below 1
                 for group, high, low in zip(groups, highs, lows, strict=True):
-                    for label, value in (("max_momentum", high), ("base_momentum", low)):
-                        in_range(label, 0.0, 1.0 if self.use_beta1 else math.inf, high_open=True)(
-                            value
-                        )
+                    in_range("max_momentum", 0.0, below, high_open=True)(high)
+                    in_range("base_momentum", 0.0, below, high_open=True)(low)
                     self._set_momentum(group, high)
                     group["max_momentum"], group["base_momentum"] = high, low
         for i, group in enumerate(optimizer.param_groups):
@@ -615,8 +534,12 @@ def _phases(pct_start: float, steps: int, three_phase: bool) -> list[dict[str, A
         ]
     return [
         {"end_step": float(pct_start * steps) - 1, **up, **up_momentum},
-        {"end_step": float(2 * pct_start * steps) - 2, "start_lr": "max_lr", "end_lr": "initial_lr"}
-        | down_momentum,
+        {
+            "end_step": float(2 * pct_start * steps) - 2,
+            "start_lr": "max_lr",
+            "end_lr": "initial_lr",
+            **down_momentum,
+        },
         {
             "end_step": steps - 1,
             "start_lr": "initial_lr",
@@ -726,3 +649,83 @@ class SequentialLR(_Scheduler):
         vars(self).update(
             {k: copy.deepcopy(v) for k, v in state_dict.items() if k != "_schedulers"}
         )
+
+
+class ReduceLROnPlateau(_Scheduler):
+    """Decay on validation error: multiply the rate by factor when a metric stalls.
+
+    Call ``step(metric)`` once per epoch. An epoch improves on the best metric so far
+    if (mode "min") metric < best * (1 - threshold) ("rel") or < best - threshold
+    ("abs"); "max" mode mirrors this. After more than ``patience`` epochs without
+    improvement, lr <- max(lr * factor, min_lr) (skipped if that changes lr by no more
+    than eps), then ``cooldown`` epochs pass before bad epochs count again.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | list[float] = 0,
+        eps: float = 1e-8,
+    ) -> None:
+        _check_optimizer(optimizer)
+        if mode not in ("min", "max"):
+            raise ValueError(f"Invalid mode: {mode!r} (expected 'min' or 'max')")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"Invalid threshold_mode: {threshold_mode!r} (expected 'rel' or 'abs')"
+            )
+        in_range("factor", 0.0, 1.0, high_open=True)(factor)
+        integer("patience", 0)(patience)
+        in_range("threshold")(threshold)
+        integer("cooldown", 0)(cooldown)
+        in_range("eps")(eps)
+        groups = len(optimizer.param_groups)
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * groups
+        if len(min_lrs) != groups:
+            raise ValueError(f"Invalid min_lr: expected {groups} values, got {len(min_lrs)}")
+        for value in min_lrs:
+            in_range("min_lr")(value)
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.min_lrs, self.eps = cooldown, min_lrs, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = self.current_lrs()
+
+    def is_better(self, metric: float) -> bool:
+        """Whether ``metric`` improves on the best so far by more than the threshold."""
+        best, threshold = self.best, self.threshold
+        relative = self.threshold_mode == "rel"
+        if self.mode == "min":
+            return metric < (best * (1 - threshold) if relative else best - threshold)
+        return metric > (best * (1 + threshold) if relative else best + threshold)
+
+    def step(self, metrics: float) -> None:
+        """Record one epoch's metric (e.g. validation loss) and decay the rate if stalled."""
+        current = float(metrics)
+        self.last_epoch += 1
+        if self.is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs during cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                new_lr = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = self.current_lrs()
