@@ -783,3 +783,19 @@ def test_sequential_starts_a_cosine_from_its_closed_form_rounded_as_pytorch() ->
         scheduler.step()
         rates.append(scheduler.get_last_lr()[0])
     assert rates == [0.3, 0.30000000000000004, 0.2604594154601839]
+
+
+def test_sequential_resumed_with_last_epoch_as_pytorch() -> None:
+    # PyTorch 2.13, float64: the schedules resumed at epoch 4 (their creation steps move
+    # them to 5), the SequentialLR too; the groups go back to initial_lr, and past the
+    # milestone the exponential decay goes on from there.
+    opt = sgd(0.5)
+    opt.param_groups[0]["initial_lr"] = 1.0
+    warm = lr_scheduler.LinearLR(opt, 0.5, total_iters=2, last_epoch=4)
+    decay = lr_scheduler.ExponentialLR(opt, 0.9, last_epoch=4)
+    scheduler = lr_scheduler.SequentialLR(opt, [warm, decay], [2], last_epoch=4)
+    rates = [(scheduler.get_last_lr()[0], scheduler.last_epoch)]
+    for _ in range(2):
+        scheduler.step()
+        rates.append((scheduler.get_last_lr()[0], scheduler.last_epoch))
+    assert rates == [(1.0, 5), (0.9, 6), (0.81, 7)]
