@@ -151,7 +151,9 @@ def train_panel(job: dict) -> dict:
         model, program = _program(config, norm, X, Y)
         model.reset(std, job["seed"])
         program.flat().reload()  # the flat vector the optimizer steps reads the new weights
-        loader = nn.data.DataLoader(X, Y, job["batch_size"], drop_last=True, seed=job["seed"])
+        loader = nn.data.DataLoader(
+            X, Y, job["batch_size"], shuffle=True, drop_last=True, seed=job["seed"]
+        )
         curves[norm] = _train(program, loader, job["lr"], job["epochs"])
     return {"std": std, **curves}
 

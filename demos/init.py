@@ -16,14 +16,17 @@ from ._common import grid_outputs, look_for, progress, pyplot, save
 LAYERS, WIDTH = 5, 100
 
 # (activation, label, initialiser): the book's figures 6-10 to 6-14, and tanh with
-# Xavier, the book's remedy for the sigmoid's later layers.
+# std sqrt(1/n), the book's remedy for the sigmoid's later layers. The book and the
+# article call std sqrt(1/n) (n the inputs of a unit) "Xavier"; it is LeCun's scheme,
+# nn.init.lecun_normal. PyTorch's xavier_normal_ (nn.init.xavier_normal here) is
+# Glorot's std sqrt(2/(n_in + n_out)), another scheme.
 CONFIGS = [
     ("sigmoid", "std 1", nn.init.normal(1.0)),
     ("sigmoid", "std 0.01", nn.init.normal(0.01)),
-    ("sigmoid", "Xavier, std sqrt(1/n)", nn.init.xavier_normal()),
-    ("tanh", "Xavier, std sqrt(1/n)", nn.init.xavier_normal()),
+    ("sigmoid", "LeCun, std sqrt(1/n)", nn.init.lecun_normal()),
+    ("tanh", "LeCun, std sqrt(1/n)", nn.init.lecun_normal()),
     ("relu", "std 0.01", nn.init.normal(0.01)),
-    ("relu", "Xavier, std sqrt(1/n)", nn.init.xavier_normal()),
+    ("relu", "LeCun, std sqrt(1/n)", nn.init.lecun_normal()),
     ("relu", "He, std sqrt(2/n)", nn.init.he_normal()),
 ]
 # The figures: the saturating activations together, ReLU apart; the x range of each.
@@ -87,7 +90,8 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     X = rng.standard_normal((args.samples, WIDTH))
     print(
         f"{args.samples} inputs ~ N(0, 1) through {LAYERS} layers of {WIDTH} units "
-        "(no biases), compiled mode"
+        "(no biases), compiled mode; LeCun's std sqrt(1/n) is what the article calls "
+        "Xavier (PyTorch's xavier_normal_ is Glorot's std sqrt(2/(n_in + n_out)))"
     )
     results = {}
     for activation, label, init in progress(CONFIGS, "initialisations"):
@@ -125,37 +129,38 @@ def run(args: argparse.Namespace, out: Path) -> dict:
 def _claims(stats: dict, symmetry: dict) -> tuple[str, dict[str, bool]]:
     """The look-for line, from the measured spreads."""
     big, small = stats["sigmoid, std 1"], stats["sigmoid, std 0.01"]
-    xavier = stats["sigmoid, Xavier, std sqrt(1/n)"]["input_spread"]
-    tanh = stats["tanh, Xavier, std sqrt(1/n)"]["input_spread"]
+    lecun = stats["sigmoid, LeCun, std sqrt(1/n)"]["input_spread"]
+    tanh = stats["tanh, LeCun, std sqrt(1/n)"]["input_spread"]
     relu = {k.split(", ", 1)[1]: v["std"] for k, v in stats.items() if k.startswith("relu")}
-    he, relu_xavier = relu["He, std sqrt(2/n)"], relu["Xavier, std sqrt(1/n)"]
-    per_layer = (xavier[-1] / xavier[0]) ** (1 / (LAYERS - 1))
+    he, relu_lecun = relu["He, std sqrt(2/n)"], relu["LeCun, std sqrt(1/n)"]
+    per_layer = (lecun[-1] / lecun[0]) ** (1 / (LAYERS - 1))
     text = (
         f"with std 1 the sigmoid histograms pile up at 0 and 1 ({min(big['fraction']):.0%} or "
         f"more saturated in every layer: no gradient), with std 0.01 at 0.5 (every unit "
-        f"alike, std {max(small['std']):.2g} at most); with Xavier the histograms stay wide, "
-        "but the width is the units differing from each other: how much a unit's output "
-        f"varies with the input falls {1 / per_layer:.1f}x a layer ({xavier[0]:.2g} in layer 1, "
-        f"{xavier[-1]:.1g} in layer {LAYERS}: the sigmoid's slope is at most 1/4), so the "
-        f"later layers barely see the input; tanh with Xavier, the book's remedy, keeps it "
-        f"({tanh[0]:.2g} to {tanh[-1]:.2g}); ReLU keeps its spread only with He (std "
-        f"{he[0]:.2g} to {he[-1]:.2g}; Xavier {relu_xavier[0]:.2g} to {relu_xavier[-1]:.2g}); "
+        f"alike, std {max(small['std']):.2g} at most); with LeCun's std sqrt(1/n) (the "
+        "article's Xavier) the histograms stay wide, but the width is the units differing "
+        "from each other: how much a unit's output varies with the input falls "
+        f"{1 / per_layer:.1f}x a layer ({lecun[0]:.2g} in layer 1, {lecun[-1]:.1g} in layer "
+        f"{LAYERS}: the sigmoid's slope is at most 1/4), so the later layers barely see the "
+        f"input; tanh with it, the book's remedy, keeps it ({tanh[0]:.2g} to "
+        f"{tanh[-1]:.2g}); ReLU keeps its spread only with He (std {he[0]:.2g} to "
+        f"{he[-1]:.2g}; LeCun {relu_lecun[0]:.2g} to {relu_lecun[-1]:.2g}); "
         "in init_zero.png the zero-initialised weight matrices have identical rows (every "
         "unit the same)"
     )
     checks = {
         "std 1 saturates most sigmoid outputs in every layer": min(big["fraction"]) > 0.4,
         "std 0.01 leaves every layer's outputs within a narrow band": max(small["std"]) < 0.05,
-        "with Xavier the sigmoid's histograms stay wide": min(
-            stats["sigmoid, Xavier, std sqrt(1/n)"]["std"]
+        "with LeCun the sigmoid's histograms stay wide": min(
+            stats["sigmoid, LeCun, std sqrt(1/n)"]["std"]
         )
         > 0.05,
-        "with Xavier what a sigmoid unit says about its input shrinks 3x or more a layer": all(
-            b < a / 3 for a, b in itertools.pairwise(xavier)
+        "with LeCun what a sigmoid unit says about its input shrinks 3x or more a layer": all(
+            b < a / 3 for a, b in itertools.pairwise(lecun)
         ),
-        "tanh with Xavier keeps a third of it over the layers": tanh[-1] > tanh[0] / 3,
-        "ReLU with He keeps its spread, with Xavier halves it": (
-            0.5 < he[-1] / he[0] < 2.0 and relu_xavier[-1] < 0.5 * relu_xavier[0]
+        "tanh with LeCun keeps a third of it over the layers": tanh[-1] > tanh[0] / 3,
+        "ReLU with He keeps its spread, with LeCun halves it": (
+            0.5 < he[-1] / he[0] < 2.0 and relu_lecun[-1] < 0.5 * relu_lecun[0]
         ),
         "from zero every unit of a layer stays identical": symmetry["zeros"]["unit_spread"] == 0,
     }
@@ -208,16 +213,17 @@ def _plot_histograms(
 
 
 def _zero_init(args: argparse.Namespace, out: Path) -> dict:
-    """Train a 2-8-8-1 sigmoid net on concentric circles from zero and from Xavier
-    weights: from zero, every unit of a layer gets the same gradient at every step,
-    so the units stay identical and the net can only draw a straight boundary."""
+    """Train a 2-8-8-1 sigmoid net on concentric circles from zero and from LeCun (the
+    article's Xavier) weights: from zero, every unit of a layer gets the same gradient
+    at every step, so the units stay identical and the net can only draw a straight
+    boundary."""
     X, y = nn.data.make_circles(args.points, noise=0.05, factor=0.5, seed=args.seed)
     print(
         f"\nwhy not zero: a 2-8-8-1 sigmoid MLP on {len(X)} points of two circles, "
         f"mean squared error, Adam lr 0.1, {args.steps} full-batch steps"
     )
     models, result = {}, {}
-    for init in ("zeros", "xavier"):
+    for init in ("zeros", "lecun_normal"):
         model = nn.MLP(2, [8, 8, 1], activation="sigmoid", init=init, seed=args.seed)
         opt = optim.Adam(model.parameters(), lr=0.1)
         for _ in progress(range(args.steps), f"init {init}"):
@@ -232,7 +238,7 @@ def _zero_init(args: argparse.Namespace, out: Path) -> dict:
         result[init] = {"accuracy": acc, "loss": loss.data, "unit_spread": spread}
         models[init] = model
         print(
-            f"  init {init:6s}: loss {loss.data:.4f}, accuracy {acc:.0%}, largest difference "
+            f"  init {init:12s}: loss {loss.data:.4f}, accuracy {acc:.0%}, largest difference "
             f"between two units of a hidden layer {spread:.3g}"
         )
     _plot_symmetry(models, X, y, result, out)

@@ -16,10 +16,12 @@ from tapegrad.nn import functional as F
 from ._common import look_for, progress, pyplot, save
 
 # (label, hidden activation, init): the saturating activations with the init made for
-# them (Xavier), ReLU with He, and ReLU with weights too large (N(0, 1)), which explodes.
+# them (the article's "Xavier", std sqrt(1/n): LeCun's lecun_normal, not PyTorch's
+# Glorot xavier_normal), ReLU with He, and ReLU with weights too large (N(0, 1)), which
+# explodes.
 NETWORKS = (
-    ("sigmoid, Xavier", "sigmoid", "xavier_normal"),
-    ("tanh, Xavier", "tanh", "xavier_normal"),
+    ("sigmoid, Xavier", "sigmoid", "lecun_normal"),
+    ("tanh, Xavier", "tanh", "lecun_normal"),
     ("ReLU, He", "relu", "he_normal"),
     ("ReLU, N(0, 1)", "relu", "normal"),
 )
@@ -68,7 +70,7 @@ def chain_gradients(activation: str, depth: int, seed: int) -> Chain:
 
     A ReLU chain is often cut by a dead unit (every gradient before it is 0); the first
     seed from ``seed`` on whose chain is alive is used instead."""
-    init = "he_normal" if activation == "relu" else "xavier_normal"
+    init = "he_normal" if activation == "relu" else "lecun_normal"
     sample = [0.5, -1.0]
     model = deep_net(activation, init, depth, 1, seed)
     while _dead_units(model, sample):

@@ -199,7 +199,7 @@ def run_task(task: Task) -> Run:
     # SGD's weight_decay adds lambda * w to each gradient: the derivative of the
     # 1/2 lambda W^2 penalty (PyTorch's convention: biases are decayed too).
     optimizer = optim.SGD([flat], lr=task.lr, weight_decay=task.weight_decay)
-    batches = nn.data.DataLoader(task.X, task.y, task.batch_size, seed=task.seed)
+    batches = nn.data.DataLoader(task.X, task.y, task.batch_size, shuffle=True, seed=task.seed)
     curve: list[float] = []
     diverged = False
     # A rate too large makes the loss overflow: that is a result of the search (the

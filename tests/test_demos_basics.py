@@ -166,22 +166,23 @@ def test_init_histograms_show_the_books_findings(results):
     assert min(stats["sigmoid, std 1"]["fraction"]) > 0.4
     # std 0.01: everything near 0.5, almost no spread.
     assert max(stats["sigmoid, std 0.01"]["std"]) < 0.05
-    # Xavier keeps a wide histogram and saturates nothing...
-    xavier = stats["sigmoid, Xavier, std sqrt(1/n)"]
-    assert min(xavier["std"]) > 0.05 and max(xavier["fraction"]) == 0.0
+    # LeCun's std sqrt(1/n) (the article's "Xavier") keeps a wide histogram and
+    # saturates nothing...
+    lecun = stats["sigmoid, LeCun, std sqrt(1/n)"]
+    assert min(lecun["std"]) > 0.05 and max(lecun["fraction"]) == 0.0
     # ... but the width is between units: what each unit says about its input shrinks
     # about 4x a layer (the sigmoid's slope is at most 1/4). tanh, zero-centred with
     # slope 1 at 0, keeps it.
-    spread = xavier["input_spread"]
+    spread = lecun["input_spread"]
     assert all(b < a / 3 for a, b in itertools.pairwise(spread)) and spread[-1] < 1e-3
-    tanh = stats["tanh, Xavier, std sqrt(1/n)"]["input_spread"]
+    tanh = stats["tanh, LeCun, std sqrt(1/n)"]["input_spread"]
     assert tanh[-1] > tanh[0] / 3
-    # ReLU: std 0.01 shrinks the signal about 10x per layer, Xavier halves it over
+    # ReLU: std 0.01 shrinks the signal about 10x per layer, LeCun halves it over
     # the depth, He keeps it.
     relu_small = stats["relu, std 0.01"]["std"]
     assert relu_small[-1] < 1e-3 * relu_small[0]
-    xavier = stats["relu, Xavier, std sqrt(1/n)"]["std"]
-    assert xavier[-1] < 0.5 * xavier[0]
+    relu_lecun = stats["relu, LeCun, std sqrt(1/n)"]["std"]
+    assert relu_lecun[-1] < 0.5 * relu_lecun[0]
     he = stats["relu, He, std sqrt(2/n)"]["std"]
     assert 0.5 < he[-1] / he[0] < 2.0
 
@@ -189,8 +190,8 @@ def test_init_histograms_show_the_books_findings(results):
 def test_zero_init_leaves_every_unit_of_a_layer_identical(results):
     symmetry = results["init"][0]["symmetry"]
     assert symmetry["zeros"]["unit_spread"] == 0.0
-    assert symmetry["xavier"]["unit_spread"] > 0.1
-    assert symmetry["xavier"]["accuracy"] > symmetry["zeros"]["accuracy"]
+    assert symmetry["lecun_normal"]["unit_spread"] > 0.1
+    assert symmetry["lecun_normal"]["accuracy"] > symmetry["zeros"]["accuracy"]
 
 
 # --- digits ------------------------------------------------------------------------

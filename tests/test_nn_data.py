@@ -85,7 +85,7 @@ def test_split_refuses_bad_arguments(args, match):
 def test_loader_batches_cover_each_epoch_and_reshuffle():
     X = [[float(i)] for i in range(10)]
     y = list(range(10))
-    loader = data.DataLoader(X, y, batch_size=4, seed=0)
+    loader = data.DataLoader(X, y, batch_size=4, shuffle=True, seed=0)
     epochs = [[yb for _, yb in loader] for _ in range(2)]
     assert len(loader) == 3
     for batches in epochs:
@@ -94,6 +94,18 @@ def test_loader_batches_cover_each_epoch_and_reshuffle():
     assert epochs[0] != epochs[1]  # a new order every epoch
     for xb, yb in loader:
         assert xb == [[float(t)] for t in yb]
+
+
+def test_loader_keeps_the_order_by_default_as_pytorch():
+    loader = data.DataLoader([[0.0]] * 5, list(range(5)), 2)
+    assert not loader.shuffle
+    assert [yb for _, yb in loader] == [[0, 1], [2, 3], [4]]
+    assert [yb for _, yb in loader] == [[0, 1], [2, 3], [4]]
+    # an explicit shuffle=False may come with a seed (fit passes its own)
+    ordered = data.DataLoader([[0.0]] * 3, [0, 1, 2], 3, shuffle=False, seed=0)
+    assert [yb for _, yb in ordered] == [[0, 1, 2]]
+    with pytest.raises(TypeError, match="DataLoader: shuffle must be True or False, got 1"):
+        data.DataLoader([[0.0]], [0], 1, shuffle=1)
 
 
 def test_loader_drop_last_and_no_shuffle():
@@ -107,6 +119,15 @@ def test_loader_drop_last_and_no_shuffle():
     [
         (lambda: data.DataLoader([[0.0]], [0], 0), "batch_size must be an int >= 1"),
         (lambda: data.DataLoader([], [], 2), "empty data set"),
+        (
+            lambda: data.DataLoader([[0.0]], [0], 1, seed=0),
+            "DataLoader: a seed or rng without shuffle; the default is shuffle=False "
+            "\\(as PyTorch\\): pass shuffle=True",
+        ),
+        (
+            lambda: data.DataLoader([[0.0]], [0], 1, rng=np.random.default_rng(0)),
+            "a seed or rng without shuffle",
+        ),
         (lambda: data.make_moons(1), "n_samples must be an int >= 2"),
         (lambda: data.make_moons(10, noise=-1), "noise must be a number >= 0"),
         (lambda: data.make_circles(10, factor=1.5), "factor must be in \\(0, 1\\)"),

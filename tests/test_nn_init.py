@@ -1,8 +1,10 @@
-"""Initialisation schemes: statistics on wide layers, reproducibility, article 001's lessons."""
+"""Initialisation schemes: statistics on wide layers, PyTorch's formulas, reproducibility,
+article 001's lessons."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -16,9 +18,11 @@ FAN_IN, FAN_OUT, COUNT = 400, 100, 40_000
 STATISTICS = [
     ("normal", 1.0, None),
     ("uniform", 1 / math.sqrt(3), 1.0),
-    ("xavier", math.sqrt(1 / FAN_IN), None),
-    ("xavier_normal", math.sqrt(1 / FAN_IN), None),
-    ("xavier_uniform", math.sqrt(1 / FAN_IN), math.sqrt(3 / FAN_IN)),
+    ("lecun_normal", math.sqrt(1 / FAN_IN), None),
+    ("lecun_uniform", math.sqrt(1 / FAN_IN), math.sqrt(3 / FAN_IN)),
+    ("xavier", math.sqrt(2 / (FAN_IN + FAN_OUT)), None),
+    ("xavier_normal", math.sqrt(2 / (FAN_IN + FAN_OUT)), None),
+    ("xavier_uniform", math.sqrt(2 / (FAN_IN + FAN_OUT)), math.sqrt(6 / (FAN_IN + FAN_OUT))),
     ("glorot_normal", math.sqrt(2 / (FAN_IN + FAN_OUT)), None),
     ("glorot_uniform", math.sqrt(2 / (FAN_IN + FAN_OUT)), math.sqrt(6 / (FAN_IN + FAN_OUT))),
     ("he", math.sqrt(2 / FAN_IN), None),
@@ -45,14 +49,128 @@ def test_named_init_statistics(name, std, bound):
         (init.normal(0.01), 0.01),
         (init.normal(std=2.0, mean=0.0), 2.0),
         (init.uniform(-0.5, 0.5), 1 / math.sqrt(12)),
-        (init.xavier_normal("fan_avg"), math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        (init.xavier_normal(gain=5 / 3), 5 / 3 * math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        (init.xavier_uniform(2.0), 2 * math.sqrt(2 / (FAN_IN + FAN_OUT))),
         (init.he_uniform(), math.sqrt(2 / FAN_IN)),
+        (init.kaiming_normal(mode="fan_out"), math.sqrt(2 / FAN_OUT)),
+        (init.kaiming_uniform(a=1.0), math.sqrt(1 / FAN_IN)),
+        (init.kaiming_normal(nonlinearity="tanh"), 5 / 3 / math.sqrt(FAN_IN)),
     ],
-    ids=["normal(0.01)", "normal(2)", "uniform(-0.5, 0.5)", "xavier fan_avg", "he_uniform"],
+    ids=[
+        "normal(0.01)",
+        "normal(2)",
+        "uniform(-0.5, 0.5)",
+        "xavier gain 5/3",
+        "xavier_uniform gain 2",
+        "he_uniform",
+        "kaiming fan_out",
+        "kaiming_uniform slope 1",
+        "kaiming tanh",
+    ],
 )
 def test_init_functions(initializer, std):
     w = np.array(initializer(FAN_IN, FAN_OUT, COUNT, np.random.default_rng(1)))
     assert w.std() == pytest.approx(std, rel=0.03)
+
+
+class Recorder:
+    """Stands in for the generator: records the distribution an initialiser asks for."""
+
+    def normal(self, mean: float, std: float, count: int) -> np.ndarray:
+        self.asked = ("normal", mean, std)
+        return np.zeros(count)
+
+    def uniform(self, low: float, high: float, count: int) -> np.ndarray:
+        self.asked = ("uniform", low, high)
+        return np.zeros(count)
+
+
+def asked_for(initializer: init.Initializer) -> tuple:
+    recorder = Recorder()
+    initializer(FAN_IN, FAN_OUT, 1, recorder)
+    return recorder.asked
+
+
+# PyTorch 2.13's std and bounds for a (100, 400) weight (fan_in 400, fan_out 100),
+# float64 by its formulas: gain * sqrt(2 / (fan_in + fan_out)), gain / sqrt(fan), and
+# sqrt(3) * std for the uniform ones, gain = torch.nn.init.calculate_gain(nonlinearity, a).
+# The std of kaiming_* is computed as sqrt(gain^2 / fan), which can differ from gain /
+# sqrt(fan) in the last bit: hence rel=1e-15.
+TORCH_FORMULAS = [
+    ("xavier_normal", init.xavier_normal(), ("normal", 0.06324555320336758)),
+    ("xavier_normal-tanh-gain", init.xavier_normal(5 / 3), ("normal", 0.10540925533894598)),
+    ("xavier_uniform", init.xavier_uniform(), ("uniform", 0.10954451150103321)),
+    ("kaiming_normal", init.kaiming_normal(), ("normal", 0.07071067811865475)),
+    (
+        "kaiming_normal-slope-0.2-fan_out",
+        init.kaiming_normal(a=0.2, mode="fan_out"),
+        ("normal", 0.1386750490563073),
+    ),
+    (
+        "kaiming_normal-tanh",
+        init.kaiming_normal(nonlinearity="tanh"),
+        ("normal", 0.08333333333333334),
+    ),
+    (
+        "kaiming_normal-selu-fan_out",
+        init.kaiming_normal(mode="fan_out", nonlinearity="selu"),
+        ("normal", 0.075),
+    ),
+    ("kaiming_uniform", init.kaiming_uniform(), ("uniform", 0.1224744871391589)),
+    (
+        "kaiming_uniform-relu-fan_out",
+        init.kaiming_uniform(mode="fan_out", nonlinearity="relu"),
+        ("uniform", 0.2449489742783178),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("initializer", "expected"), [t[1:] for t in TORCH_FORMULAS], ids=[t[0] for t in TORCH_FORMULAS]
+)
+def test_pytorch_formula_numbers(initializer, expected):
+    kind, width = expected
+    asked = asked_for(initializer)
+    assert asked[0] == kind
+    if kind == "normal":
+        assert asked[1] == 0.0 and asked[2] == pytest.approx(width, rel=1e-15)
+    else:
+        assert asked[1] == -asked[2] and asked[2] == pytest.approx(width, rel=1e-15)
+
+
+@pytest.mark.parametrize("fan_in", [3, 6, 400])
+def test_default_kaiming_is_sqrt_2_over_fan_in_to_the_last_bit(fan_in):
+    # The "auto" scheme of every ReLU layer. For fan_in 3 and 6, sqrt(2) / sqrt(fan_in)
+    # is one bit away from sqrt(2 / fan_in).
+    for activation, variance in (("relu", 2.0), ("tanh", 1.0)):
+        recorder = Recorder()
+        init.get("auto", activation)(fan_in, 1, 1, recorder)
+        assert recorder.asked == ("normal", 0.0, math.sqrt(variance / fan_in))
+    assert math.sqrt(2.0) / math.sqrt(fan_in) != math.sqrt(2.0 / fan_in) or fan_in == 400
+
+
+def test_glorot_and_he_are_the_same_functions_as_xavier_and_kaiming():
+    assert init.glorot_normal is init.xavier_normal
+    assert init.glorot_uniform is init.xavier_uniform
+    assert init.he_normal is init.kaiming_normal
+    assert init.he_uniform is init.kaiming_uniform
+
+
+# torch.nn.init.calculate_gain's values, float64.
+GAINS = [
+    ("linear", None, 1.0),
+    ("sigmoid", None, 1.0),
+    ("tanh", None, 1.6666666666666667),
+    ("relu", None, 1.4142135623730951),
+    ("leaky_relu", None, 1.4141428569978354),
+    ("leaky_relu", 0.2, 1.3867504905630728),
+    ("selu", None, 0.75),
+]
+
+
+@pytest.mark.parametrize(("nonlinearity", "param", "gain"), GAINS)
+def test_calculate_gain_is_pytorchs(nonlinearity, param, gain):
+    assert init.calculate_gain(nonlinearity, param) == gain
 
 
 def test_constant_and_zeros():
@@ -77,7 +195,7 @@ def test_wide_layer_weights_have_the_scheme_std():
         ("tanh", math.sqrt(1 / 200)),
     ],
 )
-def test_auto_init_is_he_for_relu_and_xavier_otherwise(activation, std):
+def test_auto_init_is_he_for_relu_and_lecun_otherwise(activation, std):
     layer = nn.Linear(200, 100, activation, seed=0)
     w = np.array([p.data for n in layer.neurons for p in n.w])
     assert w.std() == pytest.approx(std, rel=0.03)
@@ -102,9 +220,33 @@ def test_same_seed_same_weights():
     "call, error, match",
     [
         (lambda: init.get("lecun"), ValueError, "unknown init 'lecun'; choose one of: auto"),
+        (
+            lambda: init.xavier_normal("fan_avg"),
+            TypeError,
+            re.escape(
+                "xavier_normal: gain must be a real number, got str 'fan_avg' (xavier_* is "
+                "PyTorch's Glorot scheme and takes no mode; for variance 1/fan_in use "
+                "lecun_normal"
+            ),
+        ),
+        (lambda: init.xavier_uniform(0), ValueError, "xavier_uniform: gain must be a positive"),
+        (
+            lambda: init.kaiming_normal(mode="fan_avg"),
+            ValueError,
+            re.escape("Mode fan_avg not supported, please use one of ['fan_in', 'fan_out']"),
+        ),
+        (
+            lambda: init.kaiming_uniform(nonlinearity="gelu"),
+            ValueError,
+            "Unsupported nonlinearity gelu",
+        ),
+        (
+            lambda: init.calculate_gain("leaky_relu", "0.2"),
+            ValueError,
+            "negative_slope 0.2 not a valid number",
+        ),
         (lambda: init.normal(-1.0), ValueError, "std must be a positive number"),
         (lambda: init.uniform(1.0, -1.0), ValueError, "need low < high"),
-        (lambda: init.xavier_normal("fan_out"), ValueError, "mode must be 'fan_in' or 'fan_avg'"),
         (lambda: nn.Linear(2, 2, init="bogus", seed=0), ValueError, "unknown init 'bogus'"),
         # A string is never parsed as a number.
         (
@@ -151,7 +293,7 @@ def test_equal_init_keeps_hidden_units_identical(scheme):
 
 def test_random_init_breaks_the_symmetry():
     X, y = nn.data.make_moons(20, seed=0)
-    model = nn.MLP(2, [4, 1], "sigmoid", init="xavier", seed=0)
+    model = nn.MLP(2, [4, 1], "sigmoid", init="lecun_normal", seed=0)
     _sgd_steps(model, X, y, steps=10)
     hidden = [[p.data for p in n.parameters()] for n in model.layers[0].neurons]
     assert len({tuple(unit) for unit in hidden}) == 4
@@ -168,11 +310,11 @@ def _last_layer_activations(scheme) -> np.ndarray:
 def test_seed_001_activation_distributions():
     saturated = _last_layer_activations(init.normal(1.0))
     collapsed = _last_layer_activations(init.normal(0.01))
-    xavier = _last_layer_activations("xavier")
+    lecun = _last_layer_activations("lecun_normal")
     # std 1: activations pile up near 0 and 1 (vanishing gradients).
     assert np.mean((saturated < 0.1) | (saturated > 0.9)) > 0.5
     # std 0.01: all near 0.5, units say the same thing ("limited expressiveness").
     assert collapsed.std() < 0.02
-    # Xavier: a real spread, without saturation.
-    assert 0.05 < xavier.std() < saturated.std()
-    assert np.mean((xavier < 0.1) | (xavier > 0.9)) < 0.1
+    # The article's "Xavier" (LeCun's 1/fan_in): a real spread, without saturation.
+    assert 0.05 < lecun.std() < saturated.std()
+    assert np.mean((lecun < 0.1) | (lecun > 0.9)) < 0.1

@@ -64,7 +64,9 @@ def test_minibatch_training_with_batchnorm_and_dropout():
     X, y = nn.data.make_circles(80, noise=0.05, seed=0)
     (Xt, yt), (Xv, yv), _ = nn.data.train_val_test_split(X, y, 0.25, 0.0, seed=0)
     model = BatchNet(seed=0)
-    loader = nn.data.DataLoader(Xt, yt, batch_size=15, seed=0)  # reshuffles every epoch
+    loader = nn.data.DataLoader(
+        Xt, yt, batch_size=15, shuffle=True, seed=0
+    )  # reshuffles every epoch
     for _ in range(30):
         for xb, yb in loader:
             loss = F.cross_entropy(model(xb), yb)

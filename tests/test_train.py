@@ -19,7 +19,7 @@ def _moons():
 def _hand_loop(model, opt, X, y, epochs, batch_size, seed):
     """The loop fit replaces, written out: per-update losses and per-epoch means."""
     steps, means = [], []
-    batches = nn.data.DataLoader(X, y, batch_size, seed=seed)
+    batches = nn.data.DataLoader(X, y, batch_size, shuffle=True, seed=seed)
     for _ in range(epochs):
         total = 0.0
         for xb, yb in batches:

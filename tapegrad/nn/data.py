@@ -174,9 +174,12 @@ def train_val_test_split(
 class DataLoader:
     """Mini-batches of (X, y): each ``for xb, yb in loader`` is one epoch.
 
-    With ``shuffle`` the order is redrawn from ``rng``/``seed`` at the start of every
-    epoch. Last-batch policy: when ``batch_size`` does not divide the data set, the
-    last batch is smaller; ``drop_last=True`` drops it instead (as PyTorch).
+    In order by default, as PyTorch's DataLoader; with ``shuffle=True`` the order is
+    redrawn from ``rng``/``seed`` at the start of every epoch. A ``seed`` or ``rng``
+    without ``shuffle`` is refused (it would be ignored: the default was to shuffle in
+    earlier versions of tapegrad). Last-batch policy: when ``batch_size`` does not
+    divide the data set, the last batch is smaller; ``drop_last=True`` drops it instead
+    (as PyTorch).
     """
 
     def __init__(
@@ -185,7 +188,7 @@ class DataLoader:
         y: Sequence | np.ndarray,
         batch_size: int,
         *,
-        shuffle: bool = True,
+        shuffle: bool | None = None,
         drop_last: bool = False,
         rng: np.random.Generator | None = None,
         seed: int | None = None,
@@ -194,8 +197,16 @@ class DataLoader:
             raise ValueError(f"DataLoader: {len(X)} inputs but {len(y)} targets")
         if len(X) == 0:
             raise ValueError("DataLoader: empty data set")
+        if shuffle is None and (rng is not None or seed is not None):
+            raise ValueError(
+                "DataLoader: a seed or rng without shuffle; the default is shuffle=False "
+                "(as PyTorch): pass shuffle=True to shuffle every epoch"
+            )
+        if shuffle is not None and not isinstance(shuffle, bool):
+            raise TypeError(f"DataLoader: shuffle must be True or False, got {shuffle!r}")
         self.X, self.y = X, y
         self.batch_size = _count("DataLoader: batch_size", batch_size)
+        shuffle = bool(shuffle)
         self.shuffle, self.drop_last = shuffle, drop_last
         self._rng = make_rng(rng, seed) if shuffle else None
 

@@ -76,7 +76,7 @@ class Neuron(Module):
     activation (none for "linear"). Returns one Value.
 
     Weights come from ``init`` (a name or function of :mod:`nn.init`; ``"auto"`` is
-    He for ReLU-family activations, Xavier otherwise), the bias starts at 0.
+    He for ReLU-family activations, LeCun's 1/fan_in otherwise), the bias starts at 0.
     ``fan_out`` is the width of the layer the neuron belongs to (Glorot's fan-average
     schemes use it).
     """
