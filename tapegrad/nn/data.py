@@ -16,6 +16,18 @@ import numpy as np
 
 from .init import make_rng
 
+__all__ = [
+    "MAX_SAMPLES",
+    "DataLoader",
+    "Dataset",
+    "black_box",
+    "make_circles",
+    "make_moons",
+    "make_sine",
+    "make_spirals",
+    "train_val_test_split",
+]
+
 Dataset = tuple[list[list[float]], list]
 
 

@@ -18,6 +18,28 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ..autograd import Value
 
+__all__ = [
+    "ACTIVATIONS",
+    "REDUCTIONS",
+    "Prediction",
+    "activation",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "hinge_loss",
+    "l1_penalty",
+    "l2_penalty",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "nll_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
 # --- activations -----------------------------------------------------------------
 
 relu = Value.relu

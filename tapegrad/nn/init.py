@@ -34,6 +34,29 @@ from collections.abc import Callable
 
 import numpy as np
 
+__all__ = [
+    "INITIALIZERS",
+    "RELU_FAMILY",
+    "Initializer",
+    "calculate_gain",
+    "constant",
+    "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "make_rng",
+    "normal",
+    "uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+]
+
 Initializer = Callable[[int, int, int, np.random.Generator], list[float]]
 
 RELU_FAMILY = ("relu", "leaky_relu")
