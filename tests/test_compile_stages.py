@@ -78,26 +78,27 @@ def test_schedule_of_a_2_3_1_mlp_is_two_matmuls_around_one_relu():
         ]
     )
     assert [type(g) for g in plan.groups] == [MatMulGroup, MapGroup, MatMulGroup]
-    # Weights first, row-major in the order the products read them, then the biases.
-    assert plan.layout_index.tolist() == [0, 1, 3, 4, 6, 7, 9, 10, 11, 2, 5, 8, 12]
+    # The parameters in params order: each neuron's weights, then its bias.
+    assert plan.layout_index.tolist() == list(range(13))
     # slots: params, constants, the input, then one per group
     assert plan.sizes == (13, 0, 2, 3, 3, 1)
     assert plan.columns == (False, False, True, True, True, True)
-    assert plan.groups[0].weights.positions == tuple((0, r) for r in range(6))
-    assert plan.groups[0].bias.positions == ((0, 9), (0, 10), (0, 11))
+    assert plan.groups[0].weights.positions == tuple((0, r) for r in (0, 1, 3, 4, 6, 7))
+    assert plan.groups[0].bias.positions == ((0, 2), (0, 5), (0, 8))
     assert plan.assigned == {3, 4, 5} and plan.accumulated == (0,)
 
 
-def test_codegen_writes_each_matmul_as_one_product_on_views_of_the_parameters():
+def test_codegen_writes_each_matmul_as_one_product_on_strided_views_of_the_parameters():
     fn, params = _mlp_231()
     plan = schedule(trace(fn, "mlp", params, [np.array([0.5, -1.0])], {}))
     source = generate(plan, "mlp").source
     for line in (
-        "w3 = s0[0:6].reshape(3, 2)",
-        "s3 = w3 @ x3 + s0[9:12]",
-        "w5 = s0[6:9].reshape(1, 3)",
+        "w3 = s0[0:9].reshape(3, 3)[:, :2]",
+        "s3 = w3 @ x3 + s0[2:9:3]",
+        "w5 = s0[9:12].reshape(1, 3)",
         "s5 = w5 @ x5 + s0[12:13]",
-        "cw3 = (g3 @ x3.T).reshape(-1, 1)",
+        "g0[0:9].reshape(3, 3)[:, :2] += g3 @ x3.T",
+        "g0[9:12].reshape(1, 3)[:] += g5 @ x5.T",
         "return roots, g0",
     ):
         assert f"        {line}\n" in source, line

@@ -52,7 +52,8 @@ class Source:
     """The lines of a generated function and the constants (index arrays, kernels) it
     refers to by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        self.sizes = sizes
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
             "A": ARRAYS,
@@ -76,7 +77,7 @@ class Source:
 def generate(plan: Schedule, name: str) -> Program:
     """Write and compile the forward and train functions of ``plan``."""
     inputs = [f"s{2 + i}" for i in range(len(plan.graph.shapes))]
-    src = Source()
+    src = Source(plan.sizes)
     src.names["s1"] = plan.constants
     src.names["fail"] = _Failure(plan, name)
     groups = plan.groups
@@ -187,17 +188,49 @@ def _on_floats(
 
 def read(rows: Rows, src: Source) -> str:
     """An expression for an operand's values, an array (n, columns): a view when the
-    rows are one contiguous range of one slot, one row (broadcast) when every element
-    is the same node, else a gathered copy."""
+    rows are evenly spaced in one slot (the slot itself when they are all of it), one
+    row (broadcast) when every element is the same node, else a gathered copy."""
     if len(rows.slots) == 1:
         slot, first = rows.slots[0], int(rows.rows[0])
         if rows.uniform:
             return f"s{slot}[{first}:{first + 1}]"
-        if is_range(rows.rows):
-            return f"s{slot}[{first}:{first + rows.n}]"
+        if is_range(rows.rows) and first == 0 and rows.n == src.sizes[slot]:
+            return f"s{slot}"
+        spaced = _spaced(rows.rows)
+        if spaced is not None:
+            return f"s{slot}[{spaced}]"
         return f"s{slot}.take({src.constant('rows', rows.rows)}, axis=0)"
     gather = src.constant("gather", _gatherer(rows))
     return f"{gather}(({', '.join(f's{s}' for s in rows.slots)},))"
+
+
+def _spaced(rows: np.ndarray) -> str | None:
+    """``rows`` as a slice (first:stop or first:stop:step) if they are evenly spaced."""
+    first = int(rows[0])
+    if len(rows) == 1:
+        return f"{first}:{first + 1}"
+    step = int(rows[1]) - first
+    if step < 1 or not np.array_equal(rows, np.arange(first, first + step * len(rows), step)):
+        return None
+    stop = int(rows[-1]) + 1
+    return f"{first}:{stop}" if step == 1 else f"{first}:{stop}:{step}"
+
+
+def matrix(rows: Rows, k: int, prefix: str, sizes: tuple[int, ...]) -> str | None:
+    """A (k, n) view of slot ``prefix<slot>`` (values "s", gradients "g") holding the
+    operand's elements row-major, if they are k evenly spaced runs of n rows of one
+    slot (a layer's weights, each neuron's followed by its bias); else None."""
+    if len(rows.slots) != 1 or rows.uniform or rows.n % k:
+        return None
+    slot, n = rows.slots[0], rows.n // k
+    grid = rows.rows.reshape(k, n)
+    first = int(grid[0, 0])
+    stride = int(grid[1, 0]) - first if k > 1 else n
+    expected = first + stride * np.arange(k)[:, None] + np.arange(n)
+    if stride < n or not np.array_equal(grid, expected) or first + k * stride > sizes[slot]:
+        return None
+    view = f"{prefix}{slot}[{first}:{first + k * stride}].reshape({k}, {stride})"
+    return view if stride == n else f"{view}[:, :{n}]"
 
 
 def scatter(rows: Rows, src: Source, c: str, wide: bool, assigned: frozenset[int]) -> None:
@@ -210,11 +243,10 @@ def scatter(rows: Rows, src: Source, c: str, wide: bool, assigned: frozenset[int
         part = c if at is None else f"{c}[{src.constant('at', at)}]"
         if wide and slot not in rows.wide:
             part = f"reduce({part}, axis=1, keepdims=True)"
-        where_text = (
-            f"{where.start}:{where.stop}"
-            if isinstance(where, slice)
-            else src.constant("rows", where)
-        )
+        if isinstance(where, slice):
+            where_text = f"{where.start}:{where.stop}"
+        else:
+            where_text = _spaced(where) or src.constant("rows", where)
         if slot in assigned:
             src.line(f"g{slot} = {part}")
         elif duplicates:
@@ -332,7 +364,10 @@ def _segment_backward(group: SegmentGroup, src: Source, assigned: frozenset[int]
 def _matmul_forward(group: MatMulGroup, src: Source) -> None:
     """out (k, batch) = W (k, n) @ X (n, batch) (+ b)."""
     s = group.slot
-    src.line(f"w{s} = {read(group.weights, src)}.reshape({group.k}, {group.inputs.n})")
+    weights = matrix(group.weights, group.k, "s", src.sizes)
+    if weights is None:
+        weights = f"{read(group.weights, src)}.reshape({group.k}, {group.inputs.n})"
+    src.line(f"w{s} = {weights}")
     src.line(f"x{s} = {read(group.inputs, src)}")
     bias = "" if group.bias is None else f" + {read(group.bias, src)}"
     src.line(f"s{s} = w{s} @ x{s}{bias}")
@@ -341,9 +376,16 @@ def _matmul_forward(group: MatMulGroup, src: Source) -> None:
 def _matmul_backward(group: MatMulGroup, src: Source, assigned: frozenset[int]) -> None:
     """dW = g X^T (summed over the batch by the product), dX = W^T g, db = g."""
     s = group.slot
-    if group.weights.pieces:
-        src.line(f"cw{s} = (g{s} @ x{s}.T).reshape(-1, 1)")
-        scatter(group.weights, src, f"cw{s}", False, assigned)
+    pieces = group.weights.pieces
+    if pieces:
+        view = matrix(group.weights, group.k, "g", src.sizes)
+        if view is not None and pieces[0].at is None and pieces[0].slot not in assigned:
+            # Every weight needs its gradient; "[:]" makes a call's result a target.
+            target = view if view.endswith("]") else f"{view}[:]"
+            src.line(f"{target} += g{s} @ x{s}.T")
+        else:
+            src.line(f"cw{s} = (g{s} @ x{s}.T).reshape(-1, 1)")
+            scatter(group.weights, src, f"cw{s}", False, assigned)
     if group.inputs.pieces:
         src.line(f"cx{s} = w{s}.T @ g{s}")
         scatter(group.inputs, src, f"cx{s}", group.batch, assigned)
