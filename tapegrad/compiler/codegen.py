@@ -197,9 +197,8 @@ def read(rows: Rows, src: Source) -> str:
     row (broadcast) when every element is the same node, else a gathered copy."""
     if len(rows.slots) == 1:
         slot, first = rows.slots[0], int(rows.rows[0])
-        if src.sizes[slot] == 1 or (
-            not rows.uniform and is_range(rows.rows) and first == 0 and rows.n == src.sizes[slot]
-        ):
+        whole = is_range(rows.rows) and first == 0 and rows.n == src.sizes[slot]
+        if whole or (rows.uniform and src.sizes[slot] == 1):
             return f"s{slot}"
         if rows.uniform:
             return f"s{slot}[{first}:{first + 1}]"
