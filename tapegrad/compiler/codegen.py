@@ -58,6 +58,13 @@ class Source:
     def __init__(self, sizes: tuple[int, ...]) -> None:
         self.sizes = sizes
         self.lines: list[str] = []
+        # Backward's gradient slots that are added into: the rows written so far, the
+        # slots some line adds into before all its rows were written (so they start
+        # at zero) and those bound whole to their first contribution.
+        self.written: dict[int, np.ndarray] = {}
+        self.zeroed: set[int] = set()
+        self.rebound: set[int] = set()
+        self.matrices: set[int] = set()  # slots read as weight matrices (by reshaping)
         self.names: dict[str, Any] = {
             "A": ARRAYS,
             "np": np,
@@ -78,6 +85,19 @@ class Source:
     def line(self, text: str) -> None:
         self.lines.append("        " + text)
 
+    def first_write(self, slot: int, rows: slice | np.ndarray) -> bool:
+        """Whether no line wrote these rows of gradient slot ``slot`` before (marking
+        them written); if some were and some not, the slot starts at zero."""
+        written = self.written[slot]
+        before = written[rows].copy()  # a slice would be a view
+        written[rows] = True
+        if before.all():
+            return False
+        if before.any():
+            self.zeroed.add(slot)
+            return False
+        return True
+
 
 def generate(plan: Schedule, name: str) -> Program:
     """Write and compile the forward and train functions of ``plan``."""
@@ -91,16 +111,23 @@ def generate(plan: Schedule, name: str) -> Program:
         _FORWARD[type(group)](group, src)
     src.line(f"roots = {read(plan.roots, src)}")
     forward = list(src.lines)
-    src.line("B = seed.shape[1]")
-    for slot in plan.accumulated:
-        src.line(f"g{slot} = np.zeros(({plan.sizes[slot]}, {'B' if plan.columns[slot] else 1}))")
+    src.written = {slot: np.zeros(plan.sizes[slot], bool) for slot in plan.accumulated}
+    src.matrices = {s for g in groups if isinstance(g, MatMulGroup) for s in g.weights.slots}
     scatter(plan.roots, src, "seed", True, plan.assigned)
     for i in range(len(groups) - 1, -1, -1):
         group = groups[i]
         if group.grad:
             src.line(f"stage = {len(groups) + i}  # backward of {group.label()}")
             _BACKWARD[type(group)](group, src, plan.assigned)
-    train = src.lines[len(forward) :]
+    train = ["        B = seed.shape[1]"]
+    for slot in plan.accumulated:
+        # A slot whose rows are each first assigned (by "=" or out=) starts empty; one
+        # added into before, or with rows nobody writes, starts at zero.
+        if slot not in src.rebound:
+            start = "empty" if slot not in src.zeroed and src.written[slot].all() else "zeros"
+            columns = "B" if plan.columns[slot] else 1
+            train.append(f"        g{slot} = np.{start}(({plan.sizes[slot]}, {columns}))")
+    train += src.lines[len(forward) :]
     header = f"    ({', '.join(inputs)},) = inputs\n    stage = -1\n    try:\n"
     footer = (
         "    except (ArithmeticError, ValueError) as error:\n"
@@ -262,35 +289,47 @@ def matrix(rows: Rows, k: int, prefix: str, sizes: tuple[int, ...]) -> str | Non
     return view if stride == n else f"{view}[:, :{n}]"
 
 
-def scatter(rows: Rows, src: Source, c: str, wide: bool, assigned: frozenset[int]) -> None:
+def scatter(
+    rows: Rows, src: Source, c: str, wide: bool, assigned: frozenset[int], fresh: bool = False
+) -> None:
     """Lines adding contribution ``c`` (one column per sample if ``wide``) into the
     gradients of the operand's elements that need one, summed over the batch for a
-    slot computed once (in one reduction with the sum over a uniform operand)."""
+    slot computed once (in one reduction with the sum over a uniform operand).
+    ``fresh``: ``c`` is a new array, which a gradient slot may take as it is."""
     for slot, where, at, duplicates in rows.pieces:
         if at is None:
-            part = c
+            part, new = c, fresh
         else:
-            part = f"{c}[{_spaced(at) or src.constant('at', at)}]"
+            spaced = _spaced(at)
+            # a fancy index copies
+            part, new = f"{c}[{spaced or src.constant('at', at)}]", spaced is None
         over_batch = wide and slot not in rows.wide
-        if rows.uniform:
-            axis = "None" if over_batch else "0"
-            part = f"reduce({part}, axis={axis}, keepdims=True)"
-        elif over_batch:
-            part = f"reduce({part}, axis=1, keepdims=True)"
+        axis = ("None" if over_batch else "0") if rows.uniform else ("1" if over_batch else None)
+        view = True  # g<slot>[where_text] is a view (not a fancy index)
         if isinstance(where, slice):
             whole = where.start == 0 and where.stop == src.sizes[slot]
             where_text = f"{where.start}:{where.stop}"
         else:
-            whole = False
-            where_text = _spaced(where) or src.constant("rows", where)
+            whole, spaced = False, _spaced(where)
+            view = spaced is not None
+            where_text = spaced or src.constant("rows", where)
+        target = f"g{slot}" if whole else f"g{slot}[{where_text}]"
+        reduced = None if axis is None else f"reduce({part}, axis={axis}, keepdims=True"
         if slot in assigned:
-            src.line(f"g{slot} = {part}")
+            src.line(f"g{slot} = {part if reduced is None else reduced + ')'}")
         elif duplicates:
-            src.line(f"add_at(g{slot}, {where_text}, {part})")
-        elif whole:
-            src.line(f"g{slot} += {part}")
+            src.first_write(slot, where)
+            src.zeroed.add(slot)
+            src.line(f"add_at(g{slot}, {where_text}, {part if reduced is None else reduced + ')'})")
+        elif not src.first_write(slot, where):
+            src.line(f"{target} += {part if reduced is None else reduced + ')'}")
+        elif reduced is not None:
+            src.line(f"{reduced}, out={target})" if view else f"{target} = {reduced})")
+        elif whole and new and slot not in src.matrices:
+            src.rebound.add(slot)
+            src.line(f"g{slot} = {part}")
         else:
-            src.line(f"g{slot}[{where_text}] += {part}")
+            src.line(f"{target}[...] = {part}" if whole else f"{target} = {part}")
 
 
 def _gatherer(rows: Rows) -> Callable:
@@ -457,9 +496,11 @@ def _scatter_locals(
             rows_n, columns = shape
             if isinstance(c, Expr) and c.shape == (rows_n, group.batch):
                 src.line(f"{name} = {c.value()}")
+                fresh = not c.text.isidentifier()  # computed, not another local
             else:
                 src.line(f"{name} = full({_text(c)}, ({rows_n}, {columns}))")
-            scatter(rows, src, name, group.wide(rows), assigned)
+                fresh = False
+            scatter(rows, src, name, group.wide(rows), assigned, fresh)
 
 
 # --- forward and backward of each kind of group --------------------------------------
@@ -540,16 +581,20 @@ def _matmul_backward(group: MatMulGroup, src: Source, assigned: frozenset[int]) 
     pieces = group.weights.pieces
     if pieces:
         view = matrix(group.weights, group.k, "g", src.sizes)
-        if view is not None and pieces[0].at is None and pieces[0].slot not in assigned:
-            # Every weight needs its gradient; "[:]" makes a call's result a target.
-            target = view if view.endswith("]") else f"{view}[:]"
-            src.line(f"{target} += g{s} @ x{s}.T")
+        slot = pieces[0].slot
+        if view is not None and pieces[0].at is None and slot not in assigned:
+            # every weight needs its gradient, in rows evenly spaced in the slot
+            if src.first_write(slot, group.weights.rows):
+                src.line(f"np.matmul(g{s}, x{s}.T, out={view})")
+            else:  # "[:]" makes a call's result a target
+                target = view if view.endswith("]") else f"{view}[:]"
+                src.line(f"{target} += g{s} @ x{s}.T")
         else:
             src.line(f"cw{s} = (g{s} @ x{s}.T).reshape(-1, 1)")
-            scatter(group.weights, src, f"cw{s}", False, assigned)
+            scatter(group.weights, src, f"cw{s}", False, assigned, fresh=True)
     if group.inputs.pieces:
         src.line(f"cx{s} = w{s}.T @ g{s}")
-        scatter(group.inputs, src, f"cx{s}", group.batch, assigned)
+        scatter(group.inputs, src, f"cx{s}", group.batch, assigned, fresh=True)
     if group.bias is not None and group.bias.pieces:
         scatter(group.bias, src, f"g{s}", group.batch, assigned)
 
