@@ -460,6 +460,14 @@ class _Inline:
         # Not x > 0: NaN counts as above the kink (see ArrayMath.step).
         return Expr(f"~({x.text} <= 0.0)", x.shape, boolean=True)
 
+    @staticmethod
+    def log(x: Expr) -> Expr:
+        # ArrayMath.log checks its domain with np.any, a slow call: checked here by
+        # the array's own any(), and ArrayMath.log raises its error where it fails.
+        if not x.text.isidentifier():
+            return Expr(f"A.log({x.text})", x.shape)
+        return Expr(f"(A.log({x.text}) if ({x.text} <= 0.0).any() else np.log({x.text}))", x.shape)
+
     def __getattr__(self, name: str) -> Callable[..., Expr]:
         if name.startswith("_") or not hasattr(ARRAYS, name):
             raise AttributeError(f"ArrayMath has no function {name!r}")
@@ -497,6 +505,10 @@ def _scatter_locals(
             if isinstance(c, Expr) and c.shape == (rows_n, group.batch):
                 src.line(f"{name} = {c.value()}")
                 fresh = not c.text.isidentifier()  # computed, not another local
+            elif isinstance(c, Expr) and c.shape == (1, group.batch):
+                # one row for every term (a sum's gradient): repeated, a new array
+                src.line(f"{name} = np.repeat({c.value()}, {rows_n}, axis=0)")
+                fresh = True
             else:
                 src.line(f"{name} = full({_text(c)}, ({rows_n}, {columns}))")
                 fresh = False
