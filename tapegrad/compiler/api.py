@@ -168,12 +168,12 @@ class Compiled:
                 f"value_and_grad: expected {len(self.params)} parameters, got shape {theta.shape}"
             )
         traced, checked = self._start(batch, training=True)
-        plan = traced.plan
-        column = theta[plan.layout_index].reshape(-1, 1)
-        loss, grads = runtime.forward_backward(traced.program, column, checked, self.reduction)
-        grad = np.zeros(len(self.params))
-        grad[plan.layout_index] = grads[:, 0] * plan.trainable
-        return loss, grad
+        # The program's parameter slot is in params order: theta is that slot.
+        column = theta.reshape(-1, 1)
+        loss, grads = runtime.forward_backward(
+            traced.program, column, checked, self.reduction, self._seed(traced, checked)
+        )
+        return loss, grads[:, 0] * traced.plan.trainable
 
     def describe(self) -> str:
         """The lowered program, one line per group: level, op, nodes, batch or once."""

@@ -179,10 +179,11 @@ class Schedule:
     """The lowered graph: groups in level order and the layout of every slot.
 
     ``columns[s]``/``sizes[s]``: whether slot s is per sample, and its rows.
-    ``layout``: the parameters in slot 0's row order (``layout_index``: their
-    positions in ``params``); ``trainable``: 1.0 for a row that needs a gradient.
-    Backward assigns the gradient slots in ``assigned`` (written whole by one
-    scatter) and starts those in ``accumulated`` at zero.
+    ``layout``: the parameters in slot 0's row order, the order of ``params``
+    (``layout_index``: their positions in ``params``, 0 to n - 1); ``trainable``:
+    1.0 for a row that needs a gradient. Backward assigns the gradient slots in
+    ``assigned`` (written whole by one scatter) and makes those in ``accumulated``
+    from their contributions (codegen starts each empty or at zero).
     """
 
     graph: TracedGraph
