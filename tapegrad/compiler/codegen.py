@@ -72,7 +72,6 @@ class Source:
             "reduce": np.add.reduce,
             "reduceat": np.add.reduceat,
             "add_at": np.add.at,
-            "broadcast_to": np.broadcast_to,
             "inf": np.inf,  # how repr() writes the numbers of a rule (see Expr)
             "nan": np.nan,
         }
