@@ -510,6 +510,29 @@ def test_a_later_batch_of_another_shape_is_refused():
         compiled(np.ones((2, 4)))
 
 
+def test_the_same_arrays_changed_in_place_are_read_again():
+    # A second call on the same arrays skips their checks: new numbers, new labels and
+    # a new shape written into them in place must still be seen (and checked).
+    w = Value(0.5)
+    compiled = compile(lambda x, t: (w * x - t) ** 2, [w], labels={1: (0, 1)})
+    X, y = np.array([1.0, 2.0, 3.0]), np.array([0, 1, 1])
+
+    def eager() -> float:
+        return sum((w.data * x - t) ** 2 for x, t in zip(X, y)) / len(X)
+
+    assert compiled(X, y) == pytest.approx(eager(), rel=1e-15)
+    X[:] = [4.0, -1.0, 0.5]
+    y[:] = [1, 0, 0]
+    assert compiled(X, y) == pytest.approx(eager(), rel=1e-15)
+    y[0] = 2
+    with pytest.raises(ValueError, match=r"label 2.0 \(argument 1, sample 0\) is not one"):
+        compiled(X, y)
+    y[0] = 1
+    X.shape = (3, 1)
+    with pytest.raises(ValueError, match=r"shape \(1,\), but was traced with \(\)"):
+        compiled(X, y)
+
+
 def test_pow_with_a_per_sample_exponent():
     a = Value(1.5)
     compiled = compile(lambda x: a**x + 2.0**x, [a])

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tapegrad import CompileError, Value, nn
+from tapegrad import CompileError, Value, compile, nn
 from tapegrad.compiler import runtime
 from tapegrad.compiler.codegen import generate
 from tapegrad.compiler.schedule import MapGroup, MatMulGroup, describe, schedule
@@ -78,29 +78,54 @@ def test_schedule_of_a_2_3_1_mlp_is_two_matmuls_around_one_relu():
         ]
     )
     assert [type(g) for g in plan.groups] == [MatMulGroup, MapGroup, MatMulGroup]
-    # Weights first, row-major in the order the products read them, then the biases.
-    assert plan.layout_index.tolist() == [0, 1, 3, 4, 6, 7, 9, 10, 11, 2, 5, 8, 12]
+    # The parameters in params order: each neuron's weights, then its bias.
+    assert plan.layout_index.tolist() == list(range(13))
     # slots: params, constants, the input, then one per group
     assert plan.sizes == (13, 0, 2, 3, 3, 1)
     assert plan.columns == (False, False, True, True, True, True)
-    assert plan.groups[0].weights.positions == tuple((0, r) for r in range(6))
-    assert plan.groups[0].bias.positions == ((0, 9), (0, 10), (0, 11))
+    assert plan.groups[0].weights.positions == tuple((0, r) for r in (0, 1, 3, 4, 6, 7))
+    assert plan.groups[0].bias.positions == ((0, 2), (0, 5), (0, 8))
     assert plan.assigned == {3, 4, 5} and plan.accumulated == (0,)
 
 
-def test_codegen_writes_each_matmul_as_one_product_on_views_of_the_parameters():
+def test_codegen_writes_each_matmul_as_one_product_on_strided_views_of_the_parameters():
     fn, params = _mlp_231()
     plan = schedule(trace(fn, "mlp", params, [np.array([0.5, -1.0])], {}))
     source = generate(plan, "mlp").source
     for line in (
-        "w3 = s0[0:6].reshape(3, 2)",
-        "s3 = w3 @ x3 + s0[9:12]",
-        "w5 = s0[6:9].reshape(1, 3)",
+        "w3 = s0[0:9].reshape(3, 3)[:, :2]",
+        "s3 = w3 @ x3 + s0[2:9:3]",
+        "w5 = s0[9:12].reshape(1, 3)",
         "s5 = w5 @ x5 + s0[12:13]",
-        "cw3 = (g3 @ x3.T).reshape(-1, 1)",
+        "np.matmul(g3, x3.T, out=g0[0:9].reshape(3, 3)[:, :2])",
+        "reduce(g3, axis=1, keepdims=True, out=g0[2:9:3])",
+        "np.matmul(g5, x5.T, out=g0[9:12].reshape(1, 3))",
+        "g0 = np.empty((13, 1))",  # every row is assigned once: no zeros, no adding
         "return roots, g0",
     ):
         assert f"        {line}\n" in source, line
+
+
+def test_a_layer_applied_twice_adds_its_second_gradient_into_the_first():
+    layer = nn.Linear(2, 2, seed=1)
+    params = layer.parameters()
+    fn = lambda x: Value.sum(layer(layer(x)))
+    X = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])
+    eager = Value.sum([fn([Value(v) for v in x]) for x in X.tolist()]) / len(X)
+    eager.backward()
+    expected = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    compiled = compile(fn, params)
+    assert compiled(X) == pytest.approx(eager.data, rel=1e-14)
+    assert [p.grad for p in params] == pytest.approx(expected, rel=1e-13)
+    # Backward meets the outer product first: it assigns, the inner one adds.
+    for line in (
+        "g0 = np.empty((6, 1))",
+        "np.matmul(g4, x4.T, out=g0[0:6].reshape(2, 3)[:, :2])",
+        "g0[0:6].reshape(2, 3)[:, :2] += g3 @ x3.T",
+    ):
+        assert f"        {line}\n" in compiled.source, line
 
 
 def test_runtime_runs_a_program_on_arrays_alone():

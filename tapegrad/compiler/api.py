@@ -19,7 +19,7 @@ import numpy as np
 from ..autograd.tracing import CompileError, Watch, watch
 from ..autograd.value import Value
 from . import runtime
-from .batch import check_labels, read_batch
+from .batch import Seen, check_labels, read_batch, remember, seen_again
 from .codegen import Program, generate
 from .flat import Bridge, FlatParameters, data_of
 from .runtime import Batch
@@ -119,6 +119,7 @@ class Compiled:
         self._tracing = threading.RLock()  # one thread traces; the others wait for it
         self._flat: FlatParameters | None = None
         self._bridge: tuple[_Traced, FlatParameters, Bridge] | None = None
+        self._kept: _Kept | None = None  # the last batch, checked, and its seed
 
     # --- public calls ----------------------------------------------------------------
 
@@ -128,7 +129,11 @@ class Compiled:
         traced, checked = self._start(batch, training=True)
         flat = self._active_flat()
         loss, grads = runtime.forward_backward(
-            traced.program, self._parameter_column(traced, flat), checked, self.reduction
+            traced.program,
+            self._parameter_column(traced, flat),
+            checked,
+            self.reduction,
+            self._seed(traced, checked),
         )
         if flat is None:
             _add_grads(self.name, traced.plan, grads)
@@ -163,12 +168,12 @@ class Compiled:
                 f"value_and_grad: expected {len(self.params)} parameters, got shape {theta.shape}"
             )
         traced, checked = self._start(batch, training=True)
-        plan = traced.plan
-        column = theta[plan.layout_index].reshape(-1, 1)
-        loss, grads = runtime.forward_backward(traced.program, column, checked, self.reduction)
-        grad = np.zeros(len(self.params))
-        grad[plan.layout_index] = grads[:, 0] * plan.trainable
-        return loss, grad
+        # The program's parameter slot is in params order: theta is that slot.
+        column = theta.reshape(-1, 1)
+        loss, grads = runtime.forward_backward(
+            traced.program, column, checked, self.reduction, self._seed(traced, checked)
+        )
+        return loss, grads[:, 0] * traced.plan.trainable
 
     def describe(self) -> str:
         """The lowered program, one line per group: level, op, nodes, batch or once."""
@@ -190,10 +195,21 @@ class Compiled:
 
     def _start(self, batch: tuple, training: bool) -> tuple[_Traced, Batch]:
         traced = self._traced  # read once: another thread may trace meanwhile
-        shapes = None if traced is None else traced.plan.graph.shapes
-        checked, first = read_batch(self.name, self._labels, batch, shapes)
-        if traced is None or not _current(traced):
-            traced = self._trace(traced, first)
+        kept = self._kept
+        if (
+            kept is not None
+            and kept.traced is traced
+            and seen_again(kept.seen, batch)
+            and _current(kept.traced)
+        ):
+            checked = kept.seen.batch  # the same arrays as the last call: checked then
+        else:
+            shapes = None if traced is None else traced.plan.graph.shapes
+            checked, first = read_batch(self.name, self._labels, batch, shapes)
+            if traced is None or not _current(traced):
+                traced = self._trace(traced, first)
+            seen = remember(self._labels, batch, checked)
+            self._kept = None if seen is None else _Kept(seen, traced)
         program = traced.program
         if training and program.outputs_per_sample != 1:
             raise TypeError(
@@ -240,6 +256,15 @@ class Compiled:
                 "call again (the function is traced again)"
             )
 
+    def _seed(self, traced: _Traced, checked: Batch) -> runtime.Seed:
+        """The seed of backward for this batch, kept with the batch for the next calls."""
+        kept = self._kept
+        if kept is None or kept.traced is not traced or kept.seen.batch is not checked:
+            return runtime.seed(traced.program, checked, self.reduction)
+        if kept.seed is None:
+            kept.seed = runtime.seed(traced.program, checked, self.reduction)
+        return kept.seed
+
     def _active_flat(self) -> FlatParameters | None:
         """The ``flat()`` view while it is active (None once it was closed)."""
         flat = self._flat
@@ -269,6 +294,17 @@ class _Traced(NamedTuple):
     program: Program
     frozen: tuple[Value, ...]
     watch: Watch
+
+
+class _Kept:
+    """The last call's batch (see ``batch.Seen``), the program it was checked for, and
+    the seed of backward (made at the first training call on it)."""
+
+    __slots__ = ("seed", "seen", "traced")
+
+    def __init__(self, seen: Seen, traced: _Traced) -> None:
+        self.seen, self.traced = seen, traced
+        self.seed: runtime.Seed | None = None
 
 
 def _current(traced: _Traced) -> bool:

@@ -123,6 +123,46 @@ def read_batch(
     return Batch(inputs, label_index, samples), first
 
 
+class Seen(NamedTuple):
+    """A checked batch, and what makes the arrays of a later call the same batch: the
+    same float64 arrays (the program reads views of them, so their new numbers are
+    seen) of the same shapes, and labels with the same bytes (their indices were
+    looked up)."""
+
+    arrays: tuple
+    kinds: tuple  # (shape, dtype) of each array
+    labels: tuple  # the bytes of each labels array, None for inputs
+    batch: Batch
+
+
+def remember(labels: Labels, batch: tuple, checked: Batch) -> Seen | None:
+    """The ``Seen`` of a checked batch, or None if its arrays cannot be reused (an
+    input converted to float64 is a copy, which would not see new numbers)."""
+    label_bytes: list[bytes | None] = []
+    for position, x in enumerate(batch):
+        if x.__class__ is not np.ndarray:
+            return None
+        if position in labels.values:
+            label_bytes.append(x.tobytes())
+        elif x.dtype != np.float64:
+            return None
+        else:
+            label_bytes.append(None)
+    return Seen(batch, tuple((x.shape, x.dtype) for x in batch), tuple(label_bytes), checked)
+
+
+def seen_again(seen: Seen, batch: tuple) -> bool:
+    """Whether ``batch`` is the batch ``seen`` was made from (and its checks hold)."""
+    if len(batch) != len(seen.arrays):
+        return False
+    for x, old, kind, label in zip(batch, seen.arrays, seen.kinds, seen.labels):
+        if x is not old or (x.shape, x.dtype) != kind:
+            return False
+        if label is not None and x.tobytes() != label:
+            return False
+    return True
+
+
 def _real(x: Any) -> np.ndarray:
     """``x`` as an array of real numbers (bool, int or float), as eager mode's Value
     takes them. TypeError for complex numbers, strings and other objects, which a

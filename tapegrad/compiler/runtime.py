@@ -40,22 +40,43 @@ def outputs(program: Program, params: np.ndarray, batch: Batch) -> np.ndarray:
     return out[0].copy() if out.shape[0] == 1 else out.T.copy()
 
 
-def forward_backward(
-    program: Program, params: np.ndarray, batch: Batch, reduction: str
-) -> tuple[float, np.ndarray]:
-    """The reduced loss and its gradient with respect to the parameter column, shape
-    (parameters, 1) in the program's layout."""
+class Seed(NamedTuple):
+    """What backward starts from for one batch: d loss / d roots (``weights``), and
+    the flat positions in ``roots`` of each sample's own loss (None: row 0)."""
+
+    weights: np.ndarray
+    picks: np.ndarray | None
+
+
+def seed(program: Program, batch: Batch, reduction: str) -> Seed:
+    """The ``Seed`` of a batch: each sample's loss weighted 1/size (mean) or 1 (sum)."""
     size = batch.size
     weight = 1.0 / size if reduction == "mean" else 1.0
     if batch.label_index is None:
-        seed = np.full((1, size), weight)
-    else:
-        seed = np.zeros((program.root_rows, size))
-        seed[batch.label_index, np.arange(size)] = weight
+        return Seed(np.full((1, size), weight), None)
+    weights = np.zeros((program.root_rows, size))
+    columns = np.arange(size)
+    weights[batch.label_index, columns] = weight
+    return Seed(weights, batch.label_index * size + columns)
+
+
+def forward_backward(
+    program: Program, params: np.ndarray, batch: Batch, reduction: str, start: Seed | None = None
+) -> tuple[float, np.ndarray]:
+    """The reduced loss and its gradient with respect to the parameter column, shape
+    (parameters, 1) in the program's layout; ``start``: the batch's seed, if kept."""
+    size = batch.size
+    if start is None:
+        start = seed(program, batch, reduction)
     # Eager mode raises ZeroDivisionError where a rule divides by zero (the derivative
     # of sqrt at 0), where NumPy would give inf: here such a division raises too, and
     # the program reports it as eager mode does.
     with np.errstate(divide="raise"):
-        roots, grads = program.train(params, batch.inputs, seed)
-    total = float(_per_sample(program, batch, roots)[0].sum())
+        roots, grads = program.train(params, batch.inputs, start.weights)
+    if roots.shape[1] != size:  # the loss does not depend on the samples
+        total = float(_per_sample(program, batch, roots)[0].sum())
+    elif start.picks is None:
+        total = float(roots[0].sum())
+    else:
+        total = float(roots.take(start.picks).sum())
     return (total / size if reduction == "mean" else total), grads

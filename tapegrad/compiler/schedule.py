@@ -9,8 +9,9 @@
 * Every value lives in a slot, an array of (rows, columns): slot 0 holds the
   parameters, slot 1 the constants, then one slot per input argument and one per
   group. A slot has one column per sample when it depends on an input, else one
-  column (computed once). Parameters get rows in the order the matrix products read
-  them, so each weight matrix is a view of slot 0.
+  column (computed once). Parameters get rows in ``params`` order, so slot 0 is the
+  ``flat()`` vector itself; a layer's weights, evenly spaced in it (each neuron's
+  weights then its bias), are read as a strided view.
 * Each operand of a group is a ``Rows``: where its elements live, and which of them
   need a gradient (the pieces backward scatters into).
 """
@@ -178,10 +179,11 @@ class Schedule:
     """The lowered graph: groups in level order and the layout of every slot.
 
     ``columns[s]``/``sizes[s]``: whether slot s is per sample, and its rows.
-    ``layout``: the parameters in slot 0's row order (``layout_index``: their
-    positions in ``params``); ``trainable``: 1.0 for a row that needs a gradient.
-    Backward assigns the gradient slots in ``assigned`` (written whole by one
-    scatter) and starts those in ``accumulated`` at zero.
+    ``layout``: the parameters in slot 0's row order, the order of ``params``
+    (``layout_index``: their positions in ``params``, 0 to n - 1); ``trainable``:
+    1.0 for a row that needs a gradient. Backward assigns the gradient slots in
+    ``assigned`` (written whole by one scatter) and makes those in ``accumulated``
+    from their contributions (codegen starts each empty or at zero).
     """
 
     graph: TracedGraph
@@ -282,7 +284,8 @@ class _Scheduler:
         self.halves: dict[int, DotHalves] = {}
         self.one: int | None = None
         keyed = sorted(self._group_nodes().items(), key=lambda kv: (kv[0].level, kv[1][0]))
-        self._lay_out_weights(keyed)
+        for i in range(len(graph.params)):  # param i is node i
+            self._place(i)
         for key, members in keyed:
             self._lower(key, members)
         roots = graph.roots.ravel()
@@ -338,25 +341,6 @@ class _Scheduler:
                 )
             keyed.setdefault(key, []).append(i)
         return keyed
-
-    def _lay_out_weights(self, keyed: list[tuple[GroupKey, list[int]]]) -> None:
-        """Parameters get rows in the order the matrix products read them (row-major),
-        so each weight matrix is a view of the parameter slot; the others follow in
-        order of first use."""
-        nodes = self.nodes
-
-        def first_parameter(i: int) -> int:
-            return min(
-                (nodes[w].where for w in self.halves[i].weights if nodes[w].kind == "param"),
-                default=len(nodes),
-            )
-
-        for key, members in keyed:
-            if key.kind == "matmul":
-                for i in sorted(members, key=first_parameter):
-                    for w in self.halves[i].weights:
-                        if nodes[w].kind != "op":
-                            self._place(w)
 
     def _place(self, i: int) -> tuple[int, int]:
         """The (slot, row) of node i, giving a parameter or a constant its row on first use."""
