@@ -141,7 +141,11 @@ def _float_accumulator(op: Op) -> Callable:
     """First-order backward for one node of ``op``: add float gradients into parents.
 
     Built from the op's rule once, so ``backward()`` makes one call per node and no
-    per-node closures exist. A parent whose ``grad`` is None needs no gradient.
+    per-node closures exist. A parent's gradient is added to when it is a float; when
+    it is None, it is set if the parent requires grad (a leaf a pass reaches for the
+    first time) and left alone if not (a constant). The common case, a float, reads
+    nothing more than the gradient (see ``Value.requires_grad`` for why a frozen leaf
+    holds none).
     """
     rule, m = op.grad, FLOATS
     if op.base is not None:
@@ -151,47 +155,68 @@ def _float_accumulator(op: Op) -> Callable:
 
             def accumulate(v, g):
                 (x,) = v._prev
-                if x.grad is not None:
-                    x.grad += base_rule(m, g, v._data, x._data, v._arg)[keep]
+                gx = x.grad
+                if gx is not None:
+                    x.grad = gx + base_rule(m, g, v._data, x._data, v._arg)[keep]
+                elif x._requires_grad:
+                    x.grad = base_rule(m, g, v._data, x._data, v._arg)[keep]
 
         else:
 
             def accumulate(v, g):
                 (x,) = v._prev
-                if x.grad is not None:
-                    x.grad += base_rule(m, g, v._data, v._arg, x._data)[keep]
+                gx = x.grad
+                if gx is not None:
+                    x.grad = gx + base_rule(m, g, v._data, v._arg, x._data)[keep]
+                elif x._requires_grad:
+                    x.grad = base_rule(m, g, v._data, v._arg, x._data)[keep]
 
     elif op.has_arg:
 
         def accumulate(v, g):
             (x,) = v._prev
-            if x.grad is not None:
-                x.grad += rule(m, g, v._data, x._data, v._arg)[0]
+            gx = x.grad
+            if gx is not None:
+                x.grad = gx + rule(m, g, v._data, x._data, v._arg)[0]
+            elif x._requires_grad:
+                x.grad = rule(m, g, v._data, x._data, v._arg)[0]
 
     elif op.arity == 1:
 
         def accumulate(v, g):
             (x,) = v._prev
-            if x.grad is not None:
-                x.grad += rule(m, g, v._data, x._data)[0]
+            gx = x.grad
+            if gx is not None:
+                x.grad = gx + rule(m, g, v._data, x._data)[0]
+            elif x._requires_grad:
+                x.grad = rule(m, g, v._data, x._data)[0]
 
     elif op.arity == 2:
 
         def accumulate(v, g):
             a, b = v._prev
             ga, gb = rule(m, g, v._data, a._data, b._data)
-            if a.grad is not None:
-                a.grad += ga
-            if b.grad is not None:
-                b.grad += gb
+            old = a.grad
+            if old is not None:
+                a.grad = old + ga
+            elif a._requires_grad:
+                a.grad = ga
+            old = b.grad
+            if old is not None:
+                b.grad = old + gb
+            elif b._requires_grad:
+                b.grad = gb
 
     else:
 
         def accumulate(v, g):
             prev = v._prev
             for p, gp in zip(prev, rule(m, g, v._data, *[p._data for p in prev])):
-                if p.grad is not None:
-                    p.grad += gp
+                old = p.grad
+                if old is not None:
+                    p.grad = old + gp
+                elif p._requires_grad:
+                    p.grad = gp
 
     return accumulate
 
@@ -199,8 +224,11 @@ def _float_accumulator(op: Op) -> Callable:
 def _sum_accumulate(v, g):
     # The sum rule on floats, without building the list of equal gradients.
     for p in v._prev:
-        if p.grad is not None:
-            p.grad += g
+        gp = p.grad
+        if gp is not None:
+            p.grad = gp + g
+        elif p._requires_grad:
+            p.grad = g
 
 
 # A dot node's parents are w_1..w_n, x_1..x_n, then an optional bias b (odd count):
@@ -215,13 +243,20 @@ def _dot_accumulate(v, g):
         gw = w.grad
         if gw is not None:
             w.grad = gw + g * x._data
+        elif w._requires_grad:
+            w.grad = g * x._data
         gx = x.grad
         if gx is not None:
             x.grad = gx + g * w._data
+        elif x._requires_grad:
+            x.grad = g * w._data
     if len(prev) & 1:
         b = prev[-1]
-        if b.grad is not None:
-            b.grad += g
+        gb = b.grad
+        if gb is not None:
+            b.grad = gb + g
+        elif b._requires_grad:
+            b.grad = g
 
 
 def dot_product(ws, xs):

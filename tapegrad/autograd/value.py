@@ -134,18 +134,33 @@ def _data_setter(gil: bool) -> Callable[[Value, float], None]:
 class Value:
     """A scalar in a computation graph: ``data``, ``grad``, and how it was computed.
 
-    ``grad`` is a float that ``backward()`` accumulates into, or None for a Value that
-    requires no gradient (a constant, or a result computed under ``no_grad()``).
+    ``requires_grad`` says whether gradients flow to it: True by default for a leaf
+    (``Value(x)``; PyTorch's ``torch.tensor`` defaults to False, the micrograd habit
+    here is kept), and for a result exactly when grad mode is on and some parent
+    requires grad. ``grad`` is None until a backward pass reaches the Value, then the
+    float that passes accumulate into. Unlike PyTorch, a computed Value keeps the
+    gradient of the latest pass too (for inspection, as the explain page shows it).
     Every operator takes a Value or a plain real number on either side.
     """
 
-    __slots__ = ("_arg", "_data", "_mark", "_op", "_prev", "_version", "grad", "label")
+    __slots__ = (
+        "_arg",
+        "_data",
+        "_mark",
+        "_op",
+        "_prev",
+        "_requires_grad",
+        "_version",
+        "grad",
+        "label",
+    )
     # The slots' types, for type checkers (a slot holds no class-level value).
     _arg: float | None
     _data: float
     _mark: object  # whatever the running traversal marks its visited nodes with
     _op: ops.Op | None
     _prev: tuple[Value, ...]
+    _requires_grad: bool
     _version: int
     grad: float | None
     label: str | None
@@ -168,7 +183,13 @@ class Value:
         # A leaf (or a constant); every computed Value is made by _node.
         self._data = data
         self._version = 0
-        self.grad = 0.0 if requires_grad else None
+        self.grad = None
+        if requires_grad.__class__ is not bool:
+            raise TypeError(
+                f"Value: requires_grad must be a bool, got {type(requires_grad).__name__} "
+                f"{requires_grad!r}"
+            )
+        self._requires_grad = requires_grad
         self._prev = ()
         self._op = None
         self._arg = None
@@ -190,22 +211,37 @@ class Value:
         """,
     )
 
-    @property
-    def requires_grad(self) -> bool:
-        """Whether gradients flow to this Value (settable on leaves)."""
-        return self.grad is not None
-
-    @requires_grad.setter
-    def requires_grad(self, flag: bool) -> None:
+    def _set_requires_grad(self, flag: bool) -> None:
+        if flag.__class__ is not bool:
+            raise TypeError(f"requires_grad must be a bool, got {type(flag).__name__} {flag!r}")
         if self._prev:
-            raise ValueError("requires_grad can only be set on a leaf Value")
-        if flag and self.grad is None:
-            self.grad = 0.0
-            changed((self,))  # a compiled function traced with it frozen traces again
-        elif not flag:
-            if self.grad is not None:
-                changed((self,))  # ... and one that trains it notices
+            raise ValueError(
+                "requires_grad can only be set on a leaf Value; use detach() for a "
+                "leaf that requires no gradient"
+            )
+        if flag is self._requires_grad:
+            return  # nothing changes: the gradient stays, compiled functions stay valid
+        self._requires_grad = flag
+        if not flag:
+            # A frozen Value's gradient is dropped (PyTorch keeps it): backward adds
+            # into any gradient that is set, so a frozen one must hold none.
             self.grad = None
+        changed((self,))  # a compiled function traced with it notices and traces again
+
+    requires_grad = property(
+        attrgetter("_requires_grad"),  # a C-level read, as for data
+        _set_requires_grad,
+        doc="""Whether gradients flow to this Value; settable on leaves.
+
+        Setting it to the state it already has changes nothing. Freezing a leaf
+        (False) drops its gradient; ``p.grad = None`` never freezes anything.
+        """,
+    )
+
+    def requires_grad_(self, requires_grad: bool = True) -> Value:
+        """Set ``requires_grad`` (on a leaf) and return this Value, as PyTorch's."""
+        self.requires_grad = requires_grad
+        return self
 
     @property
     def op(self) -> str | None:
@@ -255,9 +291,12 @@ class Value:
 
         backward(self, gradient)
 
-    def zero_grad(self) -> None:
-        """Reset this Value's gradient to 0 (it keeps requiring grad or not)."""
-        if self.grad is not None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget this Value's gradient: None (PyTorch's default), or, with
+        ``set_to_none=False``, 0.0 if it has one (as PyTorch, None stays None)."""
+        if set_to_none:
+            self.grad = None
+        elif self.grad is not None:
             self.grad = 0.0
 
     def detach(self) -> Value:
@@ -287,7 +326,7 @@ class Value:
         used as a number: log(self) is then never evaluated.
         """
         if other.__class__ is Value or isinstance(other, Value):
-            if other.grad is not None or (not FAST.default and records_frozen((other,))):
+            if other._requires_grad or (not FAST.default and records_frozen((other,))):
                 return _node(ops.POW, FLOATS.pow(self._data, other._data), (self, other), None)
             other = other._data
         return _power(self, other)
@@ -370,22 +409,23 @@ def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
     """
     v = _new(Value)
     v._data = data
+    v.grad = None
     v.label = None
     v._mark = None
     v._version = _clock
     # FAST.default: no thread has switched a mode, so this thread's need not be read.
     # The first parent (a weight, in a neuron) usually decides: no generator for it.
     if (FAST.default or MODE.grad_enabled) and (
-        parents[0].grad is not None
-        or any(p.grad is not None for p in parents)
+        parents[0]._requires_grad
+        or any(p._requires_grad for p in parents)
         or (not FAST.default and records_frozen(parents))
     ):
-        v.grad = 0.0
+        v._requires_grad = True
         v._prev = parents
         v._op = op
         v._arg = arg
     else:
-        v.grad = None
+        v._requires_grad = False
         v._prev = ()
         v._op = None
         v._arg = None
