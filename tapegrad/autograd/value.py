@@ -234,7 +234,10 @@ class Value:
         doc="""Whether gradients flow to this Value; settable on leaves.
 
         Setting it to the state it already has changes nothing. Freezing a leaf
-        (False) drops its gradient; ``p.grad = None`` never freezes anything.
+        (False) drops its gradient (PyTorch keeps it): backward adds into every
+        gradient that is set without reading this flag, the cheapest test there is,
+        so a number assigned to a frozen leaf's ``grad`` would be added into too.
+        ``p.grad = None`` never freezes anything.
         """,
     )
 

@@ -34,17 +34,17 @@ _INSTALL_HINT = (
     "or 'conda install graphviz'"
 )
 # Edge colours of color_by_grad, named in its legend.
-_CONSTANT, _ZERO, _NOT_FINITE = "#9e9e9e", "#cfcfcf", "#ff00ff"
+_CONSTANT, _ZERO, _NOT_FINITE, _NOT_COMPUTED = "#9e9e9e", "#cfcfcf", "#ff00ff", "#000000"
 
 
 def _edge_style(grad: float | None, constant: bool = False) -> dict[str, str]:
     """Colour and width from log10 |grad|: pale and thin for vanishing gradients,
     dark red and thick for large ones; constants grey and dashed, NaN/inf magenta;
-    a gradient not computed yet (None) in the default style."""
+    a gradient not computed yet (None: no backward reached it) black and dotted."""
     if constant:
         return {"color": _CONSTANT, "style": "dashed", "penwidth": "0.6"}
     if grad is None:
-        return {}
+        return {"color": _NOT_COMPUTED, "style": "dotted", "penwidth": "0.6"}
     if not math.isfinite(grad):
         return {"color": _NOT_FINITE, "penwidth": "2.0"}
     if grad == 0.0:
@@ -71,6 +71,7 @@ def _legend() -> str:
         (_ZERO, "grad exactly 0"),
         (_NOT_FINITE, "grad NaN or inf"),
         (_CONSTANT, "constant: no gradient (dashed)"),
+        (_NOT_COMPUTED, "grad not computed yet (dotted)"),
     ]
     cells = "".join(
         f'<tr><td bgcolor="{c}" width="24"> </td><td align="left">{t}</td></tr>' for c, t in rows
