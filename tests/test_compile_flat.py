@@ -231,10 +231,12 @@ def test_flat_training_with_frozen_parameters_matches_values():
     assert after_flat != before_flat
 
 
-def test_grad_cannot_be_none():
+def test_a_flat_gradient_set_to_none_is_zeros_never_none():
     _, compiled = setup()
-    with pytest.raises(ValueError, match="grad cannot be None"):
-        compiled.flat().grad = None
+    flat = compiled.flat()
+    flat.grad = np.ones(len(flat))
+    flat.grad = None  # what an optimizer's zero_grad() does: zeros, never None
+    assert flat.grad.tolist() == [0.0] * len(flat)
 
 
 def test_flat_parameters_are_accepted_as_a_single_parameter_and_in_groups():

@@ -245,11 +245,11 @@ def _dot_accumulate(v, g):
             w.grad = gw + g * x._data
         elif w._requires_grad:
             w.grad = g * x._data
-        gx = x.grad
-        if gx is not None:
-            x.grad = gx + g * w._data
-        elif x._requires_grad:
-            x.grad = g * w._data
+        # An input is often a constant (a first layer's data): its flag first, so a
+        # constant costs one read, as a weight with a gradient does.
+        if x._requires_grad:
+            gx = x.grad
+            x.grad = g * w._data if gx is None else gx + g * w._data
     if len(prev) & 1:
         b = prev[-1]
         gb = b.grad

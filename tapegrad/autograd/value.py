@@ -180,15 +180,15 @@ class Value:
             raise TypeError(
                 f"Value: label must be a string or None, got {type(label).__name__} {label!r}"
             )
-        # A leaf (or a constant); every computed Value is made by _node.
-        self._data = data
-        self._version = 0
-        self.grad = None
-        if requires_grad.__class__ is not bool:
+        if requires_grad is not True and requires_grad is not False:
             raise TypeError(
                 f"Value: requires_grad must be a bool, got {type(requires_grad).__name__} "
                 f"{requires_grad!r}"
             )
+        # A leaf (or a constant); every computed Value is made by _node.
+        self._data = data
+        self._version = 0
+        self.grad = None
         self._requires_grad = requires_grad
         self._prev = ()
         self._op = None

@@ -86,17 +86,14 @@ class FlatParameters:
     @property
     def grad(self) -> np.ndarray:
         """The accumulated gradients, shape (n,); assigning stores a copy (or a number
-        broadcast: ``grad = 0.0``) as a new array."""
+        broadcast: ``grad = 0.0``) as a new array. The view's gradient is one array,
+        never None: assigning None (what an optimizer's ``zero_grad()`` does) stores
+        zeros."""
         return self._grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
-        if value is None:
-            raise ValueError(
-                "FlatParameters: grad cannot be None (the view's gradient is one array; "
-                "zero_grad() sets it to zeros)"
-            )
-        grad = self._new(value, "grad")
+        grad = self._new(0.0 if value is None else value, "grad")
         with self._adding:
             self._grad = grad
 
@@ -121,9 +118,8 @@ class FlatParameters:
         return self._active
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """grad <- 0 (a new array), whatever ``set_to_none`` says (an optimizer passes
-        it): a compiled call gives every parameter of the view a gradient, so the
-        view's gradient is never None."""
+        """grad <- 0 (a new array), whatever ``set_to_none`` says: the view's gradient
+        is one array, never None."""
         zeros = np.zeros(len(self.params))
         with self._adding:
             self._grad = zeros

@@ -211,9 +211,17 @@ class Optimizer(abc.ABC):
         """Forget every parameter's gradient: None (PyTorch's default; ``step`` then
         skips a parameter the next backward does not reach), or zeros with
         ``set_to_none=False`` (for the gradients that are set, as PyTorch)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.zero_grad(set_to_none)
+        # Written out, not a call of zero_grad per parameter (that takes half as long
+        # again); a FlatParameters takes None, as 0.0, for zeros.
+        if set_to_none:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+        else:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad = 0.0
 
     # --- saving and resuming ------------------------------------------------------
 
