@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tapegrad import Value, nn, optim
+from tapegrad import Value, detect_anomaly, nn, optim, primitive
 
 
 def test_grad_is_none_until_a_backward_reaches_the_value():
@@ -113,3 +113,42 @@ def test_clipping_leaves_out_a_parameter_without_gradient():
     assert (total, a.grad, b.grad) == (4.0, 0.9999997500000625, None)
     optim.clip_grad_value_([a, b], 0.5)
     assert (a.grad, b.grad) == (0.5, None)
+
+
+def _failing_graph():
+    a, b = Value(3.0, label="a"), Value(0.0, label="b")
+    return a, b, a * 2.0 + b.sqrt() * a  # a * 2 is differentiated before sqrt'(0) fails
+
+
+def test_a_backward_that_raises_changes_no_gradient():
+    a, b, y = _failing_graph()
+    a.grad = 5.0
+    with pytest.raises(ZeroDivisionError, match=r"backward through sqrt\(0\.0\) failed"):
+        y.backward()
+    assert (a.grad, b.grad, y.grad) == (5.0, None, None)  # not 7.0: nothing was added
+    b.data = 4.0
+    (a * 2.0 + b.sqrt() * a).backward()  # the same graph where sqrt' exists
+    assert (a.grad, b.grad) == (5.0 + 2.0 + 2.0, 0.75)
+
+
+def test_a_backward_stopped_by_anomaly_mode_changes_no_gradient():
+    a, b, y = _failing_graph()
+    a.grad = 5.0
+    with detect_anomaly(), pytest.raises(FloatingPointError, match="sqrt"):
+        y.backward()
+    assert (a.grad, b.grad, y.grad) == (5.0, None, None)
+    x = Value(800.0)
+    z = x * 2.0 + x.exp() * 0.0  # exp(800) = inf: inf * 0 is NaN in backward
+    x.grad = 1.0
+    with detect_anomaly(), pytest.raises(FloatingPointError, match="gradient nan"):
+        z.backward()
+    assert (x.grad, z.grad) == (1.0, None)
+
+
+def test_a_primitive_whose_rule_raises_changes_no_gradient():
+    root = primitive("root", lambda m, x: m.sqrt(x), lambda m, g, out, x: (g * 0.5 / out,))
+    a, b = Value(3.0), Value(0.0)
+    y = a * 2.0 + root(b) * a
+    with pytest.raises(ZeroDivisionError, match=r"backward through root\(0\.0\) failed"):
+        y.backward()
+    assert (a.grad, b.grad) == (None, None)

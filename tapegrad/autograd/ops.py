@@ -67,6 +67,10 @@ class Op:
     notation: str | None = None
     ordered: bool = False
     weighted_sum: bool = False
+    # Whether the float rule can raise where the forward is defined (sqrt' at 0, a
+    # power of 0 below 1; every user's primitive, whose rule is unknown): backward
+    # then checks such nodes before it writes any gradient (see engine._backward).
+    fallible: bool = False
 
     def __post_init__(self) -> None:
         if not self.words:
@@ -123,6 +127,7 @@ class Op:
             constant_at=position,
             on_floats=swapped,
             words=self.words,
+            fallible=self.fallible,
             notation=self.notation,
         )
 
@@ -306,6 +311,7 @@ POW = Op(  # a ** b with a Value exponent; d/db at a = 0 is 0 (as PyTorch)
     constant_positions=(0,),  # a number exponent is POWC
     words="power",
     ordered=True,
+    fallible=True,
 )
 POWC = Op(  # x ** k with a constant exponent k
     "powc",
@@ -317,6 +323,7 @@ POWC = Op(  # x ** k with a constant exponent k
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
     words="power",
+    fallible=True,
 )
 NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: (-g,), words="negate")
 EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: (g * out,), words="exponential")
@@ -337,6 +344,7 @@ SQRT = Op(
     lambda m, g, out, x: (g * 0.5 / out,),
     domain=(0.1, 10.0),
     words="square root",
+    fallible=True,
 )
 TANH = Op("tanh", "tanh", 1, _apply("tanh"), lambda m, g, out, x: (g * (1.0 - out * out),))
 SIGMOID = Op(

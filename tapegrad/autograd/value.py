@@ -42,6 +42,19 @@ _new = object.__new__
 # engine.check_versions). Reading a module global is the cheapest stamp there is.
 _clock = 0
 
+# Whether a node of a fallible op (``Op.fallible``: its derivative can raise where its
+# forward is defined) was ever made in this process. Until one is, no graph holds
+# one, and backward skips the check that keeps a failing pass from changing any
+# gradient (see engine._backward): programs that never take a square root or a
+# power pay nothing for it. Set by the methods that make such nodes, never reset.
+_fallible = False
+
+
+def made_fallible() -> None:
+    """Note that a node of a fallible op is being made (see ``_fallible``)."""
+    global _fallible
+    _fallible = True
+
 
 def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
     """``self.<op>()``: one node with one parent."""
@@ -51,7 +64,19 @@ def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
         return _node(op, forward(self._data), (self,), None)
 
     method.__name__, method.__doc__ = op.name, doc
-    return method
+    return _noting_fallible(method) if op.fallible else method
+
+
+def _noting_fallible(method: Callable[..., Value]) -> Callable[..., Value]:
+    """``method``, which makes nodes of a fallible op, also noting that it does."""
+
+    def noting(*args: object) -> Value:
+        global _fallible
+        _fallible = True
+        return method(*args)
+
+    noting.__name__, noting.__doc__ = method.__name__, method.__doc__
+    return noting
 
 
 def _parametrised_method(
@@ -65,8 +90,18 @@ def _parametrised_method(
             k = _number(k, op.name)
         return _node(op, forward(self._data, k), (self,), k)
 
+    def power(self: Value, k: float | None = default) -> Value:
+        global _fallible
+        if k.__class__ is not float:
+            k = _number(k, op.name)
+        if k < 1.0:  # k x ** (k - 1) raises at x = 0 only for these
+            _fallible = True
+        return _node(op, forward(self._data, k), (self,), k)
+
+    if op is ops.POWC:
+        method = power
     method.__name__, method.__doc__ = op.name, doc
-    return method
+    return _noting_fallible(method) if op.fallible and op is not ops.POWC else method
 
 
 def _binary_method(
@@ -94,7 +129,7 @@ def _binary_method(
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
     method.__doc__ = doc
-    return method
+    return _noting_fallible(method) if op.fallible or with_constant.fallible else method
 
 
 def _assign_data(v: Value, x: float) -> None:
@@ -330,6 +365,7 @@ class Value:
         """
         if other.__class__ is Value or isinstance(other, Value):
             if other._requires_grad or (not FAST.default and records_frozen((other,))):
+                made_fallible()
                 return _node(ops.POW, FLOATS.pow(self._data, other._data), (self, other), None)
             other = other._data
         return _power(self, other)
