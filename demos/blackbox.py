@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             break
         opt.zero_grad()
         loss.backward()  # backward: dloss/dw, dloss/dv
-        dv = v.grad if v.grad is not None else 0.0
+        dv = v.grad if v.requires_grad else 0.0  # v frozen (--fix-v): no gradient
         print(
             f"{iteration:>9}  {w.data:8.4f}  {v.data:8.4f}  {loss.data:10.6f}  "
             f"{w.grad:+9.4f}  {dv:+9.4f}"

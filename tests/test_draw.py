@@ -124,6 +124,19 @@ def test_colour_by_grad_legend_constants_and_non_finite():
     assert source.count("style=dashed") == 1
 
 
+def test_a_gradient_not_computed_is_shown_as_such_not_as_zero():
+    a, b = Value(2.0, label="a"), Value(3.0, label="b", requires_grad=False)
+    y = a * b
+    source = draw_graph(y, color_by_grad=True).source
+    # before any backward: a's gradient is None, not 0 (PyTorch's a.grad is None)
+    assert 'v0 -> v2_op [color="#000000" penwidth=0.6 style=dotted]' in source
+    assert 'v1 -> v2_op [color="#9e9e9e" penwidth=0.6 style=dashed]' in source
+    assert "grad not computed yet (dotted)" in source and "dout/d· none (constant)" in source
+    y.backward()
+    source = draw_graph(y, color_by_grad=True).source
+    assert "style=dotted]" not in source and "dout/d· 3" in source
+
+
 def test_colour_by_grad_legend_is_a_scale_with_the_edges_colours():
     # A gradient of 1 is drawn dark and thick: the legend says so in a row of its scale,
     # in the very colour and width of such an edge.

@@ -56,9 +56,13 @@ def test_zero_grad_resets_a_leaf_between_backward_calls():
     y.backward()
     x.zero_grad()
     c.zero_grad()
-    assert (x.grad, c.grad) == (0.0, None)
+    assert (x.grad, c.grad) == (None, None)
+    assert (x.requires_grad, c.requires_grad) == (True, False)
     y.backward()
     assert x.grad == 6.0
+    x.zero_grad(set_to_none=False)
+    c.zero_grad(set_to_none=False)
+    assert (x.grad, c.grad) == (0.0, None)
 
 
 def test_backward_scales_by_the_upstream_gradient():
@@ -131,9 +135,14 @@ def test_requires_grad_is_settable_on_leaves():
     x = Value(1.0, requires_grad=False)
     assert (x.requires_grad, x.grad) == (False, None)
     x.requires_grad = True
-    assert (x.requires_grad, x.grad) == (True, 0.0)
-    x.requires_grad = False
-    assert x.grad is None
+    assert (x.requires_grad, x.grad) == (True, None)
+    (x * 3).backward()
+    x.requires_grad = True  # the state it has: changes nothing
+    assert x.grad == 3.0
+    x.requires_grad = False  # freezing drops the gradient
+    assert (x.requires_grad, x.grad) == (False, None)
+    assert x.requires_grad_() is x and x.requires_grad
+    assert x.requires_grad_(False) is x and not x.requires_grad
 
 
 @pytest.mark.parametrize("op", PUBLIC_OPS, ids=OP_IDS)
@@ -211,7 +220,7 @@ def test_dropped_graphs_are_freed_by_reference_counting_alone():
 
 def test_repr_shows_data_grad_and_label():
     x = Value(2.5, label="w")
-    assert repr(x) == "Value(data=2.5, grad=0, label='w')"
+    assert repr(x) == "Value(data=2.5, grad=None, label='w')"
     (x * x).backward()
     assert repr(x) == "Value(data=2.5, grad=5, label='w')"
     assert repr(Value(-1.0, requires_grad=False)) == "Value(data=-1, grad=None)"

@@ -92,13 +92,14 @@ def _optimizer_state():
 
 
 def _step_with(bad):
+    before = [p.grad for p in PARAMS]
     for p in PARAMS:
         p.grad = bad
     try:
         OPTIMIZER.step()
     finally:
-        for p in PARAMS:
-            p.grad = 0.0
+        for p, g in zip(PARAMS, before):
+            p.grad = g
 
 
 def _drawn_label(bad):
@@ -150,7 +151,13 @@ BOUNDARIES = [
         _value_state(X, Y),
     ),
     # grad takes any iterable of Values (an empty dict is an empty iterable).
-    Boundary("grad(outputs)", lambda b: grad(b, [X]), ("grad",), (Iterable,), _value_state(X)),
+    Boundary(
+        "grad(outputs)",
+        lambda b: grad(b, [X], allow_unused=True),
+        ("grad",),
+        (Iterable,),
+        _value_state(X),
+    ),
     Boundary("grad(inputs)", lambda b: grad(X * Y, b), ("grad",), (Iterable,), _value_state(X, Y)),
     Boundary(
         "grad(grad_outputs)",

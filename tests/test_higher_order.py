@@ -258,11 +258,29 @@ def test_gradient_with_respect_to_itself_and_an_intermediate():
     assert grad(z, [a, x]) == (math.exp(1.0), math.exp(1.0) * 0.5)
 
 
-def test_unused_inputs_get_zero():
-    x, unused = Value(2.0), Value(5.0)
-    assert grad(x * 3, [x, unused]) == (3.0, 0.0)
-    g, zero = grad(x * x, [x, unused], create_graph=True)
+def test_unused_inputs_are_refused_or_get_none_or_zero_as_in_pytorch():
+    # torch.autograd.grad(x * 3, [x, unused]) raises "The differentiated Tensor at
+    # index 1 appears to not have been used in the graph"; allow_unused=True gives
+    # (3., None), materialize_grads=True (3., 0.).
+    x, unused = Value(2.0), Value(5.0, label="u")
+    unused_message = (
+        r"grad: input 1 \(Value\(data=5, grad=None, label='u'\)\) does not appear in the "
+        r"graph of the outputs, so it has no gradient; pass allow_unused=True"
+    )
+    with pytest.raises(RuntimeError, match=unused_message):
+        grad(x * 3, [x, unused])
+    with pytest.raises(RuntimeError, match=r"grad: input 1 .* requires no gradient"):
+        grad(x * 3, [x, Value(5.0, requires_grad=False)])
+    assert grad(x * 3, [x, unused], allow_unused=True) == (3.0, None)
+    assert grad(x * 3, [x, unused], materialize_grads=True) == (3.0, 0.0)
+    assert grad(x * 3, [x, unused], allow_unused=True, materialize_grads=True) == (3.0, 0.0)
+    assert grad(x * 0, [x]) == (0.0,)  # used, with gradient 0: no error
+    with pytest.raises(ValueError, match="allow_unused must be True or left out"):
+        grad(x * 3, [x, unused], allow_unused=False, materialize_grads=True)
+    g, zero = grad(x * x, [x, unused], create_graph=True, materialize_grads=True)
     assert (g.data, zero.data, zero.requires_grad) == (4.0, 0.0, False)
+    assert grad(x * x, [unused, x], create_graph=True, allow_unused=True)[0] is None
+    assert unused.grad is None and x.grad is None  # grad() leaves .grad alone
     assert hessian(lambda xs: xs[0] ** 3, [1.0, 2.0]) == [[6.0, 0.0], [0.0, 0.0]]
     assert hvp(lambda xs: xs[0] ** 3, [1.0, 2.0], [1.0, 1.0]) == [6.0, 0.0]
     assert jacobian(lambda xs: xs[0] * 2, [1.0, 2.0]) == [[2.0, 0.0]]

@@ -90,8 +90,10 @@ def test_zero_grad_resets_every_parameter():
     model = nn.MLP(2, [3, 1], seed=0)
     model([1.0, 2.0])[0].backward()
     assert any(p.grad != 0.0 for p in model.parameters())
-    model.zero_grad()
+    model.zero_grad(set_to_none=False)
     assert all(p.grad == 0.0 for p in model.parameters())
+    model.zero_grad()  # PyTorch's default: set_to_none=True
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_train_and_eval_reach_every_child():

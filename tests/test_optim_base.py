@@ -179,8 +179,10 @@ def test_zero_grad_resets_gradients_and_leaves_frozen_ones() -> None:
     opt = optim.SGD([a, frozen], lr=0.1)
     (a * frozen).backward()
     assert a.grad == 2.0
-    opt.zero_grad()
+    opt.zero_grad(set_to_none=False)
     assert a.grad == 0.0 and frozen.grad is None
+    opt.zero_grad()  # PyTorch's default: set_to_none=True
+    assert a.grad is None and frozen.grad is None
 
 
 def test_step_with_closure_records_a_graph_and_returns_the_loss() -> None:

@@ -142,7 +142,7 @@ def test_a_gradient_seed_that_is_no_real_number_is_refused_and_changes_nothing(s
     y = x * x
     with pytest.raises(TypeError, match="backward: a gradient must be a real number"):
         tapegrad.backward([y, y] if isinstance(seed, list) else y, seed)
-    assert (x.grad, y.grad) == (0.0, 0.0)
+    assert (x.grad, y.grad) == (None, None)
     with pytest.raises(TypeError, match="grad: a gradient must be a real number"):
         grad([y, y] if isinstance(seed, list) else y, x, grad_outputs=seed)
 
@@ -299,7 +299,7 @@ def test_a_bad_operand_is_a_type_error_naming_the_operation_and_changes_nothing(
         assert str(error).startswith(name) or "unsupported operand type" in str(error)
     else:
         raise AssertionError(f"{name} accepted {bad!r}")
-    assert (v.data, v.grad, v.parents) == (1.5, 0.0, ())
+    assert (v.data, v.grad, v.parents) == (1.5, None, ())
 
 
 @given(bad=BAD)
@@ -313,4 +313,4 @@ def test_a_bad_value_or_seed_is_a_type_error_and_changes_nothing(bad):
     if bad is not None and not isinstance(bad, (list, dict)):  # None: the default, 1
         with pytest.raises(TypeError, match="^backward: a gradient must be a real number"):
             y.backward(bad)
-    assert (v.data, v.grad) == (2.0, 0.0)
+    assert (v.data, v.grad) == (2.0, None)

@@ -7,6 +7,13 @@ same rules on Values, so the gradients it returns can be differentiated again. T
 module sits above ``value``; ``Value.backward`` imports it when called (value.py says
 why that one import points up).
 
+A pass that raises changes no ``.grad``: the derivative rules that can raise where
+their forward is defined (``Op.fallible``: sqrt's, a power's, a user's primitive's)
+are evaluated at their nodes before the pass writes anything. That check costs
+nothing in a process that never made such a node (``value._fallible``), and about
+20 ns a node (a few percent of a pass) once one was made; saving every reached
+gradient instead, to put it back, cost 7% on the dense benchmark.
+
 Threads: every thread may build graphs and differentiate them, also graphs that share
 nodes. A traversal marks the nodes it visits and backward writes their gradients, so
 passes (``backward``, ``grad``, ``topological_order``) take one process-wide lock and
@@ -97,14 +104,16 @@ def backward(
     """Accumulate sum_k gradient_k * d(outputs_k)/d(node) into ``.grad`` of every node
     behind ``outputs`` (one Value, or several as ``torch.autograd.backward`` takes).
 
-    ``gradient`` is one real number per output (default 1 each). Leaves accumulate
-    across calls (call ``zero_grad`` between steps, as in PyTorch); intermediate nodes
-    hold the gradient of this call only, for inspection.
+    ``gradient`` is one real number per output (default 1 each). A leaf that requires
+    grad and that the pass reaches gets a float ``.grad`` (it was None before its
+    first pass); leaves accumulate across calls (call ``zero_grad`` between steps, as
+    in PyTorch); intermediate nodes hold the gradient of this call only, for
+    inspection.
     """
     roots = _outputs(outputs, "backward")
     seeds = [float(s) for s in _seeds(gradient, len(roots), "backward", "gradients")]
     for root in roots:
-        if root.grad is None:
+        if not root._requires_grad:
             raise RuntimeError(
                 f"backward: this Value requires no gradient ({root!r}: a constant, or "
                 "computed under no_grad()), so there is nothing to differentiate"
@@ -114,12 +123,21 @@ def backward(
 
 
 def _backward(roots: list[Value], seeds: list[float]) -> None:
-    order = _order(roots, reset_grads=True, check="backward")
-    for root, seed in zip(roots, seeds):
-        root.grad += seed  # type: ignore[operator]  # backward() refused a grad of None
+    """The pass; one that raises changes no ``.grad`` (see ``_check_fallible``)."""
     if MODE.anomaly:
-        _backward_checked(order, roots)
+        _backward_anomaly(roots, seeds)
         return
+    # Without a fallible node in the process only an interrupt can stop the pass
+    # (the op table's other rules are total on floats): grads are reset as the order
+    # is made. With one, the check comes first, then the reset.
+    fallible = _value._fallible
+    order = _order(roots, reset_grads=not fallible, check="backward")
+    if fallible:
+        _check_fallible(order)
+        for node in order:
+            node.grad = 0.0
+    for root, seed in zip(roots, seeds):  # _seed, written out: every pass runs it
+        root.grad = seed if root.grad is None else root.grad + seed
     v = None
     try:
         for v in reversed(order):
@@ -128,6 +146,56 @@ def _backward(roots: list[Value], seeds: list[float]) -> None:
     except (ArithmeticError, ValueError) as error:
         # Only accumulate raises these, so v is the node it was called for.
         raise type(error)(_describe_failure(cast(Value, v), error)) from error
+
+
+def _seed(roots: list[Value], seeds: list[float]) -> None:
+    for root, seed in zip(roots, seeds):
+        # A computed root's grad was just reset to 0; a leaf's may still be None.
+        root.grad = seed if root.grad is None else root.grad + seed
+
+
+def _check_fallible(order: list[Value]) -> None:
+    """Raise, before backward writes any gradient, the error its pass would raise
+    half way: the rule of a fallible node (``Op.fallible``) evaluated at its point.
+
+    Whether such a rule raises does not depend on the upstream gradient (0 / 0 and
+    0 ** -0.5 raise whatever multiplies them), so a gradient of 1 finds the node the
+    pass would fail at. Other nodes are not evaluated: a graph without fallible
+    nodes costs one read per node.
+    """
+    for v in reversed(order):  # the pass's order: the same node fails first
+        op: Op = v._op  # type: ignore[assignment]  # a node in the order was computed by one
+        if not op.fallible:
+            continue
+        inputs = [p._data for p in v._prev]
+        try:
+            if op.has_arg:
+                op.grad(FLOATS, 1.0, v._data, *inputs, v._arg)
+            else:
+                op.grad(FLOATS, 1.0, v._data, *inputs)
+        except (ArithmeticError, ValueError) as error:
+            raise type(error)(_describe_failure(v, error)) from error
+
+
+def _backward_anomaly(roots: list[Value], seeds: list[float]) -> None:
+    """The pass inside ``detect_anomaly()``, which stops at the first non-finite
+    gradient: every gradient it reaches is saved first and put back if it stops (or
+    anything else interrupts it), so that it changes nothing then either."""
+    order = _order(roots, reset_grads=False, check="backward")
+    reached = dict.fromkeys(roots)
+    for v in order:
+        reached[v] = None
+        reached.update(dict.fromkeys(v._prev))
+    saved = [(v, v.grad) for v in reached]
+    try:
+        for v in order:
+            v.grad = 0.0
+        _seed(roots, seeds)
+        _backward_checked(order, roots)
+    except BaseException:
+        for v, g in saved:
+            v.grad = g
+        raise
 
 
 def check_versions(v: Value, where: str) -> None:
@@ -232,7 +300,7 @@ def _backward_checked(order: list[Value], roots: list[Value]) -> None:
     """Backward that stops at the first non-finite gradient and names the node, its
     inputs and the line of user code that created it."""
     for root in roots:
-        if not math.isfinite(root.grad):  # type: ignore[arg-type]  # backward() refused a grad of None
+        if not math.isfinite(root.grad):  # type: ignore[arg-type]  # set by _backward
             raise FloatingPointError(f"anomaly: backward started with gradient {root.grad!r}")
     for v in reversed(order):
         site = getattr(v, "_site", "<created outside detect_anomaly()>")
@@ -256,34 +324,67 @@ def grad(
     inputs: Value | Sequence[Value],
     grad_outputs: float | Sequence[float | Value] | None = None,
     create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
 ) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, leaving ``.grad`` untouched.
 
     Returns one entry per input: floats, or Values that record their own graph when
     ``create_graph`` is true (so derivatives of any order can be taken), also inside
-    ``no_grad()``. With several
-    outputs, their gradients weighted by ``grad_outputs`` (default 1 each) are summed.
-    An input the outputs do not depend on gets 0.
+    ``no_grad()``. With several outputs, their gradients weighted by ``grad_outputs``
+    (default 1 each) are summed.
+
+    An input the outputs do not depend on (or one that requires no gradient) is a
+    RuntimeError naming it, as in PyTorch, unless ``allow_unused`` is true: its entry is
+    then None, or 0 with ``materialize_grads`` (which implies ``allow_unused``).
     """
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "grad: materialize_grads=True gives unused inputs a gradient of 0, so "
+            "allow_unused must be True or left out, got allow_unused=False"
+        )
     outs = _outputs(outputs, "grad")
     ins = _outputs(inputs, "grad")
     seeds = _seeds(grad_outputs, len(outs), "grad", "grad_outputs")
     for y in outs:
-        if y.grad is None:
+        if not y._requires_grad:
             raise RuntimeError(
                 f"grad: output {y!r} requires no gradient (a constant, or computed under no_grad())"
             )
 
     if not create_graph:
         with _PASS:
-            return _grad(outs, ins, seeds, create_graph)
-    # The gradients are a graph even inside no_grad(), as torch.autograd.grad records
-    # them whenever create_graph is true.
-    with enable_grad(), _PASS:
-        return _grad(outs, ins, seeds, create_graph)
+            found = _grad(outs, seeds, create_graph)
+    else:
+        # The gradients are a graph even inside no_grad(), as torch.autograd.grad
+        # records them whenever create_graph is true.
+        with enable_grad(), _PASS:
+            found = _grad(outs, seeds, create_graph)
+    if materialize_grads:
+        zero = Value(0.0, requires_grad=False) if create_graph else 0.0
+        return tuple(found.get(x, zero) for x in ins)
+    if not allow_unused:
+        for i, x in enumerate(ins):
+            if x not in found:
+                _unused(i, x)
+    return tuple(found.get(x) for x in ins)
 
 
-def _grad(outs: list[Value], ins: list[Value], seeds: list, create_graph: bool) -> tuple:
+def _unused(i: int, x: Value) -> None:
+    """Refuse input ``i``, which no output depends on (or which requires no gradient)."""
+    why = (
+        "does not appear in the graph of the outputs"
+        if x._requires_grad
+        else "requires no gradient"
+    )
+    raise RuntimeError(
+        f"grad: input {i} ({x!r}) {why}, so it has no gradient; pass "
+        "allow_unused=True to get None for it (or materialize_grads=True for 0)"
+    )
+
+
+def _grad(outs: list[Value], seeds: list, create_graph: bool) -> dict[Value, Any]:
+    """The gradient of every node that requires grad behind ``outs`` (them included)."""
     m = VALUES if create_graph else FLOATS
     lift = (
         (lambda s: s if isinstance(s, Value) else Value(s, requires_grad=False))
@@ -305,7 +406,6 @@ def _grad(outs: list[Value], ins: list[Value], seeds: list, create_graph: bool) 
         else:
             local = op.grad(m, g, out, *args)
         for p, gp in zip(v._prev, local):
-            if p.grad is not None:
+            if p._requires_grad:
                 grads[p] = grads[p] + gp if p in grads else gp
-    zero = Value(0.0, requires_grad=False) if create_graph else 0.0
-    return tuple(grads.get(x, zero) for x in ins)
+    return grads

@@ -52,7 +52,7 @@ def jvp(
     # A primal that is a constant Value records no graph: a new leaf of its number
     # stands for it (no derivative can flow through the constant anyway).
     inputs = [
-        x if isinstance(x, Value) and x.grad is not None else Value(float(x), label=f"x{i}")
+        x if isinstance(x, Value) and x.requires_grad else Value(float(x), label=f"x{i}")
         for i, x in enumerate(primals)
     ]
     with enable_grad():  # the sweep walks the graph f records, even inside no_grad()

@@ -42,10 +42,11 @@ def _scalar(y: object, name: str) -> Value:
 
 
 def _gradient_or_zeros(y: Value, xs: list[Value]) -> list[float]:
-    """The gradient of y, or zeros when y is a constant (f was linear in that place)."""
-    if y.grad is None:
+    """The gradient of y, 0 for an input y does not depend on, or zeros when y is a
+    constant (f was linear in that place)."""
+    if not y.requires_grad:
         return [0.0] * len(xs)
-    return list(grad(y, xs))
+    return list(grad(y, xs, materialize_grads=True))
 
 
 @enable_grad()
@@ -74,9 +75,9 @@ def gradient_and_hessian(
     already computed from the Values ``params`` (a model's parameters, say)."""
     loss = _scalar(loss, "gradient_and_hessian")
     params = list(params)
-    if loss.grad is None:
+    if not loss.requires_grad:
         return [0.0] * len(params), [[0.0] * len(params) for _ in params]
-    first = grad(loss, params, create_graph=True)
+    first = grad(loss, params, create_graph=True, materialize_grads=True)
     return [float(g) for g in first], [_gradient_or_zeros(g, params) for g in first]
 
 
@@ -95,7 +96,7 @@ def hvp(f: Function, point: Sequence[float], vector: Sequence[float]) -> list[fl
     if len(v) != len(xs):
         raise ValueError(f"hvp: vector has {len(v)} entries, point has {len(xs)}")
     y = _scalar(f(xs), "hvp")
-    if y.grad is None:
+    if not y.requires_grad:
         return [0.0] * len(xs)
-    directional = Value.dot(grad(y, xs, create_graph=True), v)
+    directional = Value.dot(grad(y, xs, create_graph=True, materialize_grads=True), v)
     return _gradient_or_zeros(directional, xs)

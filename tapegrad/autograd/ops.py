@@ -67,6 +67,10 @@ class Op:
     notation: str | None = None
     ordered: bool = False
     weighted_sum: bool = False
+    # Whether the float rule can raise where the forward is defined (sqrt' at 0, a
+    # power of 0 below 1; every user's primitive, whose rule is unknown): backward
+    # then checks such nodes before it writes any gradient (see engine._backward).
+    fallible: bool = False
 
     def __post_init__(self) -> None:
         if not self.words:
@@ -123,6 +127,7 @@ class Op:
             constant_at=position,
             on_floats=swapped,
             words=self.words,
+            fallible=self.fallible,
             notation=self.notation,
         )
 
@@ -141,7 +146,11 @@ def _float_accumulator(op: Op) -> Callable:
     """First-order backward for one node of ``op``: add float gradients into parents.
 
     Built from the op's rule once, so ``backward()`` makes one call per node and no
-    per-node closures exist. A parent whose ``grad`` is None needs no gradient.
+    per-node closures exist. A parent's gradient is added to when it is a float; when
+    it is None, it is set if the parent requires grad (a leaf a pass reaches for the
+    first time) and left alone if not (a constant). The common case, a float, reads
+    nothing more than the gradient (see ``Value.requires_grad`` for why a frozen leaf
+    holds none).
     """
     rule, m = op.grad, FLOATS
     if op.base is not None:
@@ -151,47 +160,68 @@ def _float_accumulator(op: Op) -> Callable:
 
             def accumulate(v, g):
                 (x,) = v._prev
-                if x.grad is not None:
-                    x.grad += base_rule(m, g, v._data, x._data, v._arg)[keep]
+                gx = x.grad
+                if gx is not None:
+                    x.grad = gx + base_rule(m, g, v._data, x._data, v._arg)[keep]
+                elif x._requires_grad:
+                    x.grad = base_rule(m, g, v._data, x._data, v._arg)[keep]
 
         else:
 
             def accumulate(v, g):
                 (x,) = v._prev
-                if x.grad is not None:
-                    x.grad += base_rule(m, g, v._data, v._arg, x._data)[keep]
+                gx = x.grad
+                if gx is not None:
+                    x.grad = gx + base_rule(m, g, v._data, v._arg, x._data)[keep]
+                elif x._requires_grad:
+                    x.grad = base_rule(m, g, v._data, v._arg, x._data)[keep]
 
     elif op.has_arg:
 
         def accumulate(v, g):
             (x,) = v._prev
-            if x.grad is not None:
-                x.grad += rule(m, g, v._data, x._data, v._arg)[0]
+            gx = x.grad
+            if gx is not None:
+                x.grad = gx + rule(m, g, v._data, x._data, v._arg)[0]
+            elif x._requires_grad:
+                x.grad = rule(m, g, v._data, x._data, v._arg)[0]
 
     elif op.arity == 1:
 
         def accumulate(v, g):
             (x,) = v._prev
-            if x.grad is not None:
-                x.grad += rule(m, g, v._data, x._data)[0]
+            gx = x.grad
+            if gx is not None:
+                x.grad = gx + rule(m, g, v._data, x._data)[0]
+            elif x._requires_grad:
+                x.grad = rule(m, g, v._data, x._data)[0]
 
     elif op.arity == 2:
 
         def accumulate(v, g):
             a, b = v._prev
             ga, gb = rule(m, g, v._data, a._data, b._data)
-            if a.grad is not None:
-                a.grad += ga
-            if b.grad is not None:
-                b.grad += gb
+            old = a.grad
+            if old is not None:
+                a.grad = old + ga
+            elif a._requires_grad:
+                a.grad = ga
+            old = b.grad
+            if old is not None:
+                b.grad = old + gb
+            elif b._requires_grad:
+                b.grad = gb
 
     else:
 
         def accumulate(v, g):
             prev = v._prev
             for p, gp in zip(prev, rule(m, g, v._data, *[p._data for p in prev])):
-                if p.grad is not None:
-                    p.grad += gp
+                old = p.grad
+                if old is not None:
+                    p.grad = old + gp
+                elif p._requires_grad:
+                    p.grad = gp
 
     return accumulate
 
@@ -199,8 +229,11 @@ def _float_accumulator(op: Op) -> Callable:
 def _sum_accumulate(v, g):
     # The sum rule on floats, without building the list of equal gradients.
     for p in v._prev:
-        if p.grad is not None:
-            p.grad += g
+        gp = p.grad
+        if gp is not None:
+            p.grad = gp + g
+        elif p._requires_grad:
+            p.grad = g
 
 
 # A dot node's parents are w_1..w_n, x_1..x_n, then an optional bias b (odd count):
@@ -215,13 +248,20 @@ def _dot_accumulate(v, g):
         gw = w.grad
         if gw is not None:
             w.grad = gw + g * x._data
-        gx = x.grad
-        if gx is not None:
-            x.grad = gx + g * w._data
+        elif w._requires_grad:
+            w.grad = g * x._data
+        # An input is often a constant (a first layer's data): its flag first, so a
+        # constant costs one read, as a weight with a gradient does.
+        if x._requires_grad:
+            gx = x.grad
+            x.grad = g * w._data if gx is None else gx + g * w._data
     if len(prev) & 1:
         b = prev[-1]
-        if b.grad is not None:
-            b.grad += g
+        gb = b.grad
+        if gb is not None:
+            b.grad = gb + g
+        elif b._requires_grad:
+            b.grad = g
 
 
 def dot_product(ws, xs):
@@ -271,6 +311,7 @@ POW = Op(  # a ** b with a Value exponent; d/db at a = 0 is 0 (as PyTorch)
     constant_positions=(0,),  # a number exponent is POWC
     words="power",
     ordered=True,
+    fallible=True,
 )
 POWC = Op(  # x ** k with a constant exponent k
     "powc",
@@ -282,6 +323,7 @@ POWC = Op(  # x ** k with a constant exponent k
     domain=(0.2, 3.0),
     sample_args=(2.0, 3.0, 0.5, -1.0, 1.5),
     words="power",
+    fallible=True,
 )
 NEG = Op("neg", "-", 1, _apply("neg"), lambda m, g, out, x: (-g,), words="negate")
 EXP = Op("exp", "exp", 1, _apply("exp"), lambda m, g, out, x: (g * out,), words="exponential")
@@ -302,6 +344,7 @@ SQRT = Op(
     lambda m, g, out, x: (g * 0.5 / out,),
     domain=(0.1, 10.0),
     words="square root",
+    fallible=True,
 )
 TANH = Op("tanh", "tanh", 1, _apply("tanh"), lambda m, g, out, x: (g * (1.0 - out * out),))
 SIGMOID = Op(

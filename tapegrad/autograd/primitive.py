@@ -21,7 +21,7 @@ from typing import Any
 
 from .mathlib import FLOATS
 from .ops import OPS, Op
-from .value import Value, _lift, _node, _number
+from .value import Value, _lift, _node, _number, made_fallible
 
 # Where a definition is probed: fractions of the domain, tried in turn until the
 # forward is defined at one (a domain may include points where it is not).
@@ -48,6 +48,7 @@ class Primitive(Op):
             raise type(error)(f"{_call(self.name, numbers_in)}: {error}") from error
         if data.__class__ is not float:
             data = _result(self.name, numbers_in, data)
+        made_fallible()
         return _node(self, data, parents, None)
 
 
@@ -107,6 +108,7 @@ def primitive(
         avoid=kinks,
         on_floats=partial(forward, FLOATS),
         ordered=arity > 1,
+        fallible=True,
     )
     _probe(op, grad)
     return op

@@ -42,6 +42,19 @@ _new = object.__new__
 # engine.check_versions). Reading a module global is the cheapest stamp there is.
 _clock = 0
 
+# Whether a node of a fallible op (``Op.fallible``: its derivative can raise where its
+# forward is defined) was ever made in this process. Until one is, no graph holds
+# one, and backward skips the check that keeps a failing pass from changing any
+# gradient (see engine._backward): programs that never take a square root or a
+# power pay nothing for it. Set by the methods that make such nodes, never reset.
+_fallible = False
+
+
+def made_fallible() -> None:
+    """Note that a node of a fallible op is being made (see ``_fallible``)."""
+    global _fallible
+    _fallible = True
+
 
 def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
     """``self.<op>()``: one node with one parent."""
@@ -51,7 +64,19 @@ def _unary_method(op: ops.Op, doc: str) -> Callable[[Value], Value]:
         return _node(op, forward(self._data), (self,), None)
 
     method.__name__, method.__doc__ = op.name, doc
-    return method
+    return _noting_fallible(method) if op.fallible else method
+
+
+def _noting_fallible(method: Callable[..., Value]) -> Callable[..., Value]:
+    """``method``, which makes nodes of a fallible op, also noting that it does."""
+
+    def noting(*args: object) -> Value:
+        global _fallible
+        _fallible = True
+        return method(*args)
+
+    noting.__name__, noting.__doc__ = method.__name__, method.__doc__
+    return noting
 
 
 def _parametrised_method(
@@ -65,8 +90,18 @@ def _parametrised_method(
             k = _number(k, op.name)
         return _node(op, forward(self._data, k), (self,), k)
 
+    def power(self: Value, k: float | None = default) -> Value:
+        global _fallible
+        if k.__class__ is not float:
+            k = _number(k, op.name)
+        if k < 1.0:  # k x ** (k - 1) raises at x = 0 only for these
+            _fallible = True
+        return _node(op, forward(self._data, k), (self,), k)
+
+    if op is ops.POWC:
+        method = power
     method.__name__, method.__doc__ = op.name, doc
-    return method
+    return _noting_fallible(method) if op.fallible and op is not ops.POWC else method
 
 
 def _binary_method(
@@ -94,7 +129,7 @@ def _binary_method(
 
     method.__name__ = f"__r{op.name}__" if reflected else f"__{op.name}__"
     method.__doc__ = doc
-    return method
+    return _noting_fallible(method) if op.fallible or with_constant.fallible else method
 
 
 def _assign_data(v: Value, x: float) -> None:
@@ -134,18 +169,33 @@ def _data_setter(gil: bool) -> Callable[[Value, float], None]:
 class Value:
     """A scalar in a computation graph: ``data``, ``grad``, and how it was computed.
 
-    ``grad`` is a float that ``backward()`` accumulates into, or None for a Value that
-    requires no gradient (a constant, or a result computed under ``no_grad()``).
+    ``requires_grad`` says whether gradients flow to it: True by default for a leaf
+    (``Value(x)``; PyTorch's ``torch.tensor`` defaults to False, the micrograd habit
+    here is kept), and for a result exactly when grad mode is on and some parent
+    requires grad. ``grad`` is None until a backward pass reaches the Value, then the
+    float that passes accumulate into. Unlike PyTorch, a computed Value keeps the
+    gradient of the latest pass too (for inspection, as the explain page shows it).
     Every operator takes a Value or a plain real number on either side.
     """
 
-    __slots__ = ("_arg", "_data", "_mark", "_op", "_prev", "_version", "grad", "label")
+    __slots__ = (
+        "_arg",
+        "_data",
+        "_mark",
+        "_op",
+        "_prev",
+        "_requires_grad",
+        "_version",
+        "grad",
+        "label",
+    )
     # The slots' types, for type checkers (a slot holds no class-level value).
     _arg: float | None
     _data: float
     _mark: object  # whatever the running traversal marks its visited nodes with
     _op: ops.Op | None
     _prev: tuple[Value, ...]
+    _requires_grad: bool
     _version: int
     grad: float | None
     label: str | None
@@ -165,10 +215,16 @@ class Value:
             raise TypeError(
                 f"Value: label must be a string or None, got {type(label).__name__} {label!r}"
             )
+        if requires_grad is not True and requires_grad is not False:
+            raise TypeError(
+                f"Value: requires_grad must be a bool, got {type(requires_grad).__name__} "
+                f"{requires_grad!r}"
+            )
         # A leaf (or a constant); every computed Value is made by _node.
         self._data = data
         self._version = 0
-        self.grad = 0.0 if requires_grad else None
+        self.grad = None
+        self._requires_grad = requires_grad
         self._prev = ()
         self._op = None
         self._arg = None
@@ -190,22 +246,40 @@ class Value:
         """,
     )
 
-    @property
-    def requires_grad(self) -> bool:
-        """Whether gradients flow to this Value (settable on leaves)."""
-        return self.grad is not None
-
-    @requires_grad.setter
-    def requires_grad(self, flag: bool) -> None:
+    def _set_requires_grad(self, flag: bool) -> None:
+        if flag.__class__ is not bool:
+            raise TypeError(f"requires_grad must be a bool, got {type(flag).__name__} {flag!r}")
         if self._prev:
-            raise ValueError("requires_grad can only be set on a leaf Value")
-        if flag and self.grad is None:
-            self.grad = 0.0
-            changed((self,))  # a compiled function traced with it frozen traces again
-        elif not flag:
-            if self.grad is not None:
-                changed((self,))  # ... and one that trains it notices
+            raise ValueError(
+                "requires_grad can only be set on a leaf Value; use detach() for a "
+                "leaf that requires no gradient"
+            )
+        if flag is self._requires_grad:
+            return  # nothing changes: the gradient stays, compiled functions stay valid
+        self._requires_grad = flag
+        if not flag:
+            # A frozen Value's gradient is dropped (PyTorch keeps it): backward adds
+            # into any gradient that is set, so a frozen one must hold none.
             self.grad = None
+        changed((self,))  # a compiled function traced with it notices and traces again
+
+    requires_grad = property(
+        attrgetter("_requires_grad"),  # a C-level read, as for data
+        _set_requires_grad,
+        doc="""Whether gradients flow to this Value; settable on leaves.
+
+        Setting it to the state it already has changes nothing. Freezing a leaf
+        (False) drops its gradient (PyTorch keeps it): backward adds into every
+        gradient that is set without reading this flag, the cheapest test there is,
+        so a number assigned to a frozen leaf's ``grad`` would be added into too.
+        ``p.grad = None`` never freezes anything.
+        """,
+    )
+
+    def requires_grad_(self, requires_grad: bool = True) -> Value:
+        """Set ``requires_grad`` (on a leaf) and return this Value, as PyTorch's."""
+        self.requires_grad = requires_grad
+        return self
 
     @property
     def op(self) -> str | None:
@@ -255,9 +329,12 @@ class Value:
 
         backward(self, gradient)
 
-    def zero_grad(self) -> None:
-        """Reset this Value's gradient to 0 (it keeps requiring grad or not)."""
-        if self.grad is not None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget this Value's gradient: None (PyTorch's default), or, with
+        ``set_to_none=False``, 0.0 if it has one (as PyTorch, None stays None)."""
+        if set_to_none:
+            self.grad = None
+        elif self.grad is not None:
             self.grad = 0.0
 
     def detach(self) -> Value:
@@ -287,7 +364,8 @@ class Value:
         used as a number: log(self) is then never evaluated.
         """
         if other.__class__ is Value or isinstance(other, Value):
-            if other.grad is not None or (not FAST.default and records_frozen((other,))):
+            if other._requires_grad or (not FAST.default and records_frozen((other,))):
+                made_fallible()
                 return _node(ops.POW, FLOATS.pow(self._data, other._data), (self, other), None)
             other = other._data
         return _power(self, other)
@@ -370,22 +448,23 @@ def _node(op: ops.Op, data: float, parents: tuple, arg: float | None) -> Value:
     """
     v = _new(Value)
     v._data = data
+    v.grad = None
     v.label = None
     v._mark = None
     v._version = _clock
     # FAST.default: no thread has switched a mode, so this thread's need not be read.
     # The first parent (a weight, in a neuron) usually decides: no generator for it.
     if (FAST.default or MODE.grad_enabled) and (
-        parents[0].grad is not None
-        or any(p.grad is not None for p in parents)
+        parents[0]._requires_grad
+        or any(p._requires_grad for p in parents)
         or (not FAST.default and records_frozen(parents))
     ):
-        v.grad = 0.0
+        v._requires_grad = True
         v._prev = parents
         v._op = op
         v._arg = arg
     else:
-        v.grad = None
+        v._requires_grad = False
         v._prev = ()
         v._op = None
         v._arg = None

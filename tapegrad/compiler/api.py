@@ -240,14 +240,14 @@ class Compiled:
     def _check_view(self, flat: FlatParameters, traced: _Traced) -> None:
         """Refuse to trace again while the ``flat()`` view holds other parameters than
         the trainable ones: its vector and the new program would disagree on them."""
-        p = next((p for p in traced.frozen if p.grad is not None), None)
+        p = next((p for p in traced.frozen if p.requires_grad), None)
         if p is not None:
             raise CompileError(
                 f"compiled {self.name}: parameter {p!r} was frozen when {self.name} was "
                 "traced and requires grad now, so the program treats it as a constant: "
                 "close() the flat() view, then call again (the function is traced again)"
             )
-        p = next((p for p in flat.params if p.grad is None), None)
+        p = next((p for p in flat.params if not p.requires_grad), None)
         if p is not None:
             raise CompileError(
                 f"compiled {self.name}: parameter {p!r} was frozen while the flat() view "
@@ -311,22 +311,26 @@ def _current(traced: _Traced) -> bool:
     """Whether the program still replays fn: nothing it watches changed, and every
     parameter frozen at tracing still is."""
     return not traced.watch.stale and not (
-        traced.frozen and any(p.grad is not None for p in traced.frozen)
+        traced.frozen and any(p.requires_grad for p in traced.frozen)
     )
 
 
 def _add_grads(name: str, plan: Schedule, grads: np.ndarray) -> None:
-    """p.grad += gradient for every trainable parameter: one tight loop, the cheapest
-    way to touch thousands of Values (use ``flat()`` to touch none). A parameter
-    frozen since tracing (grad None) is skipped; any other failure is raised."""
+    """p.grad += gradient for every trainable parameter (p.grad = gradient for one
+    whose gradient is None, as backward does): one tight loop, the cheapest way to
+    touch thousands of Values (use ``flat()`` to touch none). A parameter frozen
+    since tracing is skipped; a gradient that is not a number is refused."""
     pairs = zip(plan.trainable_params, grads[plan.trainable_rows, 0].tolist())
     with _ADDING:
         for p, g in pairs:
+            old = p.grad
+            if old is None:
+                if p.requires_grad:  # else frozen since tracing: no gradient
+                    p.grad = g
+                continue
             try:
-                p.grad += g
+                p.grad = old + g
             except TypeError:
-                if p.grad is None:  # frozen since tracing: no gradient
-                    continue
                 label = "" if p.label is None else f" ({p.label})"
                 raise TypeError(
                     f"compiled {name}: cannot add a gradient into the parameter of data "

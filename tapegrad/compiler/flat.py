@@ -28,8 +28,11 @@ def data_of(values: Sequence[Value]) -> np.ndarray:
 
 
 def grads_of(values: Sequence[Value]) -> np.ndarray:
-    """``.grad`` of every Value, as a float64 array."""
-    return np.fromiter(map(_GRAD, values), np.float64, len(values))
+    """``.grad`` of every Value, as a float64 array (0 for a gradient not computed)."""
+    grads = list(map(_GRAD, values))
+    if None in grads:
+        grads = [0.0 if g is None else g for g in grads]
+    return np.array(grads, np.float64).reshape(len(values))
 
 
 class FlatParameters:
@@ -37,7 +40,8 @@ class FlatParameters:
 
     ``flat = compiled.flat()`` copies every parameter that requires grad (in
     ``params`` order; ``flat.params`` lists them) into ``flat.data`` and starts
-    ``flat.grad`` at their current gradients. From then on ``compiled(*batch)`` reads
+    ``flat.grad`` at their current gradients (0 for one not computed yet: the view's
+    gradient is one array, never None). From then on ``compiled(*batch)`` reads
     the parameters from ``flat.data`` and adds its gradient into ``flat.grad``: no
     Value is read or written. Pass ``flat`` to an optimizer as its one parameter
     (``optim.SGD([flat], lr=0.05)``): its update rule then runs once on the arrays.
@@ -45,7 +49,7 @@ class FlatParameters:
     The Values are stale while the view is active: ``sync()`` writes ``flat.data``
     (and, if asked, ``flat.grad``) back into them, for eager evaluation, saving or
     drawing; ``close()`` syncs and ends the view (so does leaving a ``with`` block).
-    Parameters frozen when the view is made (grad None) are not in it: calls keep
+    Parameters frozen when the view is made (``requires_grad`` False) are not in it: calls keep
     reading their Values. One frozen while the view is active (``requires_grad =
     False``) makes the next compiled call raise ``CompileError``: close the view,
     which leaves it frozen, and call again.
@@ -61,7 +65,7 @@ class FlatParameters:
 
     def __init__(self, params: Sequence[Value], name: str) -> None:
         self._name = name
-        self.params = [p for p in params if p.grad is not None]
+        self.params = [p for p in params if p.requires_grad]
         self._data = data_of(self.params)
         self._grad = grads_of(self.params)
         self._active = True
@@ -82,14 +86,14 @@ class FlatParameters:
     @property
     def grad(self) -> np.ndarray:
         """The accumulated gradients, shape (n,); assigning stores a copy (or a number
-        broadcast: ``grad = 0.0``) as a new array."""
+        broadcast: ``grad = 0.0``) as a new array. The view's gradient is one array,
+        never None: assigning None (what an optimizer's ``zero_grad()`` does) stores
+        zeros."""
         return self._grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
-        if value is None:
-            raise ValueError("FlatParameters: grad cannot be None (freeze Values before flat())")
-        grad = self._new(value, "grad")
+        grad = self._new(0.0 if value is None else value, "grad")
         with self._adding:
             self._grad = grad
 
@@ -113,20 +117,21 @@ class FlatParameters:
         """True until ``close()``: the compiled calls read and write these arrays."""
         return self._active
 
-    def zero_grad(self) -> None:
-        """grad <- 0 (a new array)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """grad <- 0 (a new array), whatever ``set_to_none`` says: the view's gradient
+        is one array, never None."""
         zeros = np.zeros(len(self.params))
         with self._adding:
             self._grad = zeros
 
     def sync(self, grad: bool = False) -> None:
         """Write ``data`` (and ``grad`` if asked) back into the Values; a Value frozen
-        meanwhile (grad None) gets its number and stays frozen."""
+        meanwhile gets its number and stays frozen (without a gradient)."""
         for p, x in zip(self.params, self._data.tolist()):
             p.data = x
         if grad:
             for p, g in zip(self.params, self._grad.tolist()):
-                if p.grad is not None:
+                if p.requires_grad:
                     p.grad = g
 
     def reload(self) -> None:

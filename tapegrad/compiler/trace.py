@@ -155,7 +155,7 @@ class _Builder:
         self.keys: dict[tuple, int] = {}
         for i, p in enumerate(params):
             self.index[p] = self._new(
-                ("param", i), Node("param", i, p.data, p.label, grad=p.grad is not None)
+                ("param", i), Node("param", i, p.data, p.label, grad=p.requires_grad)
             )
 
     def _new(self, key: tuple, node: Node) -> int:
@@ -196,7 +196,7 @@ class _Builder:
     def _leaf(self, v: Value | float) -> int:
         if not isinstance(v, Value):
             v = Value(v, requires_grad=False)
-        if v.grad is not None:
+        if v.requires_grad:
             raise CompileError(
                 f"compile: the graph uses {v!r}, which requires grad but is neither an "
                 "input nor one of params: pass it in params, or detach() it to make it "
@@ -256,7 +256,7 @@ def trace(
     roots: list[tuple[int, ...]] = []
     # Frozen parameters still record the operations applied to them, in this thread
     # only (see autograd.tracing.Trace): the program reads their numbers at every call.
-    frozen = [p for p in params if p.grad is None]
+    frozen = [p for p in params if not p.requires_grad]
     with tracing(WHOLE_BATCH if sample_is_batch else ONE_SAMPLE, frozen) as current:
         for combo in combos + combos[:1]:
             current.again = bool(roots)  # layers' side effects happen at the first only

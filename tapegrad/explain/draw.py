@@ -34,14 +34,17 @@ _INSTALL_HINT = (
     "or 'conda install graphviz'"
 )
 # Edge colours of color_by_grad, named in its legend.
-_CONSTANT, _ZERO, _NOT_FINITE = "#9e9e9e", "#cfcfcf", "#ff00ff"
+_CONSTANT, _ZERO, _NOT_FINITE, _NOT_COMPUTED = "#9e9e9e", "#cfcfcf", "#ff00ff", "#000000"
 
 
-def _edge_style(grad: float | None) -> dict[str, str]:
+def _edge_style(grad: float | None, constant: bool = False) -> dict[str, str]:
     """Colour and width from log10 |grad|: pale and thin for vanishing gradients,
-    dark red and thick for large ones; constants grey and dashed, NaN/inf magenta."""
-    if grad is None:
+    dark red and thick for large ones; constants grey and dashed, NaN/inf magenta;
+    a gradient not computed yet (None: no backward reached it) black and dotted."""
+    if constant:
         return {"color": _CONSTANT, "style": "dashed", "penwidth": "0.6"}
+    if grad is None:
+        return {"color": _NOT_COMPUTED, "style": "dotted", "penwidth": "0.6"}
     if not math.isfinite(grad):
         return {"color": _NOT_FINITE, "penwidth": "2.0"}
     if grad == 0.0:
@@ -68,6 +71,7 @@ def _legend() -> str:
         (_ZERO, "grad exactly 0"),
         (_NOT_FINITE, "grad NaN or inf"),
         (_CONSTANT, "constant: no gradient (dashed)"),
+        (_NOT_COMPUTED, "grad not computed yet (dotted)"),
     ]
     cells = "".join(
         f'<tr><td bgcolor="{c}" width="24"> </td><td align="left">{t}</td></tr>' for c, t in rows
@@ -82,10 +86,10 @@ def _legend() -> str:
 
 def _value_label(name: str | None, v: Value, caption: str, shown: bool) -> str:
     """A Value's box: its name, data and gradient, escaped."""
-    if v.grad is None:
+    if not v.requires_grad:
         grad = "none (constant)"
-    else:
-        grad = number(v.grad) if shown else "—"
+    else:  # "—" before a backward pass from the root, or for a gradient not computed
+        grad = number(v.grad) if shown and v.grad is not None else "—"
     head = "" if name is None else f"<td><b>{escape(name)}</b></td>"
     return (
         f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="4"><tr>{head}'
@@ -202,7 +206,7 @@ def draw_graph(
     for v in order:
         name = ids[v]
         label = shown_label(v.label) if v.label is not None else given.get(id(v))
-        style = {} if v.grad is not None else {"color": _CONSTANT, "fontcolor": "#666666"}
+        style = {} if v.requires_grad else {"color": _CONSTANT, "fontcolor": "#666666"}
         dot.node(name, _value_label(label, v, caption, shown), shape="plain", **style)
         op = v.primitive
         if op is None:
@@ -257,14 +261,14 @@ def _inputs(
             )
             for p, role in ((w, words[i]), (x, words[n + i])):
                 if p in ids:
-                    attrs = _edge_style(p.grad) if color_by_grad else {}
+                    attrs = _edge_style(p.grad, not p.requires_grad) if color_by_grad else {}
                     dot.edge(ids[p], product, label=role, **attrs)
             dot.edge(product, op_name)
         parents, words = parents[2 * n :], words[2 * n :]  # the bias, if any
     for p, role in zip(parents, words):
         if p not in ids:
             continue
-        attrs = _edge_style(p.grad) if color_by_grad else {}
+        attrs = _edge_style(p.grad, not p.requires_grad) if color_by_grad else {}
         if role:
             attrs["label"] = role
         dot.edge(ids[p], op_name, **attrs)

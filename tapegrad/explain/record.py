@@ -200,7 +200,7 @@ def _names(order: list[Value], root: Value, given: dict[int, str]) -> list[str]:
             names.append(shown_label(v.label))
         elif id(v) in given:
             names.append(given[id(v)])
-        elif v.grad is None and not v.parents:
+        elif not v.requires_grad and not v.parents:
             names.append(number(v.data))
         elif v is root:
             names.append("out")
@@ -247,7 +247,7 @@ def _forward_formula(op: Op, v: Value, inputs: list[Term]) -> Term:
 def _kind(v: Value) -> Literal["parameter", "data", "intermediate"]:
     if v.parents:
         return "intermediate"
-    return "data" if v.grad is None else "parameter"
+    return "parameter" if v.requires_grad else "data"
 
 
 def record(
@@ -280,7 +280,7 @@ def record(
         )
 
     grads: list[float | None] = [None] * len(order)
-    if backward and root.grad is not None:
+    if backward and root.requires_grad:
         grads[-1] = 1.0
         steps.append(
             BackwardStep(len(order) - 1, f"d{out_name}/d{out_name} = 1", 1.0, (), kind="seed")
@@ -312,7 +312,7 @@ def record(
         parts = []
         for k in _edge_order(op, len(v.parents)):
             p = v.parents[k]
-            if p.grad is None:  # a constant: backward() gives it nothing either
+            if not p.requires_grad:  # a constant: backward() gives it nothing either
                 continue
             j = index[id(p)]
             grads[j] = (0.0 if grads[j] is None else grads[j]) + amounts[k]
@@ -369,7 +369,7 @@ def record(
                 () if op is None else op.roles(len(v.parents)),
                 op is not None and op.ordered,
                 formulas[i],
-                v.grad is None,
+                not v.requires_grad,
                 grads[i],
                 _kind(v),
                 () if op is None else operand_words(op, len(v.parents)),

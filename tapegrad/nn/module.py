@@ -288,11 +288,19 @@ class Module:
 
     # --- training ------------------------------------------------------------------
 
-    def zero_grad(self) -> None:
-        """Set the gradient of every parameter that requires one to 0."""
-        for p in self.parameters():
-            if p.grad is not None:
-                p.grad = 0.0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: None (PyTorch's default since 2.0; an
+        optimizer then skips a parameter the next backward does not reach), or 0.0
+        with ``set_to_none=False`` (for the gradients that are set, as PyTorch)."""
+        # Written out, not a call of Value.zero_grad per parameter (that takes half as
+        # long again).
+        if set_to_none:
+            for p in self.parameters():
+                p.grad = None
+        else:
+            for p in self.parameters():
+                if p.grad is not None:
+                    p.grad = 0.0
 
     def train(self, mode: bool = True) -> Module:
         """Put this module and every module below it in training mode (or eval mode)."""

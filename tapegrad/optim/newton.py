@@ -82,7 +82,7 @@ class Newton(Optimizer):
         params = [p for p in group["params"] if p.requires_grad]
         with enable_grad():
             loss = closure()
-            if not isinstance(loss, Value) or loss.grad is None:
+            if not isinstance(loss, Value) or not loss.requires_grad:
                 raise TypeError(
                     f"Newton.step: the closure must return a Value computed from the params, "
                     f"got {loss!r}"

@@ -1,8 +1,9 @@
 """Optimizer base: parameter groups, per-parameter state, zero_grad, state_dict.
 
 An optimizer only reads ``p.data`` and ``p.grad`` of each parameter and writes
-``p.data``. A parameter whose ``grad`` is None (it requires no gradient) is skipped,
-as PyTorch skips parameters without a gradient. A parameter is a Value (one float) or
+``p.data``. A parameter whose ``grad`` is None (no backward reached it since
+``zero_grad``, or it requires no gradient) is skipped, as PyTorch skips it: no state
+is created for it and no weight decay applied. A parameter is a Value (one float) or
 a ``FlatParameters`` (``compiled.flat()``: a whole vector of them), and the same
 update rule runs on either: rules use operators and ``optim._math``'s ``sqrt`` /
 ``maximum``, so their state holds floats or arrays of the parameter's shape.
@@ -206,12 +207,21 @@ class Optimizer(abc.ABC):
             f"{type(g).__name__} {g!r}, {problem}; nothing was updated"
         )
 
-    def zero_grad(self) -> None:
-        """Reset the gradient of every parameter (that requires one) to 0.0."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.grad = 0.0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: None (PyTorch's default; ``step`` then
+        skips a parameter the next backward does not reach), or zeros with
+        ``set_to_none=False`` (for the gradients that are set, as PyTorch)."""
+        # Written out, not a call of zero_grad per parameter (that takes half as long
+        # again); a FlatParameters takes None, as 0.0, for zeros.
+        if set_to_none:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+        else:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad = 0.0
 
     # --- saving and resuming ------------------------------------------------------
 

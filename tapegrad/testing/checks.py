@@ -193,7 +193,7 @@ class _Checker:
         live = [(y, w) for y, w in zip(ys, u) if y.requires_grad]
         if not live:
             return 0.0
-        gradient = grad([y for y, _ in live], xs, [w for _, w in live])
+        gradient = grad([y for y, _ in live], xs, [w for _, w in live], materialize_grads=True)
         return math.fsum(a * b for a, b in zip(v, gradient))
 
     def _fail(
@@ -265,7 +265,13 @@ def _derivative(
         live = [(y, c) for y, c in zip(ys, u) if y.requires_grad]
         if not live:
             return Value(0.0, requires_grad=False)
-        gradient = grad([y for y, _ in live], list(xs), [c for _, c in live], create_graph=True)
+        gradient = grad(
+            [y for y, _ in live],
+            list(xs),
+            [c for _, c in live],
+            create_graph=True,
+            materialize_grads=True,
+        )
         return _as_value(_inner(w, gradient))
 
     return reverse

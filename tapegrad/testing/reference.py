@@ -17,7 +17,7 @@ from typing import cast
 from ..autograd.mathlib import FLOATS
 from ..autograd.ops import OPS, Op
 from ..autograd.primitive import Primitive
-from ..autograd.value import Value
+from ..autograd.value import Value, made_fallible
 
 
 def _sigmoid(x: float) -> float:
@@ -116,6 +116,8 @@ def record(op: Op, inputs: Sequence[Value], arg: float | None = None) -> Value:
     data = op.forward(FLOATS, *[x.data for x in inputs], *extra)
     if not any(x.requires_grad for x in inputs):
         return Value(data, requires_grad=False)
+    if op.fallible:
+        made_fallible()  # as the methods that make such nodes do (see value._fallible)
     v = Value(data)
     v._prev, v._op, v._arg = tuple(inputs), op, arg
     return v
