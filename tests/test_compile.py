@@ -580,3 +580,17 @@ def test_an_output_that_is_an_input_or_a_parameter():
     compiled = compile(lambda x: [x, p, x * p], [p])
     X = np.array([1.0, -2.0])
     assert_close(compiled.forward(X), [[1.0, 3.0, 3.0], [-2.0, 3.0, -6.0]])
+
+
+def test_a_parameter_fn_never_reads_gets_no_gradient() -> None:
+    """As in eager mode (and PyTorch): a call leaves an unread parameter's grad None,
+    and gives the read ones theirs, in params order; a flat view holds 0 for it."""
+    w, unread, b = Value(2.0), Value(5.0), Value(0.5)
+    step = compile(lambda x: w * x[0] + b, [w, unread, b])
+    X = np.array([[1.0], [3.0]])
+    assert step(X) == 4.5
+    assert (w.grad, unread.grad, b.grad) == (2.0, None, 1.0)
+    flat = step.flat()  # starts from the parameters' gradients, None as 0
+    step(X)
+    assert flat.grad.tolist() == [4.0, 0.0, 2.0]
+    flat.close()

@@ -181,9 +181,10 @@ class Schedule:
     ``columns[s]``/``sizes[s]``: whether slot s is per sample, and its rows.
     ``layout``: the parameters in slot 0's row order, the order of ``params``
     (``layout_index``: their positions in ``params``, 0 to n - 1); ``trainable``:
-    1.0 for a row that needs a gradient. Backward assigns the gradient slots in
-    ``assigned`` (written whole by one scatter) and makes those in ``accumulated``
-    from their contributions (codegen starts each empty or at zero).
+    1.0 for a row that needs a gradient; ``trainable_rows``/``trainable_params``: those
+    of them fn reads, which a call gives a gradient. Backward assigns the gradient
+    slots in ``assigned`` (written whole by one scatter) and makes those in
+    ``accumulated`` from their contributions (codegen starts each empty or at zero).
     """
 
     graph: TracedGraph
@@ -296,6 +297,11 @@ class _Scheduler:
     def result(self) -> Schedule:
         nodes = self.nodes
         trainable = [nodes[i].grad for i in self.layout_index]  # param i is node i
+        # A parameter fn never reads gets no gradient (None, as in eager mode): every
+        # parameter has a row, so whether one is read is found here.
+        read = {p for node in nodes if node.kind == "op" for p in node.parents}
+        read.update(self.graph.roots.ravel().tolist())
+        gets_gradient = [t and i in read for t, i in zip(trainable, self.layout_index)]
         self.sizes[PARAMS], self.sizes[CONSTANTS] = len(self.layout), len(self.constants)
         assigned, accumulated = self._plan_gradients()
         return Schedule(
@@ -309,8 +315,8 @@ class _Scheduler:
             layout_index=np.array(self.layout_index, dtype=np.intp),
             constants=np.array(self.constants, dtype=np.float64).reshape(-1, 1),
             trainable=np.array(trainable, dtype=np.float64),
-            trainable_rows=np.flatnonzero(trainable),
-            trainable_params=tuple(p for p, t in zip(self.layout, trainable) if t),
+            trainable_rows=np.flatnonzero(gets_gradient),
+            trainable_params=tuple(p for p, t in zip(self.layout, gets_gradient) if t),
             assigned=assigned,
             accumulated=accumulated,
         )
