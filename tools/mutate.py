@@ -573,7 +573,16 @@ def main(argv: list[str] | None = None) -> int:
             }
             for m in selected
         ]
-        Path(args.json).write_text(json.dumps({"modules": hashes, "mutants": entries}, indent=1))
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        record = {
+            "command": " ".join(["python", "tools/mutate.py", *sys.argv[1:]]),
+            "commit": commit,
+            "modules": hashes,
+            "mutants": entries,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
     return 1 if survivors else 0
 
 
