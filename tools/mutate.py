@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -480,6 +480,15 @@ def equivalent() -> dict[str, str]:
     return known
 
 
+def _each(work: Callable[[Mutant], None], ms: list[Mutant], jobs: int) -> None:
+    """``work(m)`` for every mutant, ``jobs`` at a time; Ctrl-C cancels those not started."""
+    pool = ThreadPoolExecutor(max(1, jobs))
+    try:
+        list(pool.map(work, ms))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -556,15 +565,13 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
-        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            list(pool.map(lambda m: one(m, tests_for(m.path)), todo))
+        _each(lambda m: one(m, tests_for(m.path)), todo, args.jobs)
         survivors = [m for m in todo if results[m] == "survived"]
         if survivors and not args.no_confirm:
             print(f"re-running {len(survivors)} survivors against the whole suite", flush=True)
             done[0] = 0
             todo = survivors
-            with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-                list(pool.map(lambda m: one(m, ("tests",)), survivors))
+            _each(lambda m: one(m, ("tests",)), survivors, args.jobs)
         # A mutant's run must leave its copy as it found it (files written, caches):
         # the copies still pass unmutated, or every result above is in doubt.
         tests = tuple(dict.fromkeys(t for m in selected for t in tests_for(m.path)))
