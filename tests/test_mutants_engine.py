@@ -93,6 +93,14 @@ def test_anomaly_accepts_an_infinity_from_an_infinite_parameter():
     assert (y.data, z.data) == (math.inf, 0.5)
 
 
+def test_anomaly_mode_returns_constants_too():
+    with detect_anomaly():
+        c = Value(2.0, requires_grad=False) * 3.0
+        with no_grad():
+            d = Value(2.0) + 1.0
+    assert (c.data, c.requires_grad, d.data, d.requires_grad) == (6.0, False, 3.0, False)
+
+
 @pytest.mark.parametrize("seed", [math.inf, -math.inf, math.nan])
 def test_anomaly_reports_a_non_finite_seed(seed):
     y = Value(3.0) * Value(2.0)
@@ -220,3 +228,46 @@ def test_the_tolerance_is_inclusive():
         "gradcheck failed for 1 of 1 entries (eps=0.5, atol=0.2, rtol=0):"
     )
     assert str(caught.value).splitlines()[2].split() == ["0", "x0", "0", "0.25", "0.25"]
+
+
+# --- the operator methods made from the op table ------------------------------------
+
+
+def test_each_operator_method_has_its_own_name_and_doc():
+    # help(Value) and tracebacks show these: each factory names what it made.
+    assert (Value.__add__.__name__, Value.__add__.__doc__) == ("__add__", "self + other.")
+    assert (Value.__radd__.__name__, Value.__radd__.__doc__) == ("__radd__", "other + self.")
+    assert (Value.exp.__name__, Value.exp.__doc__) == ("exp", "e ** self.")
+    assert Value.leaky_relu.__name__ == "leaky_relu"
+    assert Value.leaky_relu.__doc__ == "self if self > 0 else slope * self."
+
+
+def test_a_numpy_scalar_on_the_left_defers_to_value():
+    y = np.float64(2.0) * Value(3.0)
+    assert isinstance(y, Value)
+    assert (y.data, y.op, y.arg, y.primitive.constant_at) == (6.0, "mul", 2.0, 0)
+
+
+def test_hvp_refuses_a_vector_of_another_length():
+    f = lambda xs: xs[0] * xs[1]
+    with pytest.raises(ValueError, match=r"^hvp: vector has 1 entries, point has 2$"):
+        hvp(f, [1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match=r"^hvp: vector has 3 entries, point has 2$"):
+        hvp(f, [1.0, 2.0], [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("gil", [True, False])
+def test_both_data_setters_check_convert_and_stamp(gil):
+    # The setter for Python without the GIL is not the one this interpreter uses:
+    # called directly, it must do what the other does.
+    from tapegrad.autograd import value as value_module
+
+    setter = value_module._data_setter(gil)
+    v = Value(1.0)
+    setter(v, 3)
+    assert (v.data, type(v.data), v._version) == (3.0, float, value_module._clock)
+    with pytest.raises(TypeError, match="^data: expected a number, got str '2'$"):
+        setter(v, "2")
+    y = v * 2.0
+    setter(y, 1.0)
+    assert (y.data, y._version) == (1.0, -value_module._clock)
