@@ -271,3 +271,19 @@ def test_both_data_setters_check_convert_and_stamp(gil):
     y = v * 2.0
     setter(y, 1.0)
     assert (y.data, y._version) == (1.0, -value_module._clock)
+
+
+@pytest.mark.parametrize(
+    ("ws", "xs", "message"),
+    [
+        ("ab", [1.0, 2.0], "weights must be a list of Values or numbers, got str 'ab'"),
+        (b"ab", [1.0, 2.0], "weights must be a list of Values or numbers, got bytes b'ab'"),
+        (5, [1.0], "weights must be a list of Values or numbers, got int 5"),
+        ([1.0], "x", "inputs must be a list of Values or numbers, got str 'x'"),
+        ([Value(1.0)], 3, "inputs must be a list of Values or numbers, got int 3"),
+        ([Value(1.0)], np.float64(3.0), "inputs must be a list of Values or numbers, got float64"),
+    ],
+)
+def test_dot_refuses_text_and_unsized_operands_naming_them(ws, xs, message):
+    with pytest.raises(TypeError, match="^dot: " + message):
+        Value.dot(ws, xs)
