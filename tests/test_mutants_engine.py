@@ -26,6 +26,7 @@ from tapegrad import (
     jacobian,
     no_grad,
     numeric_grad,
+    primitive,
 )
 from tapegrad.autograd import ops
 
@@ -287,3 +288,17 @@ def test_both_data_setters_check_convert_and_stamp(gil):
 def test_dot_refuses_text_and_unsized_operands_naming_them(ws, xs, message):
     with pytest.raises(TypeError, match="^dot: " + message):
         Value.dot(ws, xs)
+
+
+def test_a_primitive_of_three_inputs_backpropagates_to_each():
+    # Ops of one or two inputs have accumulators of their own; three take the general one.
+    fma = primitive(
+        "fma_three",
+        lambda m, a, b, c: a * b + c,
+        lambda m, g, out, a, b, c: (g * b, g * a, g),
+    )
+    a, b, c = Value(2.0), Value(-3.0), Value(0.5)
+    frozen = Value(4.0, requires_grad=False)
+    y = fma(a, b, c) * 2.0 + fma(a, frozen, c)
+    y.backward()
+    assert (y.data, a.grad, b.grad, c.grad) == (-2.5, -2.0, 4.0, 3.0)
