@@ -503,7 +503,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", help="run only mutants whose name contains this text")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds a mutant may take")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds a mutant's module tests may take"
+    )
+    parser.add_argument(
+        "--suite-timeout",
+        type=float,
+        default=900.0,
+        help="seconds a survivor's run of the whole suite may take",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument(
         "--no-confirm", action="store_true", help="do not re-run survivors against the whole suite"
@@ -536,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         dead = {
             e["name"]
             for e in earlier["mutants"]
-            if e["outcome"] in ("failed", "timeout")
+            if e["outcome"] == "failed"  # a timeout runs again: the machine may have been busy
             and earlier["modules"].get(e["name"].split("::")[0]) == hashes[e["name"].split("::")[0]]
         }
         for m in todo:
@@ -556,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         done = [0]
 
         def one(m: Mutant, tests: tuple[str, ...]) -> None:
-            outcome, seconds = run_mutant(work, m, tests, args.timeout)
+            timeout = args.suite_timeout if tests == ("tests",) else args.timeout
+            outcome, seconds = run_mutant(work, m, tests, timeout)
             results[m] = "survived" if outcome == "passed" else outcome
             done[0] += 1
             print(
