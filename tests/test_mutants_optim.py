@@ -34,6 +34,14 @@ def test_clip_grad_value_keeps_floats_and_the_sign_of_zero_as_pytorch(clip, expe
     assert grads == expected
     assert _signs(grads) == _signs(expected)
     assert all(type(g) is float for g in grads)
+    # The same on a flat view's gradient array.
+    ws = [Value(0.0) for _ in expected]
+    flat = compile(lambda x: x * ws[0] + ws[1] + ws[2] + ws[3], ws).flat()
+    flat.grad = [-0.0, 0.0, 5.0, -5.0]
+    clip_grad_value_(flat, clip)
+    assert flat.grad.tolist() == expected
+    assert _signs(flat.grad.tolist()) == _signs(expected)
+    flat.close()
 
 
 @pytest.mark.parametrize("norm_type", [2, 2.0, math.inf, 3.0])
