@@ -579,6 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         _each(lambda m: one(m, tests_for(m.path)), todo, args.jobs)
         survivors = [m for m in todo if results[m] == "survived"]
         if survivors and not args.no_confirm:
+            # The whole suite must pass unmutated first (a page's example reading a file
+            # not yet written would otherwise kill every survivor).
+            if _pytest(work.free[0], ("tests",), args.suite_timeout)[0] != "passed":
+                raise SystemExit("mutate: the whole suite fails without a mutant")
             print(f"re-running {len(survivors)} survivors against the whole suite", flush=True)
             done[0] = 0
             todo = survivors
