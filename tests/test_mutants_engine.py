@@ -15,8 +15,10 @@ import pytest
 from tapegrad import (
     GradcheckError,
     Value,
+    backward,
     compile,
     detect_anomaly,
+    grad,
     gradcheck,
     gradgradcheck,
     gradient_and_hessian,
@@ -302,3 +304,65 @@ def test_a_primitive_of_three_inputs_backpropagates_to_each():
     y = fma(a, b, c) * 2.0 + fma(a, frozen, c)
     y.backward()
     assert (y.data, a.grad, b.grad, c.grad) == (-2.5, -2.0, 4.0, 3.0)
+
+
+# --- backward's and grad's arguments ------------------------------------------------
+
+
+def test_one_shot_iterables_as_outputs_and_inputs_of_backward_and_grad():
+    x, y = Value(2.0), Value(3.0)
+    backward(iter([x * y, x + y]), (s for s in [1.0, 2.0]))
+    assert (x.grad, y.grad) == (5.0, 4.0)
+    assert grad(iter([x * y]), (v for v in [x, y])) == (3.0, 2.0)
+
+
+@pytest.mark.parametrize("where", ["backward", "grad"])
+def test_a_zero_d_array_of_outputs_is_refused_naming_the_call(where):
+    x = Value(2.0)
+    call = {"backward": lambda: backward(np.array(1.0)), "grad": lambda: grad(x, np.array(1.0))}
+    with pytest.raises(
+        TypeError, match=rf"^{where}: expected a Value or a sequence of Values, got ndarray"
+    ):
+        call[where]()
+
+
+@pytest.mark.parametrize("where", ["backward", "grad"])
+def test_a_seed_too_large_for_a_float_is_refused_naming_the_call(where):
+    x = Value(2.0)
+    y = x * x
+    call = {
+        "backward": lambda: backward(y, 10**400),
+        "grad": lambda: grad(y, x, grad_outputs=[10**400]),
+    }
+    with pytest.raises(
+        OverflowError, match=rf"^{where}: the gradient 1000+ is too large for a float$"
+    ):
+        call[where]()
+    assert x.grad == 0.0
+
+
+def test_create_graph_of_a_linear_function_gives_constants():
+    # The seed is a constant: the gradient of 3x is the constant 3, not a function of it.
+    x = Value(2.0)
+    (g,) = grad(3.0 * x, [x], create_graph=True)
+    (h,) = grad(3.0 * x, [x], grad_outputs=[2.0], create_graph=True)
+    assert (g.data, g.requires_grad, h.data, h.requires_grad) == (3.0, False, 6.0, False)
+
+
+def test_a_primitive_rule_may_use_pow_to_any_order():
+    cube = primitive(
+        "cube_by_pow",
+        lambda m, x: m.pow(x, 3.0),
+        lambda m, g, out, x: (g * 3.0 * m.pow(x, 2.0),),
+    )
+    assert hessian(lambda xs: cube(xs[0]), [2.0]) == [[12.0]]
+
+
+def test_the_value_namespace_names_its_functions():
+    from tapegrad.autograd.mathlib import VALUES
+
+    assert [VALUES.step.__name__, VALUES.sign.__name__, VALUES.exp.__name__] == [
+        "step",
+        "sign",
+        "exp",
+    ]
