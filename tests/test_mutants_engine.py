@@ -371,7 +371,37 @@ def test_the_value_namespace_names_its_functions():
 @pytest.mark.parametrize(
     # torch.sigmoid(tensor(x, float64)): no overflow at either end, rounded as PyTorch
     ("x", "expected"),
-    [(800.0, 1.0), (-800.0, 0.0), (0.0, 0.5), (3.0, 0.9525741268224334)],
+    [
+        (800.0, 1.0),
+        (-800.0, 0.0),
+        (0.0, 0.5),
+        (3.0, 0.9525741268224334),
+        (0.025, 0.5062496744995104),
+    ],
 )
 def test_sigmoid_at_both_ends_and_between(x, expected):
     assert Value(x).sigmoid().data == expected
+
+
+def test_a_primitive_rule_may_divide_to_any_order():
+    recip = primitive(
+        "recip_by_div",
+        lambda m, x: m.div(1.0, x),
+        lambda m, g, out, x: (m.div(-g, x * x),),
+    )
+    assert hessian(lambda xs: recip(xs[0]), [2.0]) == [[0.25]]  # d2/dx2 1/x = 2 / x**3
+
+
+def test_the_value_namespace_has_no_other_functions():
+    from tapegrad.autograd.mathlib import VALUES
+
+    for name in ("bogus", "_private"):
+        with pytest.raises(AttributeError, match=f"^ValueMath has no function '{name}'$"):
+            getattr(VALUES, name)
+
+
+def test_the_slope_of_a_power_zero_is_zero_in_compiled_mode():
+    # torch: x = tensor(2.0); (x ** 0.0).backward() gives x.grad == 0
+    w = Value(1.0)
+    loss = compile(lambda x: (x * w) ** 0.0 + (x * w) ** (w * 0.0), [w])(np.array([2.0]))
+    assert (loss, w.grad) == (2.0, 0.0)
