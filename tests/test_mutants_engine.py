@@ -7,6 +7,7 @@ numbers are kept as literals.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -405,3 +406,18 @@ def test_the_slope_of_a_power_zero_is_zero_in_compiled_mode():
     w = Value(1.0)
     loss = compile(lambda x: (x * w) ** 0.0 + (x * w) ** (w * 0.0), [w])(np.array([2.0]))
     assert (loss, w.grad) == (2.0, 0.0)
+
+
+def test_the_gradient_checks_default_tolerances():
+    # Documented defaults: first derivatives as PyTorch's gradcheck (eps 1e-6, atol 1e-5),
+    # rtol 1e-4; second derivatives by differences of the gradient, ten times looser.
+    def defaults(function):
+        return {
+            name: p.default
+            for name, p in inspect.signature(function).parameters.items()
+            if name in ("eps", "atol", "rtol")
+        }
+
+    assert defaults(gradcheck) == {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-4}
+    assert defaults(gradgradcheck) == {"eps": 1e-5, "atol": 1e-4, "rtol": 1e-3}
+    assert defaults(numeric_grad) == {"eps": 1e-6}
