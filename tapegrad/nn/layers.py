@@ -257,6 +257,13 @@ class Dropout(Module):
             "step, which a compiled graph cannot replay: call eval() on it before "
             "compiling, or train this model in eager mode"
         )
+        # Checked before the mask is drawn: a refused input leaves the generator as it was.
+        for i, v in enumerate(x):
+            if not isinstance(v, (Value, numbers.Real)):
+                raise TypeError(
+                    f"Dropout: input {i} must be a real number or a Value, got "
+                    f"{type(v).__name__} {v!r}"
+                )
         keep = (self._rng.random(len(x)) >= self.p).tolist()
         scale = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
         return [v * scale if k else Value(0.0, requires_grad=False) for v, k in zip(x, keep)]

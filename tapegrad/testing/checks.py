@@ -22,6 +22,7 @@ from typing import Any
 from ..autograd.check import GradcheckError
 from ..autograd.engine import grad
 from ..autograd.forward import jvp
+from ..autograd.mode import enable_grad
 from ..autograd.value import Value
 
 MODES = ("fwd", "rev")
@@ -91,7 +92,8 @@ def check_grads(
     if not callable(f):
         raise TypeError(f"check_grads: f must be a function of Values, got {type(f).__name__}")
     checker = _Checker(point, order, tuple(dict.fromkeys(modes)), float(eps), atol, rtol, seed)
-    checker.check(f, 1, "")
+    with enable_grad():  # reverse mode needs f's graph, even inside no_grad()
+        checker.check(f, 1, "")
 
 
 def _point(args: object) -> list[float]:
