@@ -31,7 +31,9 @@ def _alone(call, seed):
     """What ``call`` on batch ``seed`` returns and adds to the gradients, in one thread."""
     ws, compiled = _problem()
     X = _batch(seed)
-    return _result(compiled, ws, call, X), np.array([w.grad for w in ws])
+    result = _result(compiled, ws, call, X)
+    added = [0.0 if w.grad is None else w.grad for w in ws]  # None: no training call
+    return result, np.array(added)
 
 
 def _result(compiled, ws, call, X):
