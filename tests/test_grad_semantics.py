@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tapegrad import Value, detect_anomaly, nn, optim, primitive
+from tapegrad.autograd import value as value_module
 
 
 def test_grad_is_none_until_a_backward_reaches_the_value():
@@ -152,3 +153,48 @@ def test_a_primitive_whose_rule_raises_changes_no_gradient():
     with pytest.raises(ZeroDivisionError, match=r"backward through root\(0\.0\) failed"):
         y.backward()
     assert (a.grad, b.grad) == (None, None)
+
+
+# Each way to make a node whose derivative can raise where its forward is defined.
+FALLIBLE_AT_ZERO = {
+    "sqrt": lambda b: b.sqrt(),
+    "a power below 1": lambda b: b**0.5,
+    "a Value exponent": lambda b: b ** Value(0.5),
+    "a negative number to a Value power": lambda b: (-2.0) ** b,  # log(-2) in backward
+    "a primitive": lambda b: primitive(
+        "root", lambda m, x: m.sqrt(x), lambda m, g, out, x: (g * 0.5 / out,)
+    )(b),
+}
+
+
+@pytest.mark.parametrize("make", FALLIBLE_AT_ZERO.values(), ids=FALLIBLE_AT_ZERO.keys())
+def test_the_first_fallible_node_of_a_process_makes_backward_atomic(monkeypatch, make):
+    """Backward checks fallible nodes before writing only once the process has made one
+    (value._fallible); each way of making one must say so, or its failing pass would
+    add half its gradients in a process that made no other."""
+    monkeypatch.setattr(value_module, "_fallible", False)  # as in a fresh process
+    a, b = Value(3.0), Value(0.0)
+    y = a * 2.0 + make(b) * a
+    a.grad = 5.0
+    with pytest.raises((ZeroDivisionError, ValueError), match="backward through"):
+        y.backward()
+    assert (a.grad, b.grad) == (5.0, None)
+
+
+NEVER_FALLIBLE = {
+    "x ** 2": lambda x: x**2.0,
+    "x ** 1": lambda x: x**1.0,
+    "x ** a number Value": lambda x: x ** Value(2.0, requires_grad=False),
+    "leaky_relu": lambda x: x.leaky_relu(0.01),
+    "relu, exp, log, tanh": lambda x: x.relu() + x.exp() + x.log() + x.tanh(),
+    "x / 2 and 2 / x": lambda x: x / 2.0 + 2.0 / x,
+}
+
+
+@pytest.mark.parametrize("make", NEVER_FALLIBLE.values(), ids=NEVER_FALLIBLE.keys())
+def test_a_program_without_fallible_nodes_pays_nothing_for_atomic_backward(monkeypatch, make):
+    """Only nodes whose derivative can raise turn on backward's check before writing."""
+    monkeypatch.setattr(value_module, "_fallible", False)
+    x = Value(1.5)
+    make(x).backward()
+    assert value_module._fallible is False

@@ -37,7 +37,7 @@ REFUSAL = {
     "directory": (ValueError, r"is not a regular file \(a directory\)"),
     "link to a directory": (ValueError, r"is not a regular file \(a directory\)"),
     "dangling link": (FileNotFoundError, "No such file or directory"),
-    "socket": (OSError, "No such device or address"),  # the open itself fails (ENXIO)
+    "socket": (ValueError, r"is not a regular file \(a socket\)"),
 }
 
 

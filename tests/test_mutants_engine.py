@@ -244,6 +244,15 @@ def test_each_operator_method_has_its_own_name_and_doc():
     assert (Value.exp.__name__, Value.exp.__doc__) == ("exp", "e ** self.")
     assert Value.leaky_relu.__name__ == "leaky_relu"
     assert Value.leaky_relu.__doc__ == "self if self > 0 else slope * self."
+    # Methods of ops whose derivative can raise are wrapped; the wrapper keeps both.
+    assert (Value.sqrt.__name__, Value.sqrt.__doc__) == (
+        "sqrt",
+        "Square root; ValueError for self < 0.",
+    )
+    assert (Value.__rpow__.__name__, Value.__rpow__.__doc__) == (
+        "__rpow__",
+        "other ** self, for a number other.",
+    )
 
 
 def test_a_numpy_scalar_on_the_left_defers_to_value():

@@ -32,6 +32,7 @@ and the leftovers of a killed save)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import numbers
@@ -607,20 +608,29 @@ _FILE_KINDS = {
 }
 
 
+def _not_a_file(path: str, mode: int) -> str:
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
+    return f"{path!r} is not a regular file ({kind}); expected a tapegrad model file"
+
+
 def _read_bytes(path: str) -> bytes:
     """The bytes of the regular file ``path``; ValueError for anything else (a device,
     a pipe, a directory) and for more than ``MAX_FILE_BYTES``."""
     # Non-blocking, so that opening a named pipe returns at once instead of waiting
     # for a writer; the kind of file is then checked on the open file itself, which a
     # rename between a check and the open cannot change.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno != errno.ENXIO:  # a missing file, no permission: as open() says
+            raise
+        # A socket (or a device without a driver) cannot be opened at all.
+        raise ValueError(_not_a_file(path, os.stat(path).st_mode)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
-            raise ValueError(
-                f"{path!r} is not a regular file ({kind}); expected a tapegrad model file"
-            )
+            raise ValueError(_not_a_file(path, info.st_mode))
         if info.st_size > MAX_FILE_BYTES:
             raise ValueError(
                 f"{path!r} is {info.st_size:,} bytes; a model file has at most "
