@@ -8,6 +8,7 @@ numbers are kept as literals.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 
 import numpy as np
@@ -32,6 +33,7 @@ from tapegrad import (
     primitive,
 )
 from tapegrad.autograd import ops
+from tapegrad.autograd.mathlib import ArrayMath, FloatMath
 
 # --- a node's fixed parameter -----------------------------------------------------
 
@@ -430,3 +432,39 @@ def test_the_gradient_checks_default_tolerances():
     assert defaults(gradcheck) == {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-4}
     assert defaults(gradgradcheck) == {"eps": 1e-5, "atol": 1e-4, "rtol": 1e-3}
     assert defaults(numeric_grad) == {"eps": 1e-6}
+
+
+# --- the arrays' namespace against the floats' ---------------------------------------
+
+POINTS = (-2.0, -0.5, 0.0, 0.5, 2.0, math.nan)
+SECOND = (-1.0, 0.0, 0.5, 1.0, 2.0)  # slopes, exponents, divisors, the y of xlog
+
+
+def _on_floats(function, *args):
+    """function's result on floats, or the type of the error it raises."""
+    try:
+        return function(*args)
+    except (ArithmeticError, ValueError) as error:
+        return type(error)
+
+
+def _on_arrays(function, *args):
+    try:
+        return float(function(*(np.array([a]) for a in args))[0])
+    except (ArithmeticError, ValueError) as error:
+        return type(error)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in dir(FloatMath) if not n.startswith("_")))
+def test_array_math_agrees_with_float_math_elementwise(name):
+    """Every function of the arrays' namespace gives, element by element, what the
+    floats' namespace gives, or raises the same error: at kinks, zeros and NaN too."""
+    on_floats, on_arrays = getattr(FloatMath, name), getattr(ArrayMath, name)
+    arity = len(inspect.signature(on_floats).parameters)
+    cases = [(x,) for x in POINTS] if arity == 1 else list(itertools.product(POINTS, SECOND))
+    for args in cases:
+        want, got = _on_floats(on_floats, *args), _on_arrays(on_arrays, *args)
+        if isinstance(want, float) and math.isnan(want):
+            assert isinstance(got, float) and math.isnan(got), (name, args, got)
+        else:
+            assert got == want, (name, args, got, want)
