@@ -31,8 +31,10 @@ from tapegrad import (
     no_grad,
     numeric_grad,
     primitive,
+    topological_order,
 )
 from tapegrad.autograd import ops
+from tapegrad.autograd import value as value_module
 from tapegrad.autograd.mathlib import ArrayMath, FloatMath
 
 # --- a node's fixed parameter -----------------------------------------------------
@@ -468,3 +470,41 @@ def test_array_math_agrees_with_float_math_elementwise(name):
             assert isinstance(got, float) and math.isnan(got), (name, args, got)
         else:
             assert got == want, (name, args, got, want)
+
+
+# --- backward's passes ----------------------------------------------------------------
+
+
+def test_topological_order_of_a_graph_whose_numbers_changed_still_lists_it():
+    # Only backward, grad and jvp refuse a changed graph; listing it is harmless.
+    x = Value(1.0)
+    y = x * 2.0
+    x.data = 3.0
+    assert topological_order(y) == [y]
+    with pytest.raises(RuntimeError, match="backward"):
+        y.backward()
+
+
+def test_anomaly_mode_seeds_a_leaf_root_and_keeps_each_pass_apart():
+    x = Value(2.0)
+    with detect_anomaly():
+        x.backward()
+        x.backward()
+    assert x.grad == 2.0  # a leaf accumulates, from None
+    w = Value(2.0)
+    y = w * w
+    z = y * 3.0
+    with detect_anomaly():
+        z.backward()
+        z.backward()
+    assert (z.grad, y.grad, w.grad) == (1.0, 3.0, 24.0)  # computed nodes: this pass only
+
+
+def test_a_pass_failing_half_way_names_the_node(monkeypatch):
+    # With no fallible node noted, backward skips its check before writing; a rule that
+    # raises in the pass itself is still reported naming its node.
+    x = Value(0.0)
+    y = x.sqrt() * 2.0
+    monkeypatch.setattr(value_module, "_fallible", False)
+    with pytest.raises(ZeroDivisionError, match=r"backward through sqrt\(0\.0\) failed"):
+        y.backward()
