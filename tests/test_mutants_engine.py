@@ -7,6 +7,7 @@ numbers are kept as literals.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import itertools
 import math
@@ -508,3 +509,12 @@ def test_a_pass_failing_half_way_names_the_node(monkeypatch):
     monkeypatch.setattr(value_module, "_fallible", False)
     with pytest.raises(ZeroDivisionError, match=r"backward through sqrt\(0\.0\) failed"):
         y.backward()
+
+
+def test_an_op_table_entry_cannot_be_changed_and_records_with_its_own_function():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ops.ADD.name = "plus"  # type: ignore[misc]
+    # An op that is one function of the namespace records a node by calling that
+    # function itself, not the table's wrapper around it.
+    assert ops.EXP.on_floats is FloatMath.exp
+    assert ops.SQRT.on_floats is FloatMath.sqrt
