@@ -518,3 +518,20 @@ def test_an_op_table_entry_cannot_be_changed_and_records_with_its_own_function()
     # function itself, not the table's wrapper around it.
     assert ops.EXP.on_floats is FloatMath.exp
     assert ops.SQRT.on_floats is FloatMath.sqrt
+
+
+def test_an_exponent_that_requires_no_gradient_is_a_number_in_any_mode():
+    x = Value(2.0)
+    with detect_anomaly():  # a mode switched: the slower path decides
+        y = x ** Value(2.0, requires_grad=False)
+    assert (y.op, y.arg) == ("powc", 2.0)
+
+
+def test_a_frozen_exponent_is_read_again_by_compiled_mode():
+    # Traced as a parameter, not folded in as the number it held at tracing.
+    e, w = Value(2.0, requires_grad=False), Value(1.0)
+    f = compile(lambda x: (x[0] * w) ** e, [w, e])
+    X = np.array([[3.0]])
+    assert f.forward(X).tolist() == [9.0]
+    e.data = 3.0
+    assert f.forward(X).tolist() == [27.0]
