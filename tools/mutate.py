@@ -51,6 +51,7 @@ EQUIVALENT_FILE = ROOT / "tools" / "mutants_equivalent.txt"
 _ENGINE = (
     "tests/test_engine.py",
     "tests/test_mutants_engine.py",
+    "tests/test_grad_semantics.py",
     "tests/test_ops.py",
     "tests/test_errors.py",
     "tests/test_engine_reliability.py",
@@ -70,7 +71,7 @@ _FUNCTIONAL = (
     "tests/test_engine_reliability.py",
     "tests/test_hostile_modes.py",
 )
-_OPTIM = (
+OPTIM_TESTS = (
     "tests/test_optim.py",
     "tests/test_optim_base.py",
     "tests/test_optim_edges.py",
@@ -79,6 +80,7 @@ _OPTIM = (
     "tests/test_newton.py",
     "tests/test_mutants_optim.py",
     "tests/test_hostile_state.py",
+    "tests/test_grad_semantics.py",
 )
 TESTS: dict[str, tuple[str, ...]] = {
     "tapegrad/autograd/value.py": _ENGINE,
@@ -95,7 +97,6 @@ TESTS: dict[str, tuple[str, ...]] = {
 }
 ENGINE_CORE = tuple(TESTS)
 QUICK = 2  # test files a mutant runs first, alone (see run_mutant)
-OPTIM_TESTS = _OPTIM
 
 _FLIPS: dict[type, tuple[type, ...]] = {
     ast.Lt: (ast.LtE, ast.GtE),
